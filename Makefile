@@ -1,0 +1,35 @@
+# TorchStudio developer commands. `make test` sets everything up by itself.
+PYTHON ?= python3.11
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test bench lint format run system-packages clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints-dev.txt
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -c constraints-dev.txt -e '.[dev]'
+	touch $(STAMP)
+
+system-packages:
+	bash scripts/install-system-packages.sh
+
+test: venv system-packages
+	bash scripts/run-tests.sh
+
+bench: venv
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(VPY) $$f || exit 1; done
+
+lint: venv
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+format: venv
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+	$(VENV)/bin/ruff format src tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

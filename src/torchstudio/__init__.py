@@ -1,0 +1,3 @@
+"""TorchStudio: a studio for PyTorch."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The application: server, project store, worker manager, UI pages."""

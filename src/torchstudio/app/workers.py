@@ -1,0 +1,327 @@
+"""The app side of the worker framework: start workers, talk to them, notice when they die.
+
+The manager listens on one loopback port. Each worker it starts gets a one-time secret and
+must present it in its `hello` message, so no other process can connect in its place.
+Everything that happens to a worker (messages, progress, log lines, its end) becomes a
+`WorkerEvent` on the manager's queue and for its subscribers; the app never blocks on a
+worker and keeps running whatever a worker does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import itertools
+import secrets
+import signal
+import socket
+from collections import defaultdict, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from torchstudio import tcpcodec
+from torchstudio.app.launchers import Launcher, LocalLauncher, WorkerProcess
+from torchstudio.worker import ERROR_SUFFIX, HELLO, LOG, PROGRESS, RESULT_SUFFIX, STOP
+
+LOG_TAIL_LINES = 2000
+
+
+class WorkerError(Exception):
+    """A request failed inside the worker; the message is the text for the user."""
+
+
+class WorkerDied(WorkerError):
+    """The worker ended (or its connection dropped) before answering."""
+
+
+@dataclass
+class WorkerEvent:
+    """Something that happened to a worker.
+
+    kinds: `started`, `message` (any other message type; data = (type, value)), `result`,
+    `error` (a request failed; data = {"request", "text"}), `progress`, `log` (a line the
+    worker sent), `stderr` (a line it printed), `exited` (data = {"code", "signal", "text"}).
+    """
+
+    worker: str
+    kind: str
+    data: Any = None
+
+
+def describe_exit(returncode: int, stderr_tail: list[str]) -> dict[str, Any]:
+    """Turn an exit status into what the user reads: clean exit, exit code, or signal."""
+    if returncode < 0:
+        number = -returncode
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        return {"code": None, "signal": name, "text": f"killed by {name}"}
+    if returncode == 0:
+        return {"code": 0, "signal": None, "text": "exited normally"}
+    text = f"exited with code {returncode}"
+    last = next((line for line in reversed(stderr_tail) if line.strip()), "")
+    if returncode == 1 and last:
+        # Python's own crash exit: its last stderr line names the exception.
+        text = f"crashed: {last.strip()}"
+    return {"code": returncode, "signal": None, "text": text}
+
+
+@dataclass
+class WorkerHandle:
+    """One started worker: send it messages, make requests, stop it."""
+
+    name: str
+    module: str
+    process: WorkerProcess
+    secret: str
+    manager: WorkerManager
+    conn: tcpcodec.AsyncConnection | None = None
+    exit: dict[str, Any] | None = None
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_TAIL_LINES))
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    _pending: dict[str, deque[asyncio.Future[Any]]] = field(
+        default_factory=lambda: defaultdict(deque)
+    )
+
+    @property
+    def alive(self) -> bool:
+        return not self.ended.is_set()
+
+    async def send(self, msg_type: str, value: Any = None) -> None:
+        if self.conn is None or not self.alive:
+            raise WorkerDied(f"worker {self.name} is not running")
+        await self.conn.send(msg_type, value)
+
+    async def request(self, msg_type: str, value: Any = None, timeout: float | None = None) -> Any:
+        """Send a request and wait for its result; raises WorkerError with the worker's text."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[msg_type].append(future)
+        try:
+            await self.send(msg_type, value)
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        finally:
+            with contextlib.suppress(ValueError):
+                self._pending[msg_type].remove(future)
+
+    async def stop(self, timeout: float = 5.0) -> dict[str, Any]:
+        """Ask the worker to stop; terminate it, then kill it, if it does not."""
+        if self.alive and self.conn is not None:
+            with contextlib.suppress(Exception):
+                await self.conn.send(STOP)
+        for escalate in (None, self.process.terminate, self.process.kill):
+            if escalate is not None:
+                escalate()
+            try:
+                await asyncio.wait_for(self.ended.wait(), timeout)
+                break
+            except TimeoutError:
+                continue
+        assert self.exit is not None or not self.alive
+        return self.exit or {}
+
+    def _resolve(self, request: str, error: str | None, value: Any) -> None:
+        queue = self._pending.get(request)
+        if not queue:
+            return
+        future = queue.popleft()
+        if future.done():
+            return
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(WorkerError(error))
+
+    def _fail_pending(self, text: str) -> None:
+        for queue in self._pending.values():
+            while queue:
+                future = queue.popleft()
+                if not future.done():
+                    future.set_exception(WorkerDied(f"worker {self.name} {text}"))
+
+
+class WorkerManager:
+    """Starts and supervises workers. Use `async with WorkerManager() as manager:`."""
+
+    def __init__(self, host: str = "127.0.0.1", launcher: Launcher | None = None) -> None:
+        self.host = host
+        self.port = 0
+        self.launcher = launcher or LocalLauncher()
+        self.workers: dict[str, WorkerHandle] = {}
+        self.events: asyncio.Queue[WorkerEvent] = asyncio.Queue()
+        self.rejected_connections = 0
+        self._subscribers: list[Callable[[WorkerEvent], None]] = []
+        self._listener: socket.socket | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._names = itertools.count(1)
+
+    async def __aenter__(self) -> WorkerManager:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((self.host, 0))
+        listener.listen(64)
+        listener.setblocking(False)
+        self._listener = listener
+        self.port = listener.getsockname()[1]
+        self._spawn(self._accept_loop())
+
+    async def close(self) -> None:
+        await asyncio.gather(*(w.stop() for w in self.workers.values() if w.alive))
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def subscribe(self, callback: Callable[[WorkerEvent], None]) -> Callable[[], None]:
+        """Call `callback` for every event; returns a function that unsubscribes."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    async def start_worker(
+        self,
+        script: str,
+        *,
+        name: str | None = None,
+        module: str | None = None,
+        launcher: Launcher | None = None,
+        env: Mapping[str, str] | None = None,
+        address: str | None = None,
+        port: int | None = None,
+        connect_timeout: float = 60.0,
+    ) -> WorkerHandle:
+        """Start `torchstudio.<script>` (or `module`) and wait until it has connected back.
+
+        `address`/`port` are what the worker is told to connect to; a remote launcher passes
+        the far end of its reverse tunnel here. Raises WorkerDied if it ends before connecting.
+        """
+        name = name or f"{script}-{next(self._names)}"
+        if name in self.workers and self.workers[name].alive:
+            raise ValueError(f"a worker named {name!r} is already running")
+        secret = secrets.token_hex(32)
+        process = await (launcher or self.launcher).launch(
+            module or f"torchstudio.{script}",
+            address or self.host,
+            port or self.port,
+            secret,
+            dict(env or {}),
+        )
+        handle = WorkerHandle(name, module or f"torchstudio.{script}", process, secret, self)
+        self.workers[name] = handle
+        stderr_task = asyncio.ensure_future(self._watch_stderr(handle))
+        self._spawn(self._watch_exit(handle, stderr_task))
+        connected = asyncio.ensure_future(handle.connected.wait())
+        ended = asyncio.ensure_future(handle.ended.wait())
+        done, pending = await asyncio.wait(
+            {connected, ended}, timeout=connect_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+        if connected not in done:
+            if handle.alive:
+                await handle.stop(timeout=2)
+                raise WorkerDied(f"worker {name} did not connect within {connect_timeout:g} s")
+            raise WorkerDied(f"worker {name} {handle.exit['text'] if handle.exit else 'ended'}")
+        self._emit(WorkerEvent(name, "started", {"pid": process.pid}))
+        return handle
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _emit(self, event: WorkerEvent) -> None:
+        self.events.put_nowait(event)
+        for callback in list(self._subscribers):
+            callback(event)
+
+    async def _accept_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._listener is not None
+        while True:
+            sock, _ = await loop.sock_accept(self._listener)
+            self._spawn(self._handshake(sock))
+
+    async def _handshake(self, sock: socket.socket) -> None:
+        conn = tcpcodec.AsyncConnection(sock)
+        try:
+            msg_type, hello = await asyncio.wait_for(conn.recv(), timeout=10)
+            if msg_type != HELLO or not isinstance(hello, dict):
+                raise tcpcodec.ProtocolError(f"expected a hello message, got {msg_type!r}")
+            handle = self._handle_for_secret(str(hello.get("secret", "")))
+        except (TimeoutError, tcpcodec.ProtocolError, tcpcodec.ConnectionClosed, OSError):
+            handle = None
+        if handle is None:
+            self.rejected_connections += 1
+            conn.close()
+            return
+        handle.conn = conn
+        handle.connected.set()
+        await self._read_loop(handle)
+
+    def _handle_for_secret(self, secret: str) -> WorkerHandle | None:
+        for handle in self.workers.values():
+            if handle.conn is None and hmac.compare_digest(handle.secret, secret):
+                return handle
+        return None
+
+    async def _read_loop(self, handle: WorkerHandle) -> None:
+        assert handle.conn is not None
+        while True:
+            try:
+                msg_type, value = await handle.conn.recv()
+            except (tcpcodec.ConnectionClosed, OSError):
+                break
+            except tcpcodec.ProtocolError as exc:
+                handle.log.append(f"[torchstudio] invalid message from worker: {exc}")
+                self._emit(WorkerEvent(handle.name, "stderr", f"invalid message: {exc}"))
+                handle.process.terminate()
+                break
+            self._route(handle, msg_type, value)
+        handle.conn.close()
+
+    def _route(self, handle: WorkerHandle, msg_type: str, value: Any) -> None:
+        if msg_type == PROGRESS:
+            self._emit(WorkerEvent(handle.name, "progress", value))
+        elif msg_type == LOG:
+            handle.log.append(str(value))
+            self._emit(WorkerEvent(handle.name, "log", value))
+        elif msg_type.endswith(RESULT_SUFFIX):
+            request = msg_type.removesuffix(RESULT_SUFFIX)
+            handle._resolve(request, None, value)
+            self._emit(WorkerEvent(handle.name, "result", {"request": request, "value": value}))
+        elif msg_type.endswith(ERROR_SUFFIX):
+            request = msg_type.removesuffix(ERROR_SUFFIX)
+            handle._resolve(request, str(value), None)
+            self._emit(WorkerEvent(handle.name, "error", {"request": request, "text": value}))
+        else:
+            self._emit(WorkerEvent(handle.name, "message", (msg_type, value)))
+
+    async def _watch_stderr(self, handle: WorkerHandle) -> None:
+        async for line in handle.process.stderr_lines():
+            handle.log.append(line)
+            self._emit(WorkerEvent(handle.name, "stderr", line))
+
+    async def _watch_exit(self, handle: WorkerHandle, stderr_task: asyncio.Future[None]) -> None:
+        returncode = await handle.process.wait()
+        # The last stderr lines (a crash's traceback) are needed to describe the exit; a
+        # grandchild holding stderr open must not delay the report for long.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(stderr_task), timeout=2)
+        handle.exit = describe_exit(returncode, list(handle.log)[-5:])
+        handle._fail_pending(handle.exit["text"])
+        if handle.conn is not None:
+            handle.conn.close()
+        handle.ended.set()
+        self._emit(WorkerEvent(handle.name, "exited", handle.exit))

@@ -1,0 +1,154 @@
+"""The worker side of the worker framework: one dispatch mechanism shared by every root script.
+
+A root script declares its handlers in a `Handlers` registry and calls `run_worker` from its
+`main()`. The app starts it as `python -m torchstudio.<script> --address A --port P` and
+writes a per-worker secret on its standard input; the worker connects back, says `hello`
+with the secret, then answers messages until it receives `stop` or the app goes away.
+
+Conventions (the app's worker manager relies on them):
+- a request of type `T` is answered by `T:result` (the handler's return value) or by
+  `T:error` (a text for the user), so that handler failures never end the worker;
+- `progress` carries `{"fraction": f, "text": t}` and `log` carries one line of text;
+- handlers may send any other message type with `ctx.send` (for example one per epoch).
+
+Handlers are plain functions `handler(value, ctx) -> reply`, testable with a
+`RecordingContext` and no socket at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from torchstudio import tcpcodec
+from torchstudio.modules import format_user_error
+
+Handler = Callable[[Any, "WorkerContext"], Any]
+
+HELLO = "hello"
+STOP = "stop"
+PROGRESS = "progress"
+LOG = "log"
+RESULT_SUFFIX = ":result"
+ERROR_SUFFIX = ":error"
+
+
+class WorkerContext:
+    """What a handler may do besides returning a value: report progress, log, send messages."""
+
+    def __init__(self, send: Callable[[str, Any], None], script: str = "worker") -> None:
+        self._send = send
+        self.script = script
+        self.state: dict[str, Any] = {}  # survives between messages, for stateful workers
+
+    def send(self, msg_type: str, value: Any = None) -> None:
+        self._send(msg_type, value)
+
+    def progress(self, fraction: float, text: str = "") -> None:
+        self._send(PROGRESS, {"fraction": float(fraction), "text": text})
+
+    def log(self, text: str) -> None:
+        self._send(LOG, text)
+
+
+class RecordingContext(WorkerContext):
+    """A context that records what a handler sends, for unit tests without a socket."""
+
+    def __init__(self, script: str = "test") -> None:
+        self.sent: list[tuple[str, Any]] = []
+        super().__init__(lambda msg_type, value: self.sent.append((msg_type, value)), script)
+
+
+class Handlers:
+    """The registry mapping message types to handler functions."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+
+    def on(self, msg_type: str) -> Callable[[Handler], Handler]:
+        """Decorator: `@handlers.on("load")` registers the function for `load` messages."""
+
+        def register(handler: Handler) -> Handler:
+            self.add(msg_type, handler)
+            return handler
+
+        return register
+
+    def add(self, msg_type: str, handler: Handler) -> None:
+        if msg_type in (HELLO, STOP, PROGRESS, LOG) or ":" in msg_type:
+            raise ValueError(f"message type {msg_type!r} is reserved by the worker framework")
+        if msg_type in self._handlers:
+            raise ValueError(f"a handler for {msg_type!r} is already registered")
+        self._handlers[msg_type] = handler
+
+    def get(self, msg_type: str) -> Handler | None:
+        return self._handlers.get(msg_type)
+
+    @property
+    def types(self) -> list[str]:
+        return sorted(self._handlers)
+
+
+def dispatch(handlers: Handlers, msg_type: str, value: Any, ctx: WorkerContext) -> bool:
+    """Run the handler for one message and send its result or error. Returns success."""
+    handler = handlers.get(msg_type)
+    if handler is None:
+        known = ", ".join(handlers.types) or "none"
+        ctx.send(msg_type + ERROR_SUFFIX, f"unknown message type {msg_type!r}; {ctx.script} handles: {known}")
+        return False
+    try:
+        reply = handler(value, ctx)
+    except Exception as exc:
+        # The full traceback goes to stderr (the app's log); the user gets the short text.
+        traceback.print_exc(file=sys.stderr)
+        ctx.send(msg_type + ERROR_SUFFIX, format_user_error(exc, f"{ctx.script} ({msg_type})"))
+        return False
+    ctx.send(msg_type + RESULT_SUFFIX, reply)
+    return True
+
+
+def serve(handlers: Handlers, conn: tcpcodec.Connection, script: str) -> int:
+    """Answer messages until `stop` or until the app closes the connection. Returns an exit code."""
+    ctx = WorkerContext(conn.send, script)
+    while True:
+        try:
+            msg_type, value = conn.recv()
+        except tcpcodec.ConnectionClosed:
+            return 0  # the app went away: nothing left to do
+        except tcpcodec.ProtocolError as exc:
+            print(f"{script}: invalid message from the app: {exc}", file=sys.stderr)
+            return 2
+        if msg_type == STOP:
+            conn.send(STOP + RESULT_SUFFIX)
+            return 0
+        dispatch(handlers, msg_type, value, ctx)
+
+
+def parse_args(script: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m torchstudio.{script}",
+        description=f"TorchStudio {script} worker. Connects back to the app that started it; "
+        "reads its one-time secret from the first line of standard input.",
+    )
+    parser.add_argument("--address", default="127.0.0.1", help="address of the app to connect to")
+    parser.add_argument("--port", type=int, required=True, help="port the app listens on")
+    return parser.parse_args(argv)
+
+
+def run_worker(handlers: Handlers, script: str, argv: Sequence[str] | None = None) -> int:
+    """The whole `main()` of a worker script: connect, say hello, serve."""
+    args = parse_args(script, argv)
+    # User code that prints must not write into a pipe nobody reads: its output joins the log.
+    sys.stdout = sys.stderr
+    # The secret comes on stdin, not on the command line, where other local users could read it.
+    secret = sys.stdin.readline().strip()
+    conn = tcpcodec.Connection.connect(args.address, args.port, timeout=30)
+    conn.send(HELLO, {"secret": secret, "script": script, "pid": os.getpid()})
+    try:
+        return serve(handlers, conn, script)
+    finally:
+        conn.close()

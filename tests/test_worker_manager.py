@@ -1,0 +1,159 @@
+"""The worker manager with real worker processes over real sockets."""
+
+import asyncio
+import os
+import signal
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from torchstudio import tcpcodec
+from torchstudio.app.workers import WorkerDied, WorkerError, WorkerManager, describe_exit
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def start(manager: WorkerManager, env, **kwargs):
+    return await manager.start_worker("crashworker", module="crashworker", env=env, **kwargs)
+
+
+async def next_event(manager: WorkerManager, worker: str, kind: str, timeout: float = 20):
+    async def wait():
+        while True:
+            event = await manager.events.get()
+            if event.worker == worker and event.kind == kind:
+                return event
+
+    return await asyncio.wait_for(wait(), timeout)
+
+
+async def test_echo_of_every_value_kind(worker_env):
+    async with WorkerManager() as manager:
+        worker = await start(manager, worker_env)
+        for value in [None, 7, 2.5, "héllo", {"a": [1, 2]}, b"raw"]:
+            assert await worker.request("echo", value) == value
+        tensor = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+        echoed = await worker.request("echo", tensor)
+        assert torch.equal(echoed, tensor)
+        arrays = [np.ones((2, 2), np.uint8), torch.tensor(3)]
+        back = await worker.request("echo", arrays)
+        assert np.array_equal(np.asarray(back[0]), arrays[0]) and int(back[1]) == 3
+        assert await worker.request("state") == 1
+        assert await worker.request("state") == 2  # state survives between messages
+
+
+async def test_progress_log_and_custom_messages_become_events(worker_env):
+    async with WorkerManager() as manager:
+        worker = await start(manager, worker_env)
+        seen = []
+        manager.subscribe(seen.append)
+        assert await worker.request("count", 3) == 3
+        kinds = [(e.kind, e.data) for e in seen if e.worker == worker.name]
+        progress = [d for k, d in kinds if k == "progress"]
+        assert [p["fraction"] for p in progress] == pytest.approx([1 / 3, 2 / 3, 1.0])
+        assert progress[-1]["text"] == "step 3"
+        assert ("log", "counted") in kinds
+        assert ("message", ("custom", {"n": 3})) in kinds
+        assert "counted" in worker.log
+
+
+async def test_print_in_user_code_goes_to_the_log(worker_env):
+    async with WorkerManager() as manager:
+        worker = await start(manager, worker_env)
+        await worker.request("print", "printed by user code")
+        event = await next_event(manager, worker.name, "stderr")
+        assert event.data == "printed by user code"
+
+
+async def test_handler_exception_is_an_error_and_the_worker_lives(worker_env):
+    async with WorkerManager() as manager:
+        worker = await start(manager, worker_env)
+        with pytest.raises(WorkerError, match="ValueError: bad value 5"):
+            await worker.request("fail", 5)
+        assert worker.alive
+        assert await worker.request("echo", "still here") == "still here"
+
+
+async def test_crash_at_start_reports_the_exception(worker_env):
+    env = {**worker_env, "CRASHWORKER_FAIL_AT_START": "1"}
+    async with WorkerManager() as manager:
+        with pytest.raises(WorkerDied, match="crashed: RuntimeError: boom at start"):
+            await start(manager, env)
+        event = await next_event(manager, "crashworker-1", "exited")
+        assert event.data["code"] == 1
+
+
+async def test_os_exit_is_reported_with_its_code_and_fails_the_request(worker_env):
+    async with WorkerManager() as manager:
+        worker = await start(manager, worker_env)
+        with pytest.raises(WorkerDied, match="exited with code 3"):
+            await worker.request("exit", 3)
+        event = await next_event(manager, worker.name, "exited")
+        assert event.data == {"code": 3, "signal": None, "text": "exited with code 3"}
+        with pytest.raises(WorkerDied):
+            await worker.send("echo", 1)
+        # The manager still starts and serves other workers.
+        other = await start(manager, worker_env)
+        assert await other.request("echo", 1) == 1
+
+
+async def test_sigkill_is_reported_as_a_signal(worker_env):
+    async with WorkerManager() as manager:
+        worker = await start(manager, worker_env)
+        request = asyncio.ensure_future(worker.request("sleep", 30))
+        await asyncio.sleep(0.3)
+        os.kill(worker.process.pid, signal.SIGKILL)
+        with pytest.raises(WorkerDied, match="killed by SIGKILL"):
+            await request
+        event = await next_event(manager, worker.name, "exited")
+        assert event.data["signal"] == "SIGKILL"
+
+
+async def test_stop_is_clean_when_the_worker_listens(worker_env):
+    async with WorkerManager() as manager:
+        worker = await start(manager, worker_env)
+        result = await worker.stop(timeout=10)
+        assert result["text"] == "exited normally"
+        assert not worker.alive
+
+
+async def test_stop_escalates_to_terminate_then_kill(worker_env):
+    async with WorkerManager() as manager:
+        busy = await start(manager, worker_env)
+        asyncio.ensure_future(busy.request("sleep", 60))
+        await asyncio.sleep(0.2)
+        assert (await busy.stop(timeout=1))["signal"] == "SIGTERM"
+
+        stubborn = await start(manager, worker_env)
+        assert await stubborn.request("ignore_sigterm") is True
+        asyncio.ensure_future(stubborn.request("sleep", 60))
+        await asyncio.sleep(0.2)
+        assert (await stubborn.stop(timeout=1))["signal"] == "SIGKILL"
+
+
+async def test_a_connection_without_the_secret_is_rejected(worker_env):
+    async with WorkerManager() as manager:
+        worker = await start(manager, worker_env)
+        intruder = tcpcodec.Connection.connect("127.0.0.1", manager.port, timeout=5)
+        intruder.send("hello", {"secret": "guessed", "script": "crashworker", "pid": 1})
+        with pytest.raises(tcpcodec.ConnectionClosed):
+            intruder.recv()
+        intruder.close()
+        garbage = socket.create_connection(("127.0.0.1", manager.port))
+        garbage.sendall(b"\xff" * 64)
+        garbage.close()
+        for _ in range(50):
+            if manager.rejected_connections >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert manager.rejected_connections == 2
+        assert await worker.request("echo", "unaffected") == "unaffected"
+
+
+def test_describe_exit_texts():
+    assert describe_exit(0, [])["text"] == "exited normally"
+    assert describe_exit(-9, [])["text"] == "killed by SIGKILL"
+    assert describe_exit(4, ["x"])["text"] == "exited with code 4"
+    assert describe_exit(1, ["Traceback", "KeyError: 'a'", ""])["text"] == "crashed: KeyError: 'a'"
