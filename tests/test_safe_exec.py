@@ -51,7 +51,9 @@ def test_error_deep_in_a_library_points_at_the_users_innermost_line():
 
 
 def test_error_inside_library_code_called_by_user_code_skips_library_frames():
-    ns = safe_exec("import json\ndef parse(t):\n    return json.loads(t)\n", description="c").namespace
+    ns = safe_exec(
+        "import json\ndef parse(t):\n    return json.loads(t)\n", description="c"
+    ).namespace
     text = safe_exec(ns["parse"], args=("{bad",), description="c").error
     assert 'File "c", line 3, in parse' in text
     assert "JSONDecodeError" in text
@@ -77,8 +79,10 @@ def test_base_classes_define_the_interfaces():
     analyzer = Analyzer()
     analyzer.load_state_dict({"weights": [1, 2.5]})
     assert analyzer.state_dict() == {"weights": [1.0, 2.5]}
-    for call in (lambda: Renderer().render("t", torch.zeros(1).numpy(), (10, 10)),
-                 lambda: Metric().compute()):
+    for call in (
+        lambda: Renderer().render("t", torch.zeros(1).numpy(), (10, 10)),
+        lambda: Metric().compute(),
+    ):
         try:
             call()
         except NotImplementedError:

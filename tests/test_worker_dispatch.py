@@ -29,7 +29,7 @@ def test_result_and_progress_are_sent_in_order():
 def test_handler_exception_becomes_error_message_naming_it():
     ctx = RecordingContext()
     assert not dispatch(make_handlers(), "fail", None, ctx)
-    (msg_type, text), = ctx.sent
+    ((msg_type, text),) = ctx.sent
     assert msg_type == "fail:error"
     assert "KeyError" in text and "missing" in text
 
@@ -37,7 +37,7 @@ def test_handler_exception_becomes_error_message_naming_it():
 def test_unknown_type_lists_known_ones():
     ctx = RecordingContext()
     assert not dispatch(make_handlers(), "nope", None, ctx)
-    (msg_type, text), = ctx.sent
+    ((msg_type, text),) = ctx.sent
     assert msg_type == "nope:error"
     assert "'nope'" in text and "double, fail" in text
 

@@ -136,11 +136,15 @@ async def test_stop_escalates_to_terminate_then_kill(worker_env):
 async def test_a_connection_without_the_secret_is_rejected(worker_env):
     async with WorkerManager() as manager:
         worker = await start(manager, worker_env)
-        intruder = tcpcodec.Connection.connect("127.0.0.1", manager.port, timeout=5)
-        intruder.send("hello", {"secret": "guessed", "script": "crashworker", "pid": 1})
+
+        def intrude():
+            with tcpcodec.Connection.connect("127.0.0.1", manager.port, timeout=5) as intruder:
+                intruder.sock.settimeout(10)
+                intruder.send("hello", {"secret": "guessed", "script": "crashworker", "pid": 1})
+                intruder.recv()
+
         with pytest.raises(tcpcodec.ConnectionClosed):
-            intruder.recv()
-        intruder.close()
+            await asyncio.to_thread(intrude)
         garbage = socket.create_connection(("127.0.0.1", manager.port))
         garbage.sendall(b"\xff" * 64)
         garbage.close()

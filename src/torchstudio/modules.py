@@ -179,7 +179,7 @@ def format_user_error(exc: BaseException, description: str = "user code") -> str
 
 def _format_syntax_error(exc: SyntaxError, description: str) -> str:
     filename = exc.filename or description
-    text = f"Syntax error in {description}\n  File \"{filename}\", line {exc.lineno}\n"
+    text = f'Syntax error in {description}\n  File "{filename}", line {exc.lineno}\n'
     line = exc.text
     if line is None and exc.filename and exc.lineno:
         line = linecache.getline(exc.filename, exc.lineno)

@@ -9,7 +9,10 @@ Conventions (the app's worker manager relies on them):
 - a request of type `T` is answered by `T:result` (the handler's return value) or by
   `T:error` (a text for the user), so that handler failures never end the worker;
 - `progress` carries `{"fraction": f, "text": t}` and `log` carries one line of text;
-- handlers may send any other message type with `ctx.send` (for example one per epoch).
+- handlers may send any other message type with `ctx.send` (for example one per epoch);
+- a handler registered with `background=True` (a long job: analysis, training) runs in a
+  thread, so the worker keeps answering other messages meanwhile; `cancel` sets
+  `ctx.cancelled`, which the job polls to stop early. One background job at a time.
 
 Handlers are plain functions `handler(value, ctx) -> reply`, testable with a
 `RecordingContext` and no socket at all.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,10 +35,15 @@ Handler = Callable[[Any, "WorkerContext"], Any]
 
 HELLO = "hello"
 STOP = "stop"
+CANCEL = "cancel"
 PROGRESS = "progress"
 LOG = "log"
 RESULT_SUFFIX = ":result"
 ERROR_SUFFIX = ":error"
+
+
+class UserError(Exception):
+    """A failure whose message is already the text for the user (sent as it is)."""
 
 
 class WorkerContext:
@@ -44,6 +53,12 @@ class WorkerContext:
         self._send = send
         self.script = script
         self.state: dict[str, Any] = {}  # survives between messages, for stateful workers
+        self.cancel_event = threading.Event()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the app asked to cancel the running background job (long loops poll it)."""
+        return self.cancel_event.is_set()
 
     def send(self, msg_type: str, value: Any = None) -> None:
         self._send(msg_type, value)
@@ -68,22 +83,28 @@ class Handlers:
 
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
+        self._background: set[str] = set()
 
-    def on(self, msg_type: str) -> Callable[[Handler], Handler]:
+    def on(self, msg_type: str, background: bool = False) -> Callable[[Handler], Handler]:
         """Decorator: `@handlers.on("load")` registers the function for `load` messages."""
 
         def register(handler: Handler) -> Handler:
-            self.add(msg_type, handler)
+            self.add(msg_type, handler, background)
             return handler
 
         return register
 
-    def add(self, msg_type: str, handler: Handler) -> None:
-        if msg_type in (HELLO, STOP, PROGRESS, LOG) or ":" in msg_type:
+    def add(self, msg_type: str, handler: Handler, background: bool = False) -> None:
+        if msg_type in (HELLO, STOP, CANCEL, PROGRESS, LOG) or ":" in msg_type:
             raise ValueError(f"message type {msg_type!r} is reserved by the worker framework")
         if msg_type in self._handlers:
             raise ValueError(f"a handler for {msg_type!r} is already registered")
         self._handlers[msg_type] = handler
+        if background:
+            self._background.add(msg_type)
+
+    def is_background(self, msg_type: str) -> bool:
+        return msg_type in self._background
 
     def get(self, msg_type: str) -> Handler | None:
         return self._handlers.get(msg_type)
@@ -98,10 +119,16 @@ def dispatch(handlers: Handlers, msg_type: str, value: Any, ctx: WorkerContext) 
     handler = handlers.get(msg_type)
     if handler is None:
         known = ", ".join(handlers.types) or "none"
-        ctx.send(msg_type + ERROR_SUFFIX, f"unknown message type {msg_type!r}; {ctx.script} handles: {known}")
+        ctx.send(
+            msg_type + ERROR_SUFFIX,
+            f"unknown message type {msg_type!r}; {ctx.script} handles: {known}",
+        )
         return False
     try:
         reply = handler(value, ctx)
+    except UserError as exc:
+        ctx.send(msg_type + ERROR_SUFFIX, str(exc))
+        return False
     except Exception as exc:
         # The full traceback goes to stderr (the app's log); the user gets the short text.
         traceback.print_exc(file=sys.stderr)
@@ -114,18 +141,62 @@ def dispatch(handlers: Handlers, msg_type: str, value: Any, ctx: WorkerContext) 
 def serve(handlers: Handlers, conn: tcpcodec.Connection, script: str) -> int:
     """Answer messages until `stop` or until the app closes the connection. Returns an exit code."""
     ctx = WorkerContext(conn.send, script)
+    job: threading.Thread | None = None
     while True:
         try:
             msg_type, value = conn.recv()
         except tcpcodec.ConnectionClosed:
-            return 0  # the app went away: nothing left to do
+            ctx.cancel_event.set()  # the app went away: nothing left to do
+            return 0
         except tcpcodec.ProtocolError as exc:
             print(f"{script}: invalid message from the app: {exc}", file=sys.stderr)
+            ctx.cancel_event.set()
             return 2
         if msg_type == STOP:
+            ctx.cancel_event.set()
+            if job is not None:
+                job.join(timeout=10)
             conn.send(STOP + RESULT_SUFFIX)
             return 0
-        dispatch(handlers, msg_type, value, ctx)
+        if msg_type == CANCEL:
+            ctx.cancel_event.set()
+            conn.send(CANCEL + RESULT_SUFFIX, job is not None and job.is_alive())
+        elif handlers.is_background(msg_type):
+            if job is not None and job.is_alive():
+                conn.send(msg_type + ERROR_SUFFIX, f"{script} is busy with another job")
+                continue
+            ctx.cancel_event.clear()
+            job = threading.Thread(
+                target=dispatch, args=(handlers, msg_type, value, ctx), name=msg_type, daemon=True
+            )
+            job.start()
+        else:
+            dispatch(handlers, msg_type, value, ctx)
+
+
+class RemoteError(Exception):
+    """Another worker answered a request with an error; the message is its text."""
+
+
+def call(
+    conn: tcpcodec.Connection,
+    msg_type: str,
+    value: Any = None,
+    on_message: Callable[[str, Any], None] | None = None,
+) -> Any:
+    """Make a blocking request to another worker: the one way workers talk to each other.
+
+    Messages that arrive before the answer (progress, logs) go to `on_message`.
+    """
+    conn.send(msg_type, value)
+    while True:
+        reply_type, reply = conn.recv()
+        if reply_type == msg_type + RESULT_SUFFIX:
+            return reply
+        if reply_type == msg_type + ERROR_SUFFIX:
+            raise RemoteError(str(reply))
+        if on_message is not None:
+            on_message(reply_type, reply)
 
 
 def parse_args(script: str, argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -1,0 +1,219 @@
+"""Dataset loading worker: runs the dataset code, wraps it, serves samples and hands it off.
+
+Messages (see `torchstudio.worker` for the conventions):
+- `load` {"code", "workdir"?, "settings"?} -> the dataset report (counts, classes,
+  tensors, suggestions, the hand-off link). The code defines `train` and optionally `valid`.
+- `configure` {"settings"} -> a new report, re-splitting without running the code again.
+- `sample` {"split": "train"|"valid", "index"} -> the sample's tensors (numpy arrays).
+- `cache` {} -> builds (or reuses) the columnar cache now; other workers then get it at once.
+- `link` {} -> {"address", "port", "token"} of the data server other workers fetch from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from torchstudio.data.cache import CacheEntry, content_key, default_cache_dir, open_or_build
+from torchstudio.data.handoff import DataServer
+from torchstudio.data.samples import SampleError, check_structure, sample_structure
+from torchstudio.data.split import DatasetSettings, MetaSplit, make_splits
+from torchstudio.data.suggest import suggest_all
+from torchstudio.modules import safe_exec
+from torchstudio.worker import Handlers, UserError, WorkerContext, run_worker
+
+
+class DatasetError(UserError):
+    """The dataset code or its samples cannot be used; the message is for the user."""
+
+
+@dataclass
+class LoadedDataset:
+    """A dataset as the worker holds it: the user's objects and the meta-dataset over them."""
+
+    code: str
+    train: Any
+    valid: Any | None
+    settings: DatasetSettings
+    splits: dict[str, MetaSplit] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.resplit(self.settings)
+
+    def resplit(self, settings: DatasetSettings) -> None:
+        training, validation = make_splits(self.train, self.valid, settings)
+        self.settings = settings
+        self.splits = {"train": training, "valid": validation}
+
+    @property
+    def classes(self) -> list[str]:
+        classes = getattr(self.train, "classes", None)
+        return [str(c) for c in classes] if classes is not None else []
+
+    def key(self) -> str:
+        return content_key(self.code, self.settings.to_json(), self.splits)
+
+
+@contextlib.contextmanager
+def working_directory(path: str | None) -> Iterator[None]:
+    """Run user code from its project folder, able to import the files beside it."""
+    if not path:
+        yield
+        return
+    if not os.path.isdir(path):
+        raise DatasetError(f"working directory {path} does not exist")
+    previous = os.getcwd()
+    os.chdir(path)
+    sys.path.insert(0, path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+        with contextlib.suppress(ValueError):
+            sys.path.remove(path)
+
+
+def run_dataset_code(code: str, workdir: str | None = None) -> tuple[Any, Any | None]:
+    """Execute a dataset chunk; returns its `train` and `valid` (or None) datasets."""
+    with working_directory(workdir):
+        result = safe_exec(code, description="dataset code")
+    if not result.ok:
+        raise DatasetError(result.error)
+    train = result.namespace.get("train")
+    if train is None:
+        raise DatasetError("the dataset code must define `train` (and may define `valid`)")
+    valid = result.namespace.get("valid")
+    for name, dataset in (("train", train), ("valid", valid)):
+        if dataset is None:
+            continue
+        if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
+            raise DatasetError(
+                f"`{name}` is a {type(dataset).__name__}; expected a dataset "
+                "(an object with __len__ and __getitem__)"
+            )
+    return train, valid
+
+
+def first_sample_report(loaded: LoadedDataset) -> dict[str, Any]:
+    """Counts, classes, the first sample's tensors and the suggestions derived from them."""
+    training, validation = loaded.splits["train"], loaded.splits["valid"]
+    probe = training if len(training) else validation
+    if not len(probe):
+        raise DatasetError("the dataset has no samples")
+    try:
+        first = probe[0]
+        if len(training) and len(validation):
+            check_structure(sample_structure(first), validation[0], 0)
+    except SampleError as exc:
+        raise DatasetError(str(exc)) from exc
+    except Exception as exc:
+        raise DatasetError(safe_exec(lambda: probe[0], description="dataset code").error) from exc
+    suggestions = suggest_all(first)
+    roles = loaded.settings.roles or suggestions["roles"]
+    if len(roles) != len(first):
+        raise DatasetError(
+            f"{len(roles)} tensor roles are set but the samples have {len(first)} tensors"
+        )
+    return {
+        "train_count": len(training),
+        "valid_count": len(validation),
+        "classes": loaded.classes,
+        "tensors": [{"shape": list(a.shape), "dtype": str(a.dtype)} for a in first],
+        "roles": roles,
+        "suggestions": suggestions,
+        "settings": loaded.settings.to_json(),
+    }
+
+
+def get_sample(loaded: LoadedDataset, split: str, index: int) -> list[np.ndarray]:
+    if split not in loaded.splits:
+        raise DatasetError(f"unknown split {split!r}; expected 'train' or 'valid'")
+    try:
+        return list(loaded.splits[split][index])
+    except (IndexError, SampleError) as exc:
+        raise DatasetError(str(exc)) from exc
+
+
+def build_cache(loaded: LoadedDataset, ctx: WorkerContext, cache_dir: str) -> CacheEntry:
+    try:
+        entry, _ = open_or_build(
+            loaded.splits, loaded.key(), cache_dir, ctx.progress, classes=loaded.classes
+        )
+    except SampleError as exc:
+        raise DatasetError(str(exc)) from exc
+    return entry
+
+
+class DatasetLoadWorker:
+    """The worker's state: the loaded dataset and its data server."""
+
+    def __init__(self, cache_dir: str | None = None) -> None:
+        self.cache_dir = cache_dir or os.environ.get("TORCHSTUDIO_CACHE") or default_cache_dir()
+        self.loaded: LoadedDataset | None = None
+        self.server: DataServer | None = None
+        self.handlers = Handlers()
+        self.handlers.add("load", self.load)
+        self.handlers.add("configure", self.configure)
+        self.handlers.add("sample", self.sample)
+        self.handlers.add("cache", self.cache, background=True)
+        self.handlers.add("link", self.link)
+
+    def require(self) -> LoadedDataset:
+        if self.loaded is None:
+            raise DatasetError("no dataset is loaded: send `load` first")
+        return self.loaded
+
+    def load(self, value: dict[str, Any], ctx: WorkerContext) -> dict[str, Any]:
+        settings = DatasetSettings.from_json(value.get("settings"))
+        ctx.progress(0.0, "running the dataset code")
+        train, valid = run_dataset_code(value["code"], value.get("workdir"))
+        loaded = LoadedDataset(value["code"], train, valid, settings)
+        report = first_sample_report(loaded)
+        self.loaded = loaded
+        self._server().invalidate()
+        return {**report, "link": self._server().link}
+
+    def configure(self, value: dict[str, Any], ctx: WorkerContext) -> dict[str, Any]:
+        loaded = self.require()
+        previous = loaded.settings
+        loaded.resplit(DatasetSettings.from_json(value.get("settings")))
+        try:
+            report = first_sample_report(loaded)
+        except DatasetError:
+            loaded.resplit(previous)
+            raise
+        self._server().invalidate()
+        return {**report, "link": self._server().link}
+
+    def sample(self, value: dict[str, Any], ctx: WorkerContext) -> list[np.ndarray]:
+        return get_sample(self.require(), value.get("split", "train"), int(value["index"]))
+
+    def cache(self, value: Any, ctx: WorkerContext) -> dict[str, Any]:
+        entry = build_cache(self.require(), ctx, self.cache_dir)
+        return {"key": entry.key, "folder": entry.folder}
+
+    def link(self, value: Any, ctx: WorkerContext) -> dict[str, Any]:
+        self.require()
+        return self._server().link
+
+    def _server(self) -> DataServer:
+        if self.server is None:
+            self.server = DataServer(
+                lambda ctx: build_cache(self.require(), ctx, self.cache_dir),
+                address=os.environ.get("TORCHSTUDIO_DATA_ADDRESS", "127.0.0.1"),
+            )
+        return self.server
+
+
+def main() -> None:
+    raise SystemExit(run_worker(DatasetLoadWorker().handlers, "datasetload"))
+
+
+if __name__ == "__main__":
+    main()

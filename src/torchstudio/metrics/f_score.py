@@ -1,0 +1,37 @@
+"""F-score metric (F1 by default) for binary, multiclass and multilabel classification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torchstudio.metrics._classification import ClassificationMetric
+
+
+class FScore(ClassificationMetric):
+    """F-beta score, the weighted harmonic mean of precision and recall (`beta` = 1: F1).
+
+    `task` is 'binary', 'multiclass', 'multilabel' or 'auto' (inferred from the first batch:
+    N x C float preds with N integer targets is multiclass, N or N x 1 preds with a target of
+    the same shape is binary, N x L float preds with N x L 0/1 targets is multilabel).
+    Probabilities or logits (sigmoid applied when outside [0, 1]) are compared with
+    `threshold` for binary and multilabel tasks. `average` ('micro', 'macro', 'weighted')
+    combines classes or labels. `num_classes` / `num_labels` are taken from the first
+    batch when not given (give `num_classes` when predictions are class indices).
+    """
+
+    _torchmetrics_name = "FBetaScore"
+
+    def __init__(
+        self,
+        task: str = "auto",
+        threshold: float = 0.5,
+        average: str = "macro",
+        num_classes: int | None = None,
+        num_labels: int | None = None,
+        beta: float = 1.0,
+    ) -> None:
+        super().__init__(task, threshold, average, num_classes, num_labels)
+        self.beta = beta
+
+    def _extra(self) -> dict[str, Any]:
+        return {"beta": self.beta}

@@ -1,0 +1,96 @@
+"""The built-in optimizers (a step reduces a loss) and schedulers (their lr sequences)."""
+
+import pytest
+import torch
+
+from torchstudio.optim import SGD, Adam, AdamW, AdamWScheduleFree
+from torchstudio.schedulers import MultiStep, NoSchedule, OneCycle, Step
+
+
+def _problem():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    inputs = torch.randn(32, 4)
+    target = inputs @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+    return model, lambda: torch.nn.functional.mse_loss(model(inputs), target)
+
+
+@pytest.mark.parametrize(
+    ("cls", "settings"),
+    [
+        (Adam, {"lr": 0.05}),
+        (AdamW, {"lr": 0.05, "weight_decay": 0.01}),
+        (SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+        (AdamWScheduleFree, {"lr": 0.05, "warmup_steps": 0}),
+    ],
+)
+def test_optimizer_steps_reduce_the_loss(cls, settings):
+    model, compute_loss = _problem()
+    optimizer = cls(model.parameters(), **settings)
+    assert isinstance(optimizer, torch.optim.Optimizer)
+    if hasattr(optimizer, "needs_train_eval"):
+        optimizer.train()
+    before = compute_loss().item()
+    for _ in range(5):
+        optimizer.zero_grad()
+        compute_loss().backward()
+        optimizer.step()
+    if hasattr(optimizer, "needs_train_eval"):
+        optimizer.eval()  # evaluate at the averaged weights
+    assert compute_loss().item() < before
+
+
+def test_schedule_free_exposes_train_and_eval():
+    model, _ = _problem()
+    optimizer = AdamWScheduleFree(model.parameters())
+    assert AdamWScheduleFree.needs_train_eval
+    optimizer.train()
+    optimizer.eval()
+    assert "train_mode" in optimizer.param_groups[0]
+
+
+def _lrs(scheduler, optimizer, steps):
+    values = []
+    for _ in range(steps):
+        values.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return values
+
+
+def _optimizer(lr=1.0):
+    return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+
+
+def test_step_sequence():
+    optimizer = _optimizer()
+    values = _lrs(Step(optimizer, step_size=2, gamma=0.5), optimizer, 6)
+    assert values == pytest.approx([1, 1, 0.5, 0.5, 0.25, 0.25])
+
+
+def test_multistep_sequence():
+    optimizer = _optimizer()
+    values = _lrs(MultiStep(optimizer, milestones=(1, 3), gamma=0.1), optimizer, 5)
+    assert values == pytest.approx([1, 0.1, 0.1, 0.01, 0.01])
+
+
+def test_no_schedule_keeps_the_lr():
+    optimizer = _optimizer(0.3)
+    assert _lrs(NoSchedule(optimizer), optimizer, 4) == pytest.approx([0.3] * 4)
+
+
+def test_one_cycle_sequence_per_batch_and_per_epoch():
+    optimizer = _optimizer()
+    scheduler = OneCycle(optimizer, max_lr=1.0, epochs=2, steps_per_epoch=5, pct_start=0.4)
+    assert scheduler.step_every_batch and scheduler.total_steps == 10
+    values = _lrs(scheduler, optimizer, 10)
+    assert values[0] == pytest.approx(1.0 / 25)
+    assert max(values) == pytest.approx(1.0, rel=1e-6)
+    assert values.index(max(values)) == 3  # the peak at pct_start of the cycle
+    assert values[-1] < values[0]
+    assert all(a >= b for a, b in zip(values[3:], values[4:], strict=False))
+
+    optimizer = _optimizer()
+    per_epoch = OneCycle(optimizer, max_lr=0.5, epochs=4)
+    assert not per_epoch.step_every_batch and per_epoch.total_steps == 4
+    assert OneCycle(_optimizer(), total_steps=7).total_steps == 7
