@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from torchstudio.data.collate import collate_columns
 from torchstudio.data.samples import SampleError, check_structure, sample_structure
 
 FORMAT_VERSION = 1
@@ -153,6 +154,20 @@ def _gather_matches(
     )
 
 
+def _collate_chunk(split: Any, start: int, stop: int, structure: Any) -> list[np.ndarray] | None:
+    """Samples start..stop stacked per tensor position, when they convert column-wise."""
+    raw_range = getattr(split, "raw_range", None)
+    if raw_range is None:
+        return None
+    columns = collate_columns(raw_range(start, stop))
+    if columns is None or len(columns) != len(structure):
+        return None
+    for column, spec in zip(columns, structure, strict=True):
+        if str(column.dtype) != spec.dtype or column.ndim - 1 != spec.ndim:
+            return None
+    return columns
+
+
 def materialise(
     splits: dict[str, Any],
     key: str,
@@ -203,18 +218,16 @@ def _write_split(
     step = 4096
     for start in range(0, count, step):
         stop = min(start + step, count)
-        if gather is not None:
-            for writer, column in zip(writers, gather(split.indices[start:stop]), strict=True):
+        columns = gather(split.indices[start:stop]) if gather is not None else None
+        if columns is None:
+            columns = _collate_chunk(split, start, stop, structure)
+        if columns is not None:
+            for writer, column in zip(writers, columns, strict=True):
                 writer.append_batch(start, column)
         else:
             for index in range(start, stop):
                 arrays = split[index]
-                if (
-                    len(arrays) != len(writers)
-                    or any(a.ndim != w.ndim for a, w in zip(arrays, writers, strict=False))
-                    or any(str(a.dtype) != s.dtype for a, s in zip(arrays, structure, strict=False))
-                ):
-                    check_structure(structure, arrays, index)
+                check_structure(structure, arrays, index)
                 for writer, array in zip(writers, arrays, strict=True):
                     writer.append(index, array)
         if progress is not None:

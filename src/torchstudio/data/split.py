@@ -106,10 +106,19 @@ class MetaSplit(Dataset):
         return len(self.indices)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
+        return flatten_sample(self.raw(index), int(index))
+
+    def raw(self, index: int) -> Any:
+        """The sample exactly as the user's dataset returns it."""
         if not -len(self) <= index < len(self):
             raise IndexError(f"sample {index} is out of range (this split has {len(self)})")
         source, position = self.indices[index]
-        return flatten_sample(self.sources[source][int(position)], int(index))
+        return self.sources[source][int(position)]
+
+    def raw_range(self, start: int, stop: int) -> list[Any]:
+        """Samples start..stop as the user's dataset returns them (for bulk conversion)."""
+        sources = self.sources
+        return [sources[source][position] for source, position in self.indices[start:stop].tolist()]
 
 
 def make_splits(
