@@ -1,0 +1,1 @@
+"""Training plumbing for `modeltrain`: settings, devices, batches, state and the loop."""

@@ -1,0 +1,103 @@
+"""Batches for training: gathered from the columnar cache, or from a DataLoader.
+
+With the cache, a batch is one indexing operation per tensor column (no per-sample
+Python). The fresh-samples mode runs the dataset code in the trainer and draws samples
+through a DataLoader with worker processes, for datasets with random augmentation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from torchstudio.data.cache import CachedSplit
+
+Batch = list[Any]  # one entry per tensor position: a stacked tensor, or a list when sizes vary
+
+
+class BatchSource(Protocol):
+    def __len__(self) -> int: ...
+
+    def batches(
+        self, batch_size: int, shuffle: bool, generator: torch.Generator
+    ) -> Iterator[Batch]: ...
+
+
+class CachedBatches:
+    """Batches from a memory-mapped cache split."""
+
+    def __init__(self, split: CachedSplit, pin_memory: bool = False) -> None:
+        self.split = split
+        self.pin_memory = pin_memory
+        # Zero-copy torch views of the mapped columns: torch's indexing is multi-threaded.
+        self.columns = [
+            torch.from_numpy(column) if isinstance(column, np.ndarray) else None
+            for column in split.columns
+        ]
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def batches(
+        self, batch_size: int, shuffle: bool, generator: torch.Generator
+    ) -> Iterator[Batch]:
+        count = len(self.split)
+        order = torch.randperm(count, generator=generator) if shuffle else torch.arange(count)
+        for start in range(0, count, batch_size):
+            picked = order[start : start + batch_size]
+            batch: Batch = []
+            for position, column in enumerate(self.columns):
+                if column is None:
+                    batch.append(
+                        [torch.from_numpy(self.split.arrays(int(i))[position]) for i in picked]
+                    )
+                    continue
+                tensor = column[picked] if shuffle else column[start : start + len(picked)]
+                batch.append(tensor.pin_memory() if self.pin_memory else tensor)
+            yield batch
+
+
+class LoaderBatches:
+    """Batches from a dataset split through a DataLoader (the fresh-samples mode)."""
+
+    def __init__(self, dataset: Any, workers: int = 2, pin_memory: bool = False) -> None:
+        self.dataset = dataset
+        self.workers = workers
+        self.pin_memory = pin_memory
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def batches(
+        self, batch_size: int, shuffle: bool, generator: torch.Generator
+    ) -> Iterator[Batch]:
+        loader = DataLoader(
+            self.dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            generator=generator,
+            num_workers=self.workers,
+            pin_memory=self.pin_memory,
+            collate_fn=collate_arrays,
+        )
+        yield from loader
+
+
+def collate_arrays(samples: Sequence[Sequence[np.ndarray]]) -> Batch:
+    """Stack the samples' arrays per position (lists where shapes differ)."""
+    batch: Batch = []
+    for position in range(len(samples[0])):
+        tensors = [torch.as_tensor(sample[position]) for sample in samples]
+        shapes = {tuple(t.shape) for t in tensors}
+        batch.append(torch.stack(tensors) if len(shapes) == 1 else tensors)
+    return batch
+
+
+def to_device(value: Any, device: torch.device) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(device, non_blocking=device.type == "cuda")
+    return [to_device(item, device) for item in value]

@@ -1,0 +1,190 @@
+"""The training loop: one pass over a split, training or validating. Plain PyTorch.
+
+Everything the user configured arrives as code chunks (loss, metric, optimizer,
+scheduler); `build_parts` runs them once, and `run_pass` is the loop itself.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from torchstudio.metricadapter import MetricAdapter
+from torchstudio.modules import safe_exec
+from torchstudio.train.batches import BatchSource, to_device
+from torchstudio.train.device import Precision
+from torchstudio.train.settings import TrainSettings
+from torchstudio.worker import UserError
+
+
+class TrainingError(UserError):
+    """Training cannot go on; the message says why, for the user."""
+
+
+class Cancelled(TrainingError):
+    """The user stopped the run."""
+
+
+@dataclass
+class TrainingParts:
+    model: nn.Module
+    losses: list[nn.Module]
+    metrics: list[MetricAdapter]
+    optimizer: torch.optim.Optimizer
+    scheduler: Any | None = None
+    step_every_batch: bool = False  # schedulers such as OneCycle step per batch
+    schedule_free: bool = False  # schedule-free optimizers switch modes with the model
+
+
+@dataclass
+class PassResult:
+    loss: float
+    metric: float | None
+    samples: int
+    seconds: float
+    batches: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _run_chunk(code: str, name: str, namespace: dict[str, Any], what: str) -> Any:
+    result = safe_exec(code, namespace=dict(namespace), description=f"{what} code")
+    if not result.ok:
+        raise TrainingError(result.error)
+    if result.namespace.get(name) is None:
+        raise TrainingError(f"the {what} code must define `{name}`")
+    return result.namespace[name]
+
+
+def build_parts(
+    model: nn.Module, settings: TrainSettings, steps_per_epoch: int, device: torch.device
+) -> TrainingParts:
+    """Run the loss, metric, optimizer and scheduler chunks against the model."""
+    context = {"model": model, "epochs": settings.epochs, "steps_per_epoch": steps_per_epoch}
+    losses = [_run_chunk(code, "loss", context, "loss").to(device) for code in settings.loss]
+    metrics = []
+    for code in settings.metric:
+        metric = _run_chunk(code, "metric", context, "metric")
+        try:
+            metrics.append(MetricAdapter(metric))
+        except TypeError as exc:
+            raise TrainingError(f"the metric code defines an unusable `metric`: {exc}") from exc
+    optimizer = _run_chunk(settings.optimizer, "optimizer", context, "optimizer")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TrainingError(f"`optimizer` is a {type(optimizer).__name__}, not a torch optimizer")
+    scheduler = None
+    if settings.scheduler.strip():
+        scheduler = _run_chunk(
+            settings.scheduler, "scheduler", {**context, "optimizer": optimizer}, "scheduler"
+        )
+    return TrainingParts(
+        model=model,
+        losses=losses,
+        metrics=metrics,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        step_every_batch=bool(getattr(scheduler, "step_every_batch", False)),
+        schedule_free=bool(getattr(optimizer, "needs_train_eval", False)),
+    )
+
+
+def as_list(outputs: Any) -> list[Any]:
+    return list(outputs) if isinstance(outputs, tuple | list) else [outputs]
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return "×".join(str(d) for d in value.shape) or "scalar"
+    return f"list of {len(value)}"
+
+
+def compute_loss(parts: TrainingParts, outputs: list[Any], targets: list[Any]) -> torch.Tensor:
+    """The sum of each output's loss; a shape problem names both shapes and the loss."""
+    if len(outputs) != len(targets) or len(outputs) != len(parts.losses):
+        raise TrainingError(
+            f"the model gives {len(outputs)} output(s), the dataset has {len(targets)} output "
+            f"tensor(s) and {len(parts.losses)} loss(es) are set: they must be equal"
+        )
+    total: torch.Tensor | None = None
+    for index, (loss_fn, output, target) in enumerate(
+        zip(parts.losses, outputs, targets, strict=True)
+    ):
+        try:
+            value = loss_fn(output, target)
+        except (RuntimeError, ValueError, IndexError) as exc:
+            raise TrainingError(
+                f"{type(loss_fn).__name__} failed on output {index} of shape {_shape(output)} "
+                f"and target of shape {_shape(target)}: {exc}"
+            ) from exc
+        total = value if total is None else total + value
+    assert total is not None
+    return total
+
+
+def run_pass(
+    parts: TrainingParts,
+    source: BatchSource,
+    settings: TrainSettings,
+    device: torch.device,
+    precision: Precision,
+    generator: torch.Generator,
+    train: bool,
+    epoch: int,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> PassResult:
+    """One pass over a split: forward, loss, and (when training) backward and step."""
+    model, optimizer = parts.model, parts.optimizer
+    model.train(train)
+    if parts.schedule_free:
+        optimizer.train() if train else optimizer.eval()  # type: ignore[attr-defined]
+    for metric in parts.metrics:
+        metric.reset()
+    started = time.perf_counter()
+    total_loss, samples, batch_index = 0.0, 0, 0
+    with torch.set_grad_enabled(train):
+        for batch_index, batch in enumerate(
+            source.batches(settings.batch_size, train and settings.shuffle, generator)
+        ):
+            if cancelled():
+                raise Cancelled(f"training stopped during epoch {epoch}")
+            inputs = [to_device(batch[i], device) for i in settings.input_ids]
+            targets = [to_device(batch[i], device) for i in settings.output_ids]
+            with precision.autocast():
+                outputs = as_list(model(*inputs))
+                loss = compute_loss(parts, outputs, targets)
+            value = loss.item()
+            if not math.isfinite(value):
+                phase = "training" if train else "validation"
+                raise TrainingError(
+                    f"the loss became {value} at epoch {epoch}, {phase} batch {batch_index}: "
+                    "training stopped (a lower learning rate, or checking the data, may help)"
+                )
+            if train:
+                optimizer.zero_grad(set_to_none=True)
+                if precision.scaler is not None:
+                    precision.scaler.scale(loss).backward()
+                    precision.scaler.step(optimizer)
+                    precision.scaler.update()
+                else:
+                    loss.backward()
+                    optimizer.step()
+                if parts.scheduler is not None and parts.step_every_batch:
+                    parts.scheduler.step()
+            count = len(targets[0])
+            total_loss += value * count
+            samples += count
+            for metric, output, target in zip(parts.metrics, outputs, targets, strict=False):
+                metric.update(output.detach().float(), target)
+    metric_values = [metric.compute() for metric in parts.metrics] if samples else []
+    return PassResult(
+        loss=total_loss / max(samples, 1),
+        metric=sum(metric_values) / len(metric_values) if metric_values else None,
+        samples=samples,
+        seconds=time.perf_counter() - started,
+        batches=batch_index + 1 if samples else 0,
+    )
