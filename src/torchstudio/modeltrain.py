@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,6 +177,14 @@ class ModelTrainWorker:
         self.handlers.add("export", self.export)
 
     def train(self, value: dict[str, Any], ctx: WorkerContext) -> dict[str, Any]:
+        started = time.perf_counter()
+        first_batch: list[float] = []
+
+        def on_batch(index: int) -> None:
+            if not first_batch:
+                first_batch.append(time.perf_counter() - started)
+                ctx.progress(0.0, f"first batch after {first_batch[0]:.2f} s")
+
         try:
             settings = TrainSettings.from_json(value.get("settings"))
             device = select_device(settings.device)
@@ -201,8 +210,9 @@ class ModelTrainWorker:
                 epoch = run.epoch + 1
                 common = (parts, train_source, settings, device, precision, generator)
                 trained = run_pass(
-                    *common, train=True, epoch=epoch, cancelled=lambda: ctx.cancelled
-                )
+                    *common, train=True, epoch=epoch, cancelled=lambda: ctx.cancelled,
+                    on_batch=on_batch,
+                )  # fmt: skip
                 validated = run_pass(
                     parts, valid_source, settings, device, precision, generator,
                     train=False, epoch=epoch, cancelled=lambda: ctx.cancelled,
@@ -250,6 +260,7 @@ class ModelTrainWorker:
             "best_loss": run.best.loss if run.best else None,
             "reason": reason,
             "history": run.history,
+            "first_batch_seconds": first_batch[0] if first_batch else None,
         }
 
     def _model_with(self, value: dict[str, Any]) -> nn.Module:

@@ -136,6 +136,7 @@ def run_pass(
     train: bool,
     epoch: int,
     cancelled: Callable[[], bool] = lambda: False,
+    on_batch: Callable[[int], None] | None = None,
 ) -> PassResult:
     """One pass over a split: forward, loss, and (when training) backward and step."""
     model, optimizer = parts.model, parts.optimizer
@@ -175,6 +176,8 @@ def run_pass(
                     optimizer.step()
                 if parts.scheduler is not None and parts.step_every_batch:
                     parts.scheduler.step()
+            if on_batch is not None:
+                on_batch(batch_index)
             count = len(targets[0])
             total_loss += value * count
             samples += count

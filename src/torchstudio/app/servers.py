@@ -1,0 +1,194 @@
+"""Remote servers as the app uses them: add, check, connect, start workers, pass data links.
+
+`ServerBook` keeps the entries (a JSON file, never with secrets). `Servers` is the API the
+UI calls: secrets stay in its memory, host keys go through known_hosts (an unknown host
+comes back with its fingerprint for the user to accept), one `SSHSession` per server is
+kept open, and remote workers join the app's `WorkerManager` through a reverse tunnel to
+the manager's port. Data links (`datasetload`'s {"address", "port", "token"}) are
+rewritten to cross the same connection in either direction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from torchstudio.app.workers import WorkerHandle, WorkerManager
+from torchstudio.remote.entry import Credentials, ServerEntry
+from torchstudio.remote.errors import RemoteError
+from torchstudio.remote.hostkeys import (
+    ChangedHostKey,
+    UnknownHostKey,
+    fetch_host_key,
+    fingerprint,
+    known_hosts_path,
+    record_host_key,
+)
+from torchstudio.sshtunnel import SSHSession
+
+
+class ServerBook:
+    """The saved server entries; `path=None` keeps them in memory only."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path
+        self.entries: dict[str, ServerEntry] = {}
+        if path and os.path.exists(path):
+            with open(path, encoding="utf-8") as file:
+                for data in json.load(file):
+                    entry = ServerEntry.from_json(data)
+                    self.entries[entry.name] = entry
+
+    def put(self, entry: ServerEntry) -> None:
+        entry.validate()
+        self.entries[entry.name] = entry
+        self.save()
+
+    def remove(self, name: str) -> None:
+        self.entries.pop(name, None)
+        self.save()
+
+    def get(self, name: str) -> ServerEntry:
+        try:
+            return self.entries[name]
+        except KeyError:
+            raise RemoteError(f"no server named {name!r}") from None
+
+    def save(self) -> None:
+        if not self.path:
+            return
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        temporary = f"{self.path}.tmp"
+        with open(temporary, "w", encoding="utf-8") as file:
+            json.dump([e.to_json() for e in self.entries.values()], file, indent=2)
+        os.replace(temporary, self.path)
+
+
+class Servers:
+    """The remote-server API of the app. Close it (`await servers.close()`) when done."""
+
+    def __init__(self, book: ServerBook | None = None, known_hosts: str | None = None) -> None:
+        self.book = book or ServerBook()
+        self.known_hosts = known_hosts_path(known_hosts)
+        self._credentials: dict[str, Credentials] = {}
+        self._sessions: dict[str, SSHSession] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def add(
+        self, entry: ServerEntry, password: str | None = None, passphrase: str | None = None
+    ) -> ServerEntry:
+        """Add or replace a server; the password or passphrase is kept in memory only."""
+        self.book.put(entry)
+        self._credentials[entry.name] = Credentials(password, passphrase)
+        return entry
+
+    def set_credentials(
+        self, name: str, password: str | None = None, passphrase: str | None = None
+    ) -> None:
+        self.book.get(name)
+        self._credentials[name] = Credentials(password, passphrase)
+
+    async def check(self, name: str) -> dict[str, Any]:
+        """Connect and check the server's Python. Never raises for a server problem.
+
+        `status` is `ok` (with the pythoncheck `report`), `unknown_host` (with the
+        `fingerprint` to show and accept), `changed_host_key` or `error`; `text` says it.
+        """
+        try:
+            session = await self.connect(name)
+            report = await self.python_check(name)
+        except UnknownHostKey as exc:
+            return {"status": "unknown_host", "fingerprint": exc.fingerprint, "text": str(exc)}
+        except ChangedHostKey as exc:
+            return {"status": "changed_host_key", "fingerprint": exc.fingerprint, "text": str(exc)}
+        except RemoteError as exc:
+            return {"status": "error", "text": str(exc)}
+        upload = session.upload
+        return {
+            "status": "ok",
+            "text": "ready" if report["ok"] else "Python needs: " + ", ".join(report["missing"]),
+            "report": report,
+            "package": {"version": upload.version, "folder": upload.folder} if upload else None,
+        }
+
+    async def accept_host_key(self, name: str, accepted_fingerprint: str) -> None:
+        """Record the server's key in known_hosts, if it is still the one the user saw."""
+        entry = self.book.get(name)
+        key = await fetch_host_key(entry.host, entry.port)
+        if fingerprint(key) != accepted_fingerprint:
+            raise RemoteError(
+                f"the host key of {entry.host}:{entry.port} is now {fingerprint(key)}, not the "
+                f"{accepted_fingerprint} you accepted: nothing was recorded"
+            )
+        record_host_key(self.known_hosts, entry.host, entry.port, key)
+
+    async def connect(self, name: str) -> SSHSession:
+        """The open session to this server, logging in again if it was closed or dropped."""
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            session = self._sessions.get(name)
+            if session is None or session.closed:
+                entry = self.book.get(name)
+                credentials = self._credentials.get(name, Credentials())
+                session = await SSHSession.open(entry, credentials, self.known_hosts)
+                self._sessions[name] = session
+            return session
+
+    async def python_check(self, name: str) -> dict[str, Any]:
+        """The server's `pythoncheck` report (runs with the uploaded package)."""
+        session = await self.connect(name)
+        result = await session.run(["-m", "torchstudio.pythoncheck", "--json"])
+        lines = result.stdout.strip().splitlines()
+        try:
+            return json.loads(lines[-1])
+        except (IndexError, ValueError):
+            detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RemoteError(
+                f"{session.entry.python} on {session.entry.label} cannot run the check: {detail}"
+            ) from None
+
+    async def start_worker(
+        self,
+        manager: WorkerManager,
+        name: str,
+        script: str,
+        *,
+        worker_name: str | None = None,
+        env: Mapping[str, str] | None = None,
+        connect_timeout: float = 60.0,
+    ) -> WorkerHandle:
+        """Start `torchstudio.<script>` on the server as one of the manager's workers."""
+        session = await self.connect(name)
+        port = await session.reverse_port(manager.host, manager.port)
+        return await manager.start_worker(
+            script,
+            name=worker_name,
+            launcher=session,
+            env=env,
+            address="127.0.0.1",
+            port=port,
+            connect_timeout=connect_timeout,
+        )
+
+    async def link_to_server(self, name: str, link: dict[str, Any]) -> dict[str, Any]:
+        """A data link of a worker here, rewritten for a worker on the server."""
+        session = await self.connect(name)
+        port = await session.reverse_port(link["address"], int(link["port"]))
+        return {**link, "address": "127.0.0.1", "port": port}
+
+    async def link_from_server(self, name: str, link: dict[str, Any]) -> dict[str, Any]:
+        """A data link of a worker on the server, rewritten for a worker here."""
+        session = await self.connect(name)
+        port = await session.local_port(link["address"], int(link["port"]))
+        return {**link, "address": "127.0.0.1", "port": port}
+
+    async def disconnect(self, name: str) -> None:
+        session = self._sessions.pop(name, None)
+        if session is not None:
+            await session.close()
+
+    async def close(self) -> None:
+        await asyncio.gather(*(self.disconnect(name) for name in list(self._sessions)))
