@@ -293,11 +293,10 @@ def test_value_round_trip_every_tag(v):
     assert value_key(out) == value_key(v)
 
 
-small_tensors = st.one_of(numpy_arrays(), torch_tensors())
 nested_values = st.recursive(
     st.one_of(st.none(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5))
     | st.binary(max_size=5)
-    | small_tensors
+    | tensors
     | images(),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
@@ -429,6 +428,30 @@ def test_huge_declared_payload_is_refused_before_allocating():
         with pytest.raises(ProtocolError, match="limit"):
             Connection(b, max_payload=2**20).recv_frame()
         assert time.perf_counter() - start < 2
+
+
+def rss_kib() -> int | None:
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1])
+
+
+def test_lying_length_under_the_limit_commits_no_memory():
+    # the payload buffer is not zero-filled: memory is only used as data actually arrives
+    a, b = socket.socketpair()
+    b.settimeout(5)
+    with a:
+        a.sendall(tc.pack_frame_header("weights", 4 << 30) + bytes(100_000))
+    before = rss_kib()
+    with pytest.raises((ConnectionClosed, ProtocolError)) as info:  # ProtocolError: no memory
+        Connection(b).recv_frame()
+    b.close()
+    if isinstance(info.value, ConnectionClosed):
+        assert info.value.mid_frame
+    if before is not None:
+        assert rss_kib() - before < 64 << 10
 
 
 # ---------------------------------------------------------------------------- I/O helpers

@@ -605,6 +605,8 @@ def _container_parts(obj: dict | list | tuple, depth: int) -> list:
             if not isinstance(key, str):
                 raise TypeError(f"dict keys must be str, got {type(key).__name__}")
             name = key.encode("utf-8")
+            if len(name) > 0xFFFF:
+                raise ValueError(f"dict key of {len(name)} bytes, at most 65535 allowed")
             head += _U16.pack(len(name)) + name
         parts = _encode_value(value, depth + 1)
         size = sum(memoryview(part).nbytes for part in parts)
@@ -729,10 +731,10 @@ def _tune_socket(sock: socket.socket) -> None:
 
 
 def _native_entry_points() -> tuple[Any, Any]:
-    """CPython's PyByteArray_FromStringAndSize and libc's madvise, where available."""
+    """CPython's PyByteArray_Resize and libc's madvise, where available."""
     try:
-        signature = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_char_p, ctypes.c_ssize_t)
-        new_bytearray = signature(("PyByteArray_FromStringAndSize", ctypes.pythonapi))
+        signature = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_ssize_t)
+        resize = signature(("PyByteArray_Resize", ctypes.pythonapi))
     except (AttributeError, OSError):  # not CPython
         return None, None
     try:
@@ -740,10 +742,10 @@ def _native_entry_points() -> tuple[Any, Any]:
         madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
     except (AttributeError, OSError, TypeError):  # no libc madvise (e.g. Windows)
         madvise = None
-    return new_bytearray, madvise if hasattr(mmap, "MADV_HUGEPAGE") else None
+    return resize, madvise if hasattr(mmap, "MADV_HUGEPAGE") else None
 
 
-_new_bytearray, _madvise = _native_entry_points()
+_resize_bytearray, _madvise = _native_entry_points()
 _HUGE_MIN = 4 << 20  # numpy's threshold for asking huge pages for an array
 
 
@@ -751,12 +753,13 @@ def _payload_buffer(size: int) -> bytearray:
     """A bytearray of ``size`` bytes that the receive will overwrite entirely.
 
     ``bytearray(size)`` zero-fills: for big payloads that costs as much as receiving them,
-    and commits all the memory before the peer has sent any of it. Created through the C
-    API instead, the bytes are left as they are and the OS maps pages in as data arrives.
+    and commits all the memory before the peer has sent any of it. Grown from empty through
+    the C API instead, the bytes are left as they are and the OS maps pages in as data arrives.
     """
-    if size < _DIRECT_MIN or _new_bytearray is None:
+    if size < _DIRECT_MIN or _resize_bytearray is None:
         return bytearray(size)
-    buf = _new_bytearray(None, size)
+    buf = bytearray()
+    _resize_bytearray(buf, size)  # raises MemoryError if it cannot
     if _madvise is not None and size >= _HUGE_MIN:
         # as numpy does for big arrays: 2 MiB pages make first touching the memory much cheaper
         start = ctypes.addressof(ctypes.c_char.from_buffer(buf))
@@ -795,8 +798,13 @@ class _FrameReader:
             if size <= end - start:  # all buffered already (small frames): a single copy
                 self._consumed(start + size)
                 return msg_type, bytearray(self._view[start : start + size])
+            try:
+                self._payload = _payload_buffer(size)  # size was checked against the limit
+            except MemoryError:
+                raise ProtocolError(
+                    f"cannot allocate {size} bytes for frame {msg_type!r}"
+                ) from None
             self._msg_type = msg_type
-            self._payload = _payload_buffer(size)  # size was checked against the limit
             self._filled = 0
         payload = self._payload
         take = min(len(payload) - self._filled, end - start)

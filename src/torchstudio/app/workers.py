@@ -26,6 +26,7 @@ from torchstudio.app.launchers import Launcher, LocalLauncher, WorkerProcess
 from torchstudio.worker import ERROR_SUFFIX, HELLO, LOG, PROGRESS, RESULT_SUFFIX, STOP
 
 LOG_TAIL_LINES = 2000
+HANDSHAKE_MAX_PAYLOAD = 64 * 1024
 
 
 class WorkerError(Exception):
@@ -254,7 +255,8 @@ class WorkerManager:
             self._spawn(self._handshake(sock))
 
     async def _handshake(self, sock: socket.socket) -> None:
-        conn = tcpcodec.AsyncConnection(sock)
+        # Until the peer has shown the secret, it may not make us allocate much.
+        conn = tcpcodec.AsyncConnection(sock, max_payload=HANDSHAKE_MAX_PAYLOAD)
         try:
             msg_type, hello = await asyncio.wait_for(conn.recv(), timeout=10)
             if msg_type != HELLO or not isinstance(hello, dict):
@@ -266,6 +268,7 @@ class WorkerManager:
             self.rejected_connections += 1
             conn.close()
             return
+        conn.max_payload = tcpcodec.DEFAULT_MAX_PAYLOAD
         handle.conn = conn
         handle.connected.set()
         await self._read_loop(handle)

@@ -28,6 +28,7 @@ from torchstudio.data.cache import META_FILE, CacheEntry, CacheError, default_ca
 from torchstudio.worker import HELLO, Handlers, WorkerContext, call, serve
 
 CHUNK_BYTES = 32 * 1024 * 1024
+HANDSHAKE_MAX_PAYLOAD = 64 * 1024  # until a client has shown the token
 EntryProvider = Callable[[WorkerContext], CacheEntry]
 
 
@@ -69,7 +70,7 @@ class DataServer:
             threading.Thread(target=self._serve_client, args=(sock,), daemon=True).start()
 
     def _serve_client(self, sock: socket.socket) -> None:
-        conn = tcpcodec.Connection(sock)
+        conn = tcpcodec.Connection(sock, max_payload=HANDSHAKE_MAX_PAYLOAD)
         try:
             sock.settimeout(10)
             msg_type, hello = conn.recv()
@@ -80,6 +81,7 @@ class DataServer:
                 or not hmac.compare_digest(str(hello.get("token", "")), self.token)
             ):
                 return
+            conn.max_payload = tcpcodec.DEFAULT_MAX_PAYLOAD
             serve(self.handlers, conn, "datasetload data server")
         except (tcpcodec.ProtocolError, tcpcodec.ConnectionClosed, OSError) as exc:
             print(f"data server: dropped a client: {exc}", file=sys.stderr)
