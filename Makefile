@@ -31,5 +31,13 @@ format: venv
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 	$(VENV)/bin/ruff format src tests benchmarks
 
+# The demo project (Digits + MNISTClassifier) lives in build/, made once, kept between runs.
+DEMO := build/demo.tsproj
+
+run: venv
+	mkdir -p build
+	test -f $(DEMO) || $(VENV)/bin/torchstudio new --demo $(DEMO)
+	$(VENV)/bin/torchstudio $(DEMO)
+
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -1,4 +1,4 @@
-"""The `torchstudio` command."""
+"""The `torchstudio` command: start the app, create projects, train headless, list modules."""
 
 from __future__ import annotations
 
@@ -6,43 +6,170 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from torchstudio import __version__
 
+COMMANDS = ("new", "run", "modules")
 
-def build_parser() -> argparse.ArgumentParser:
+
+def app_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="torchstudio",
-        description="TorchStudio: a studio for PyTorch. The browser application arrives with "
-        "the application issue; today the command lists the modules the studio can use.",
+        description="TorchStudio: a studio for PyTorch in the browser. Starts the app on a "
+        "project and prints the URL to open, with its access token.",
+        epilog="other commands (see `torchstudio COMMAND --help`):\n"
+        "  new PATH (--demo | --dataset FILE.py --model FILE.py ...)   create a project file\n"
+        "  run PROJECT [--model NAME] [--epochs N] [--device D]      train headless, JSON lines\n"
+        "  modules [--kind KIND]                                     list the modules as JSON",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "project",
+        nargs="?",
+        help="project file (.tsproj) to open; default: the last one opened, else the demo "
+        "project in ~/.torchstudio",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: only this machine can connect)",
+    )
+    parser.add_argument("--port", type=int, help="port to listen on (default: a free port)")
+    parser.add_argument(
+        "--no-browser", action="store_true", help="do not open a browser; just print the URL"
     )
     parser.add_argument("--version", action="version", version=f"torchstudio {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    scan = commands.add_parser(
-        "modules",
-        help="list the modules found (built-in, project and user folders, torch, torchvision, "
-        "torchmetrics) as JSON",
-    )
-    scan.add_argument("--project-modules", help="a project's modules/ folder")
-    scan.add_argument("--user-modules", help="the per-user modules folder")
-    scan.add_argument("--kind", help="only this kind (datasets, models, loss, ...)")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "modules":
-        from torchstudio.pythonparse import scan_all, scan_to_json
+def new_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="torchstudio new",
+        description="Create a project file: the demo (Digits + MNISTClassifier), or one "
+        "started from your own code files.",
+    )
+    parser.add_argument("path", help="the project file to create (.tsproj)")
+    parser.add_argument("--demo", action="store_true", help="write the demo project")
+    parser.add_argument("--dataset", help="a Python file defining `train` (and maybe `valid`)")
+    parser.add_argument(
+        "--model", action="append", default=[], help="a Python file defining `model` (repeatable)"
+    )
+    return parser
 
-        scan = scan_to_json(scan_all(args.project_modules, args.user_modules))
-        if args.kind:
-            if args.kind not in scan:
-                print(f"unknown kind {args.kind!r}; kinds: {', '.join(scan)}", file=sys.stderr)
-                return 2
-            scan = {args.kind: scan[args.kind]}
-        json.dump(scan, sys.stdout, indent=1)
-        print()
+
+def run_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="torchstudio run",
+        description="Load the project's dataset, build and train its model(s) without the UI; "
+        "prints one JSON line per epoch, then a summary. Results are saved in the project.",
+    )
+    parser.add_argument("project", help="the project file (.tsproj)")
+    parser.add_argument("--model", action="append", help="train only this model (repeatable)")
+    parser.add_argument("--epochs", type=int, help="number of epochs (default: the model's)")
+    parser.add_argument("--device", help="device to train on, e.g. cpu or cuda:0")
+    return parser
+
+
+def modules_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="torchstudio modules",
+        description="List the modules found (built-in, project and user folders, torch, "
+        "torchvision, torchmetrics) as JSON.",
+    )
+    parser.add_argument("--project-modules", help="a project's modules/ folder")
+    parser.add_argument("--user-modules", help="the per-user modules folder")
+    parser.add_argument("--kind", help="only this kind (datasets, models, loss, ...)")
+    return parser
+
+
+def with_suffix(path: str) -> Path:
+    target = Path(path).expanduser()
+    return target if target.suffix == ".tsproj" else target.with_name(target.name + ".tsproj")
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from torchstudio.app.demo import write_demo, write_from_files
+    from torchstudio.app.project import ProjectError
+
+    target = with_suffix(args.path)
+    if target.exists():
+        print(f"torchstudio: {target} already exists", file=sys.stderr)
+        return 2
+    if args.demo == bool(args.dataset or args.model):
+        print("torchstudio new: give either --demo, or --dataset and/or --model", file=sys.stderr)
+        return 2
+    try:
+        if args.demo:
+            project = write_demo(target)
+        else:
+            project = write_from_files(target, args.dataset, args.model)
+    except (ProjectError, OSError) as exc:
+        print(f"torchstudio: {exc}", file=sys.stderr)
+        return 2
+    print(project.path)
+    project.close()
     return 0
+
+
+def cmd_modules(args: argparse.Namespace) -> int:
+    from torchstudio.pythonparse import scan_all, scan_to_json
+
+    scan = scan_to_json(scan_all(args.project_modules, args.user_modules))
+    if args.kind:
+        if args.kind not in scan:
+            print(f"unknown kind {args.kind!r}; kinds: {', '.join(scan)}", file=sys.stderr)
+            return 2
+        scan = {args.kind: scan[args.kind]}
+    json.dump(scan, sys.stdout, indent=1)
+    print()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from torchstudio.app.headless import run_project
+
+    return run_project(Path(args.project), args.model, args.epochs, args.device)
+
+
+def default_project() -> Path:
+    """The last project opened, else the demo project in the user's folder (made if needed)."""
+    from torchstudio.app import recent
+    from torchstudio.app.demo import write_demo
+
+    for entry in recent.recent_projects():
+        if Path(entry).is_file():
+            return Path(entry)
+    demo = recent.home() / "demo.tsproj"
+    if not demo.exists():
+        demo.parent.mkdir(parents=True, exist_ok=True)
+        write_demo(demo).close()
+    return demo
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    from torchstudio.app.project import Project, ProjectError
+
+    project = Path(args.project).expanduser() if args.project else default_project()
+    try:
+        Project.open(project).close()  # refuse a bad file now, with its reason, not in the UI
+    except ProjectError as exc:
+        print(f"torchstudio: {exc}", file=sys.stderr)
+        return 2
+    from torchstudio.app.server import serve
+
+    serve(project.resolve(), args.host, args.port, open_browser=not args.no_browser)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in COMMANDS:
+        command, rest = arguments[0], arguments[1:]
+        parser = {"new": new_parser, "run": run_parser, "modules": modules_parser}[command]()
+        handler = {"new": cmd_new, "run": cmd_run, "modules": cmd_modules}[command]
+        return handler(parser.parse_args(rest))
+    return cmd_app(app_parser().parse_args(arguments))
 
 
 if __name__ == "__main__":

@@ -114,8 +114,18 @@ class Handlers:
         return sorted(self._handlers)
 
 
-def dispatch(handlers: Handlers, msg_type: str, value: Any, ctx: WorkerContext) -> bool:
-    """Run the handler for one message and send its result or error. Returns success."""
+def dispatch(
+    handlers: Handlers,
+    msg_type: str,
+    value: Any,
+    ctx: WorkerContext,
+    finished: Callable[[], None] = lambda: None,
+) -> bool:
+    """Run the handler for one message and send its result or error. Returns success.
+
+    `finished` runs just before the answer goes out, so that a background job is marked
+    done before the app can send its next request.
+    """
     handler = handlers.get(msg_type)
     if handler is None:
         known = ", ".join(handlers.types) or "none"
@@ -127,13 +137,16 @@ def dispatch(handlers: Handlers, msg_type: str, value: Any, ctx: WorkerContext) 
     try:
         reply = handler(value, ctx)
     except UserError as exc:
+        finished()
         ctx.send(msg_type + ERROR_SUFFIX, str(exc))
         return False
     except Exception as exc:
         # The full traceback goes to stderr (the app's log); the user gets the short text.
         traceback.print_exc(file=sys.stderr)
+        finished()
         ctx.send(msg_type + ERROR_SUFFIX, format_user_error(exc, f"{ctx.script} ({msg_type})"))
         return False
+    finished()
     ctx.send(msg_type + RESULT_SUFFIX, reply)
     return True
 
@@ -142,6 +155,7 @@ def serve(handlers: Handlers, conn: tcpcodec.Connection, script: str) -> int:
     """Answer messages until `stop` or until the app closes the connection. Returns an exit code."""
     ctx = WorkerContext(conn.send, script)
     job: threading.Thread | None = None
+    busy = threading.Event()  # a background job runs and has not answered yet
     while True:
         try:
             msg_type, value = conn.recv()
@@ -160,14 +174,20 @@ def serve(handlers: Handlers, conn: tcpcodec.Connection, script: str) -> int:
             return 0
         if msg_type == CANCEL:
             ctx.cancel_event.set()
-            conn.send(CANCEL + RESULT_SUFFIX, job is not None and job.is_alive())
+            conn.send(CANCEL + RESULT_SUFFIX, busy.is_set())
         elif handlers.is_background(msg_type):
-            if job is not None and job.is_alive():
+            if busy.is_set():
                 conn.send(msg_type + ERROR_SUFFIX, f"{script} is busy with another job")
                 continue
+            if job is not None:
+                job.join()  # it has answered: only its last instructions remain
             ctx.cancel_event.clear()
+            busy.set()
             job = threading.Thread(
-                target=dispatch, args=(handlers, msg_type, value, ctx), name=msg_type, daemon=True
+                target=dispatch,
+                args=(handlers, msg_type, value, ctx, busy.clear),
+                name=msg_type,
+                daemon=True,
             )
             job.start()
         else:

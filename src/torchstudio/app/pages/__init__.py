@@ -1,0 +1,1 @@
+"""The browser pages: thin layouts over the services in `torchstudio.app`."""

@@ -1,0 +1,185 @@
+"""What the load found (counts, classes, tensors) and the settings that wrap the dataset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nicegui import ui
+
+from torchstudio.app.catalog import module_key
+from torchstudio.app.dataset_definition import ROLES, SHUFFLE_MODES
+from torchstudio.app.dataset_service import DatasetService
+from torchstudio.app.pages.sync import Watcher
+
+
+def summary(dataset: DatasetService, watcher: Watcher) -> None:
+    """Counts, classes and tensor shapes of the last load."""
+
+    @ui.refreshable
+    def draw() -> None:
+        report = dataset.report
+        if not report:
+            ui.label("Load the dataset to see its samples.").classes("text-grey-7")
+            return
+        with ui.row().classes("gap-6 items-baseline"):
+            ui.label(f"{report['train_count']} training samples").mark("train-count")
+            ui.label(f"{report['valid_count']} validation samples").mark("valid-count")
+            classes = report.get("classes") or []
+            if classes:
+                shown = ", ".join(classes[:20]) + (" ..." if len(classes) > 20 else "")
+                ui.label(f"{len(classes)} classes: {shown}").mark("classes")
+        if not dataset.loaded:
+            ui.label("(from the last load: load again to browse the samples)").classes(
+                "text-xs text-grey-7"
+            )
+
+    draw()
+    watcher.watch(
+        lambda: (dataset.generation, dataset.status, str(dataset.report)), lambda _: draw.refresh()
+    )
+
+
+def split_settings(dataset: DatasetService, watcher: Watcher) -> None:
+    """Training samples (count or ratio), shuffle, seed, sample usage."""
+
+    @ui.refreshable
+    def draw() -> None:
+        settings: dict[str, Any] = dataset.definition["settings"]
+        by_count = settings.get("training_samples") is not None
+        with ui.row().classes("w-full items-end gap-3"):
+            mode = ui.toggle(
+                {"ratio": "Split ratio", "count": "Training samples"},
+                value="count" if by_count else "ratio",
+            ).mark("split-mode")
+            if by_count:
+                field = ui.number(
+                    "Training samples",
+                    value=settings["training_samples"],
+                    min=1,
+                    step=1,
+                    format="%d",
+                ).mark("training-samples")
+                field.on(
+                    "change", lambda: dataset_configure(training_samples=int(field.value or 1))
+                )
+            else:
+                field = ui.number(
+                    "Training ratio",
+                    value=settings.get("split_ratio", 0.8),
+                    min=0.01,
+                    max=1.0,
+                    step=0.05,
+                ).mark("split-ratio")
+                field.on("change", lambda: dataset_configure(split_ratio=float(field.value or 0.8)))
+            field.classes(f"w-36 ts-{'training-samples' if by_count else 'split-ratio'}")
+            field.props("dense")
+
+            def switch(value: str) -> Any:
+                if value == "count":
+                    count = dataset.split_count("train") or 100
+                    return dataset_configure(training_samples=count)
+                return dataset_configure(training_samples=None)
+
+            mode.on_value_change(lambda e: switch(e.value))
+            shuffle = (
+                ui.select(SHUFFLE_MODES, value=settings.get("shuffle", "none"), label="Shuffle")
+                .classes("w-52")
+                .props("dense")
+                .mark("shuffle")
+            )
+            shuffle.on_value_change(lambda e: dataset_configure(shuffle=e.value))
+            seed = ui.number("Seed", value=settings.get("seed", 0), step=1, format="%d")
+            seed.classes("w-20").props("dense")
+            seed.on("change", lambda: dataset_configure(seed=int(seed.value or 0)))
+            usage = (
+                ui.number(
+                    "Sample usage ratio",
+                    value=settings.get("usage_ratio", 1.0),
+                    min=0.01,
+                    max=1.0,
+                    step=0.05,
+                )
+                .classes("w-36")
+                .props("dense")
+            )
+            usage.mark("usage-ratio")
+            usage.on("change", lambda: dataset_configure(usage_ratio=float(usage.value or 1.0)))
+
+    def dataset_configure(**changes: Any) -> Any:
+        # A failure shows as the dataset's error text, under the Load button.
+        return dataset.configure(**changes)
+
+    draw()
+    watcher.watch(lambda: str(dataset.definition["settings"]), lambda _: draw.refresh(), now=False)
+
+
+def tensor_settings(dataset: DatasetService, watcher: Watcher) -> None:
+    """Per tensor: shape, role and renderer (a module or custom code)."""
+    renderers = {module_key(m): m.name for m in dataset.catalog.modules.get("renderers", [])}
+
+    @ui.refreshable
+    def draw() -> None:
+        report = dataset.report
+        if not report:
+            return
+        roles = list(dataset.definition.get("roles") or [])
+        entries = dataset.definition.get("renderers") or []
+        for index, tensor in enumerate(report["tensors"]):
+            entry = entries[index] if index < len(entries) else {"module": None, "code": ""}
+            with ui.row().classes("w-full items-center gap-3 no-wrap"):
+                ui.label(f"Tensor {index}").classes("font-bold w-16")
+                ui.label(f"{tensor['shape']} {tensor['dtype']}").classes("w-32 font-mono text-xs")
+                role = (
+                    ui.select(
+                        list(ROLES),
+                        value=roles[index] if index < len(roles) else "none",
+                        label="Role",
+                    )
+                    .classes("w-28")
+                    .props("dense")
+                )
+                role.mark(f"role-{index}")
+                role.on_value_change(lambda e, i=index: set_role(i, e.value))
+                options = dict(renderers)
+                if entry.get("custom"):
+                    options["custom"] = "Custom code"
+                value = "custom" if entry.get("custom") else entry.get("module")
+                renderer = (
+                    ui.select(options, value=value if value in options else None, label="Renderer")
+                    .classes("w-44")
+                    .props("dense")
+                )
+                renderer.mark(f"renderer-{index}")
+                renderer.on_value_change(
+                    lambda e, i=index: e.value != "custom" and dataset.set_renderer(i, key=e.value)
+                )
+                with ui.expansion("Renderer code").classes("grow"):
+                    editor = ui.codemirror(entry.get("code", ""), language="Python")
+                    editor.classes("w-full border").style("height: 160px")
+                    ui.button(
+                        "Apply code",
+                        on_click=lambda ed=editor, i=index: dataset.set_renderer(i, code=ed.value),
+                    ).props("flat dense")
+
+    def set_role(index: int, role: str) -> None:
+        roles = list(dataset.definition.get("roles") or [])
+        roles[index] = role
+        dataset.set_roles(roles)
+
+    draw()
+    watcher.watch(
+        lambda: (
+            str(dataset.report and dataset.report["tensors"]),
+            str(dataset.definition.get("roles")),
+            str(dataset.definition.get("renderers")),
+        ),
+        lambda _: draw.refresh(),
+        now=False,
+    )
+
+
+def settings_panel(dataset: DatasetService, watcher: Watcher) -> None:
+    with ui.card().classes("w-full"):
+        summary(dataset, watcher)
+        split_settings(dataset, watcher)
+        tensor_settings(dataset, watcher)

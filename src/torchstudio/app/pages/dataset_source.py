@@ -1,0 +1,163 @@
+"""The dataset's source: module picker with docs, parameter form, code editor, Load."""
+
+from __future__ import annotations
+
+from nicegui import ui
+
+from torchstudio.app.catalog import ORIGINS, form_parameters, module_key
+from torchstudio.app.dataset_service import DatasetService
+from torchstudio.app.pages.sync import Watcher
+
+
+def module_picker(dataset: DatasetService, watcher: Watcher) -> None:
+    """Origin, then module; the chosen module's documentation below."""
+    groups = dataset.catalog.grouped("datasets")
+    current = dataset.module_info()
+    origin = ORIGINS.get(current.origin, current.origin) if current else next(iter(groups))
+    with ui.row().classes("w-full items-end gap-2 no-wrap"):
+        origin_select = ui.select(list(groups), value=origin, label="Origin").classes("w-40")
+        origin_select.mark("dataset-origin")
+        module_select = ui.select({}, label="Dataset module", with_input=True).classes("grow")
+        module_select.mark("dataset-module")
+
+    def fill_modules(label: str) -> None:
+        module_select.options = {module_key(m): m.name for m in groups.get(label, [])}
+        module_select.update()
+
+    def picked(key: str | None) -> None:
+        if key and key != dataset.definition.get("module"):
+            dataset.choose_module(key)
+
+    origin_select.on_value_change(lambda e: fill_modules(e.value))
+    module_select.on_value_change(lambda e: picked(e.value))
+    fill_modules(origin)
+
+    def show_module(key: str | None) -> None:
+        info = dataset.module_info()
+        if info is not None:
+            label = ORIGINS.get(info.origin, info.origin)
+            if origin_select.value != label:
+                origin_select.set_value(label)
+        if module_select.value != key:
+            if key not in module_select.options:
+                module_select.options = {**module_select.options, key: key} if key else {}
+            module_select.set_value(key)
+
+    watcher.watch(lambda: dataset.definition.get("module"), show_module)
+
+    @ui.refreshable
+    def documentation() -> None:
+        info = dataset.module_info()
+        if info is None:
+            ui.label("Custom code: the dataset is defined by the code below.").classes("text-sm")
+            return
+        with ui.expansion(f"{info.name} documentation", icon="description").classes("w-full"):
+            ui.label(info.docstring or "(no documentation)").classes(
+                "whitespace-pre-wrap text-sm"
+            ).mark("dataset-doc")
+
+    documentation()
+    watcher.watch(lambda: dataset.definition.get("module"), lambda _: documentation.refresh())
+
+
+def parameter_form(dataset: DatasetService, watcher: Watcher) -> None:
+    """One input per parameter of the module's signature; the code follows each change."""
+    inputs: dict[str, ui.input] = {}
+
+    @ui.refreshable
+    def form() -> None:
+        inputs.clear()
+        info = dataset.module_info()
+        if info is None:
+            return
+        values = dataset.definition.get("values", {})
+        with ui.grid(columns=2).classes("w-full gap-x-3 gap-y-0"):
+            for parameter in form_parameters(info):
+                name = str(parameter["name"])
+                field = (
+                    ui.input(
+                        label=name + (" *" if parameter["required"] else ""),
+                        value=values.get(name, str(parameter["default"])),
+                        placeholder=str(parameter["annotation"]),
+                    )
+                    .props("dense")
+                    .mark(f"param-{name}")
+                )
+                field.tooltip(f"{name}: {parameter['annotation'] or 'any'}")
+                field.on_value_change(lambda e, n=name: dataset.set_value(n, e.value or ""))
+                inputs[name] = field
+        if not form_parameters(info):
+            ui.label("This module takes no parameters.").classes("text-sm text-grey-7")
+
+    def show_errors(errors: dict[str, str]) -> None:
+        for name, field in inputs.items():
+            field.error = errors[name].splitlines()[0] if name in errors else None
+            field.update()
+
+    form()
+    watcher.watch(lambda: dataset.definition.get("module"), lambda _: form.refresh(), now=False)
+    watcher.watch(lambda: dict(dataset.param_errors), show_errors)
+
+
+def code_editor(dataset: DatasetService, watcher: Watcher) -> ui.codemirror:
+    """The code the loader runs: generated from the form, editable by hand."""
+    editor = ui.codemirror(dataset.definition.get("code", ""), language="Python")
+    editor.classes("w-full border").style("height: 260px").mark("dataset-code")
+    editor.on_value_change(lambda e: dataset.set_code(e.value or ""))
+    edited = ui.label("Edited by hand: changing a parameter above generates the code again.")
+    edited.classes("text-xs text-grey-7").mark("code-edited")
+    watcher.watch(lambda: bool(dataset.definition.get("code_edited")), edited.set_visibility)
+
+    def show_code(code: str) -> None:
+        if editor.value != code:
+            editor.set_value(code)
+
+    def show_error_line(line: int | None) -> None:
+        editor.decorations = (
+            [{"kind": "line", "line": line, "class": "ts-error-line"}] if line else []
+        )
+        if line:
+            editor.reveal_line(line)
+
+    watcher.watch(lambda: dataset.definition.get("code", ""), show_code, now=False)
+    watcher.watch(lambda: dataset.error_line, show_error_line)
+    return editor
+
+
+def load_bar(dataset: DatasetService, watcher: Watcher) -> None:
+    """Load / Cancel, the progress and the result or the error."""
+    with ui.row().classes("w-full items-center gap-2"):
+        load = ui.button("Load", icon="play_arrow", on_click=dataset.load).mark("load")
+        cancel = ui.button("Cancel", icon="stop", on_click=dataset.cancel_load).mark("cancel-load")
+        cancel.props("flat color=negative")
+        status = ui.label().classes("text-sm").mark("load-status")
+    progress = ui.linear_progress(value=0, show_value=False).classes("w-full")
+    error = ui.label().classes(
+        "whitespace-pre font-mono text-xs text-negative w-full ts-load-error"
+    )
+    error.mark("load-error").style("overflow-x: auto")
+
+    def show(signature: tuple) -> None:
+        state, message, fraction, text = signature
+        loading = state == "loading"
+        load.set_enabled(not loading)
+        cancel.set_visibility(loading)
+        progress.set_visibility(loading)
+        if loading and not fraction:
+            progress.props("indeterminate")
+        else:
+            progress.props(remove="indeterminate")
+        progress.set_value(fraction or 0)
+        status.set_text(f"{state}" + (f": {message}" if message and not text else ""))
+        error.set_text(text or "")
+
+    watcher.watch(lambda: (dataset.status, dataset.message, dataset.progress, dataset.error), show)
+
+
+def source_panel(dataset: DatasetService, watcher: Watcher) -> None:
+    with ui.card().classes("w-full"):
+        ui.label("Dataset").classes("text-h6")
+        module_picker(dataset, watcher)
+        parameter_form(dataset, watcher)
+        code_editor(dataset, watcher)
+        load_bar(dataset, watcher)

@@ -1,0 +1,57 @@
+"""The header: the open project, and New / Open / Save As / recent projects."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from nicegui import ui
+
+from torchstudio.app import recent
+from torchstudio.app.project import ProjectError
+from torchstudio.app.session import Studio
+
+
+def path_dialog(
+    title: str, action: str, run: Callable[[str], Awaitable[None]], with_recent: bool = False
+) -> ui.dialog:
+    """A dialog asking for a project path on the app's machine, then running `run(path)`."""
+    with ui.dialog() as dialog, ui.card().classes("w-[36rem]"):
+        ui.label(title).classes("text-h6")
+        path = ui.input("Project file (.tsproj)").classes("w-full").mark(f"{action}-path")
+        error = ui.label().classes("text-negative text-sm whitespace-pre-wrap")
+
+        async def submit(value: str | None = None) -> None:
+            try:
+                await run(value or path.value or "")
+            except (ProjectError, OSError, KeyError) as exc:
+                error.set_text(str(exc))
+                return
+            dialog.close()
+
+        if with_recent:
+            for entry in recent.recent_projects():
+                ui.button(entry, on_click=lambda e=entry: submit(e)).props("flat dense no-caps")
+        with ui.row().classes("w-full justify-end"):
+            ui.button("Cancel", on_click=dialog.close).props("flat")
+            ui.button(action.capitalize(), on_click=lambda: submit()).mark(f"{action}-submit")
+    return dialog
+
+
+def header(studio: Studio) -> None:
+    project = studio.project
+    with ui.header().classes("items-center gap-4 bg-primary"):
+        ui.label("TorchStudio").classes("text-h6")
+        path = str(project.path) if project else "no project open"
+        ui.label(path).classes("text-sm opacity-80").mark("project-path")
+        ui.space()
+        new = path_dialog("New project", "create", studio.new)
+        demo = path_dialog("New demo project", "create-demo", lambda p: studio.new(p, demo=True))
+        opener = path_dialog("Open a project", "open", studio.open, with_recent=True)
+        save_as = path_dialog("Save the project as", "save-as", studio.save_as)
+        menu_button = ui.button(icon="folder", text="Project").props("flat color=white")
+        with menu_button.mark("project-menu"), ui.menu():
+            ui.menu_item("New...", on_click=new.open)
+            ui.menu_item("New demo project...", on_click=demo.open)
+            ui.menu_item("Open...", on_click=opener.open)
+            ui.menu_item("Save as...", on_click=save_as.open)
+        ui.label("Changes are saved as you make them").classes("text-xs opacity-70")

@@ -1,0 +1,50 @@
+"""The page: header, the tabs (Dataset now; the Model and Dashboard tabs plug in here), log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nicegui import ui
+
+from torchstudio.app.pages.analysis_panel import analysis_panel
+from torchstudio.app.pages.dataset_settings import settings_panel
+from torchstudio.app.pages.dataset_source import source_panel
+from torchstudio.app.pages.header import header
+from torchstudio.app.pages.log_panel import log_panel
+from torchstudio.app.pages.sample_browser import ZOOM_SCRIPT, sample_browser
+from torchstudio.app.pages.sync import Watcher
+from torchstudio.app.session import Studio
+
+# (tab name, builder): later tabs (models, dashboard) add themselves here.
+TabBuilder = Callable[[Studio, Watcher], None]
+TABS: list[tuple[str, TabBuilder]] = []
+
+
+def dataset_tab(studio: Studio, watcher: Watcher) -> None:
+    dataset = studio.dataset
+    if dataset is None:
+        ui.label("Open or create a project (Project menu).")
+        return
+    with ui.row().classes("w-full no-wrap items-start gap-4"):
+        with ui.column().classes("w-[44%] min-w-[420px]"):
+            source_panel(dataset, watcher)
+        with ui.column().classes("grow"):
+            settings_panel(dataset, watcher)
+            sample_browser(dataset, watcher, studio.salt)
+            analysis_panel(dataset, watcher, studio.salt)
+
+
+def main_page(studio: Studio) -> None:
+    ui.add_head_html(ZOOM_SCRIPT)
+    watcher = Watcher()
+    header(studio)
+    tabs_spec = [("Dataset", dataset_tab), *TABS]
+    with ui.tabs().classes("w-full") as tabs:
+        handles = [ui.tab(name).mark(f"tab-{name.lower()}") for name, _ in tabs_spec]
+    with ui.tab_panels(tabs, value=handles[0]).classes("w-full"):
+        for handle, (_, build) in zip(handles, tabs_spec, strict=True):
+            with ui.tab_panel(handle):
+                build(studio, watcher)
+    log_panel(studio, watcher)
+    # Another project was opened (from this tab or another): draw the page for it.
+    watcher.watch(lambda: studio.version, lambda _: ui.navigate.reload(), now=False)

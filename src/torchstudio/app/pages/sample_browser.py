@@ -1,0 +1,146 @@
+"""The sample browser: split switch, index slider and field, previous/next, tensor images.
+
+Images come from the app's HTTP route (never through the WebSocket) as plain <img>
+elements, so a step is one small request per tensor; zoom (wheel) and pan (drag) happen
+in the browser, double-click resets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from nicegui import ui
+
+from torchstudio.app.dataset_service import DatasetService
+from torchstudio.app.pages.sync import Watcher
+
+PANEL = (280, 280)
+
+ZOOM_SCRIPT = """
+<script>
+(() => {
+  const state = new WeakMap();
+  const get = (box) => state.get(box) || {s: 1, x: 0, y: 0};
+  const apply = (box, v) => {
+    state.set(box, v);
+    const img = box.querySelector('img');
+    if (img) img.style.transform = `translate(${v.x}px, ${v.y}px) scale(${v.s})`;
+  };
+  document.addEventListener('wheel', (e) => {
+    const box = e.target.closest && e.target.closest('.ts-zoom');
+    if (!box) return;
+    e.preventDefault();
+    const v = get(box);
+    apply(box, {...v, s: Math.min(32, Math.max(1, v.s * (e.deltaY < 0 ? 1.2 : 1 / 1.2)))});
+  }, {passive: false});
+  let drag = null;
+  document.addEventListener('mousedown', (e) => {
+    const box = e.target.closest && e.target.closest('.ts-zoom');
+    if (box) { drag = {box, x: e.clientX, y: e.clientY, v: get(box)}; e.preventDefault(); }
+  });
+  document.addEventListener('mousemove', (e) => {
+    if (drag) apply(drag.box, {...drag.v, x: drag.v.x + e.clientX - drag.x,
+                                          y: drag.v.y + e.clientY - drag.y});
+  });
+  document.addEventListener('mouseup', () => { drag = null; });
+  document.addEventListener('dblclick', (e) => {
+    const box = e.target.closest && e.target.closest('.ts-zoom');
+    if (box) apply(box, {s: 1, x: 0, y: 0});
+  });
+})();
+</script>
+<style>
+.ts-zoom { overflow: hidden; cursor: grab; background: #f4f4f4; }
+.ts-zoom img { image-rendering: pixelated; transform-origin: center; user-select: none; }
+.ts-error-line { background: rgba(255, 0, 0, 0.18); }
+</style>
+"""
+
+
+def image_url(dataset: DatasetService, salt: str, split: str, index: int, tensor: int) -> str:
+    renderers = dataset.definition.get("renderers") or []
+    code = renderers[tensor]["code"] if tensor < len(renderers) else ""
+    digest = hashlib.sha1(code.encode()).hexdigest()[:10]
+    width, height = PANEL
+    return (
+        f"/api/dataset/sample/{split}/{index}/{tensor}.png"
+        f"?w={width}&h={height}&g={dataset.generation}&r={digest}&s={salt}"
+    )
+
+
+def sample_browser(dataset: DatasetService, watcher: Watcher, salt: str) -> None:
+    images: list[ui.element] = []
+
+    def show_images() -> None:
+        split_name, index = dataset.browse["split"], dataset.browse["index"]
+        for tensor, image in enumerate(images):
+            image.props(f'src="{image_url(dataset, salt, split_name, index, tensor)}"')
+
+    def browse(split: str | None = None, index: int | None = None) -> None:
+        dataset.set_browse(split, index)
+        watcher.check()  # draw now: waiting for the next tick would add up to 100 ms a step
+
+    def step(delta: int) -> None:
+        browse(index=dataset.browse["index"] + delta)
+
+    @ui.refreshable
+    def panels() -> None:
+        images.clear()
+        report = dataset.report
+        if not dataset.loaded or not report:
+            ui.label("Samples appear here once the dataset is loaded.").classes("text-grey-7")
+            return
+        with ui.row().classes("gap-4"):
+            for index, tensor in enumerate(report["tensors"]):
+                with ui.column().classes("items-center gap-1"):
+                    ui.label(f"Tensor {index} {tensor['shape']}").classes("text-xs")
+                    box = ui.element("div").classes("ts-zoom border")
+                    box.style(f"width: {PANEL[0]}px; height: {PANEL[1]}px")
+                    with box:
+                        image = ui.element("img").mark(f"sample-image-{index}")
+                        image.props(
+                            f"width={PANEL[0]} height={PANEL[1]} draggable=false data-ts=sample-{index}"
+                        )
+                    images.append(image)
+        show_images()
+
+    with ui.card().classes("w-full"):
+        ui.label("Samples").classes("text-h6")
+        with ui.row().classes("w-full items-center gap-2 no-wrap"):
+            split = ui.toggle({"train": "Training", "valid": "Validation"}, value="train")
+            split.mark("split")
+            ui.button(icon="chevron_left", on_click=lambda: step(-1)).props("flat").mark("prev")
+            slider = ui.slider(min=0, max=1, value=0).classes("grow").mark("index-slider")
+            ui.button(icon="chevron_right", on_click=lambda: step(1)).props("flat").mark("next")
+            number = ui.number(value=0, min=0, step=1, format="%d").classes("w-24 ts-index")
+            number.props("dense")
+            number.mark("index")
+            count = ui.label().classes("text-sm text-grey-7 w-16")
+        panels()
+
+    split.on_value_change(lambda e: browse(split=e.value))
+    slider.on_value_change(lambda e: browse(index=int(e.value or 0)))
+    number.on("change", lambda: browse(index=int(number.value or 0)))
+
+    def show_position(signature: tuple) -> None:
+        split_name, index, total = signature
+        split.set_value(split_name)
+        slider.props(f"max={max(total - 1, 0)}")
+        slider.set_value(index)
+        number.set_value(index)
+        count.set_text(f"of {total}")
+        show_images()
+
+    watcher.watch(
+        lambda: (dataset.generation, dataset.loaded, str(dataset.definition.get("renderers"))),
+        lambda _: panels.refresh(),
+        now=False,
+    )
+    watcher.watch(
+        lambda: (
+            dataset.browse["split"],
+            dataset.browse["index"],
+            dataset.split_count(dataset.browse["split"]),
+        ),
+        show_position,
+    )

@@ -1,0 +1,338 @@
+"""The project store: one SQLite file (`.tsproj`) holding a whole TorchStudio project.
+
+Every write is one transaction (write-ahead log, full sync), so killing the app at any
+moment leaves a file that opens with everything up to the last completed change. Opening
+checks the file before trusting it (SQLite header, size against the header's page count,
+application id, `quick_check`, schema version) and refuses a damaged or foreign file with
+a clear `ProjectError`. The store only keeps code as text: opening never runs any of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from torchstudio.app.project_schema import APPLICATION_ID, MIGRATIONS, SCHEMA, SCHEMA_VERSION
+from torchstudio.app.weights import check_safetensors
+
+SUFFIX = ".tsproj"
+_MAGIC = b"SQLite format 3\x00"
+
+
+class ProjectError(Exception):
+    """The project file cannot be created or opened; the message is for the user."""
+
+
+def _dumps(value: Any) -> str:
+    # Analyzer states and reports may carry numpy scalars: store them as plain numbers.
+    return json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+
+
+def check_file_header(path: Path) -> None:
+    """Refuse a file that is not SQLite or is shorter than its own header says (truncated)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as file:
+            header = file.read(100)
+    except OSError as exc:
+        raise ProjectError(f"cannot read the project {path}: {exc.strerror}") from exc
+    if len(header) < 100 or not header.startswith(_MAGIC):
+        raise ProjectError(f"{path} is not a TorchStudio project (not an SQLite database file)")
+    sidecars = [Path(f"{path}{suffix}") for suffix in ("-wal", "-journal")]
+    if any(p.exists() for p in sidecars):
+        return  # an interrupted write: SQLite recovers it on open, then quick_check judges
+    (page_size,) = struct.unpack_from(">H", header, 16)
+    page_size = 65536 if page_size == 1 else page_size
+    change_counter, page_count = struct.unpack_from(">II", header, 24)
+    (valid_for,) = struct.unpack_from(">I", header, 92)
+    if valid_for == change_counter and size < page_size * page_count:
+        raise ProjectError(
+            f"the project {path} is truncated ({size} bytes, its header says "
+            f"{page_size * page_count}): it was cut off while being written or copied; "
+            "nothing was loaded from it"
+        )
+
+
+class Project:
+    """An open project file. Use `Project.create(path)` or `Project.open(path)`."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = connection
+        self._lock = threading.RLock()  # the app writes from its loop and from threads
+
+    # ------------------------------------------------------------------ opening and closing
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], overwrite: bool = False) -> Project:
+        """A new, empty project file at `path`."""
+        target = Path(path).expanduser().resolve()
+        if target.exists():
+            if not overwrite:
+                raise ProjectError(f"{target} already exists")
+            target.unlink()
+        for suffix in ("-wal", "-shm", "-journal"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+        if not target.parent.is_dir():
+            raise ProjectError(f"the folder {target.parent} does not exist")
+        db = cls._connect(target)
+        project = cls(target, db)
+        db.executescript(
+            "BEGIN IMMEDIATE;"
+            + SCHEMA
+            + f"PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION};"
+            + "COMMIT;"
+        )
+        project.set_meta("created", time.strftime("%Y-%m-%d %H:%M:%S"))
+        return project
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Project:
+        """Open and check an existing project, migrating an older schema; ProjectError if not."""
+        target = Path(path).expanduser().resolve()
+        if not target.is_file():
+            raise ProjectError(f"there is no project file at {target}")
+        check_file_header(target)
+        try:
+            db = cls._connect(target)
+            app_id = db.execute("PRAGMA application_id").fetchone()[0]
+            if app_id != APPLICATION_ID:
+                db.close()
+                raise ProjectError(f"{target} is an SQLite file but not a TorchStudio project")
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                db.close()
+                raise ProjectError(f"the project {target} is damaged ({check}); nothing was loaded")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise ProjectError(
+                f"the project {target} is damaged or truncated ({exc}); nothing was loaded"
+            ) from exc
+        if version > SCHEMA_VERSION:
+            db.close()
+            raise ProjectError(
+                f"{target} was written by a newer TorchStudio (project version {version}, "
+                f"this one reads up to {SCHEMA_VERSION})"
+            )
+        project = cls(target, db)
+        project._migrate(version)
+        return project
+
+    def _migrate(self, version: int) -> None:
+        if version == SCHEMA_VERSION:
+            return
+        if version not in MIGRATIONS:
+            raise ProjectError(f"{self.path} has an unknown project version {version}")
+        # Tables are rebuilt: foreign keys would fire half-way (the pragma is per connection).
+        self._db.execute("PRAGMA foreign_keys=OFF")
+        try:
+            script = "BEGIN IMMEDIATE;"
+            for step in range(version, SCHEMA_VERSION):
+                script += MIGRATIONS[step]
+            script += f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+            with self._lock:
+                try:
+                    self._db.executescript(script)
+                except sqlite3.Error as exc:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise ProjectError(f"cannot upgrade {self.path}: {exc}") from exc
+        finally:
+            self._db.execute("PRAGMA foreign_keys=ON")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def save_as(self, path: str | os.PathLike[str]) -> Project:
+        """Copy the whole project to `path` (consistent snapshot) and return it, open."""
+        target = Path(path).expanduser().resolve()
+        if target == self.path:
+            return self
+        copy = Project.create(target, overwrite=True)
+        with self._lock, copy._lock:
+            self._db.backup(copy._db)
+        return copy
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Cursor]:
+        """One atomic write: everything inside commits together or not at all."""
+        with self._lock:
+            cursor = self._db.cursor()
+            if self._db.in_transaction:  # nested: the outer transaction commits
+                yield cursor
+                return
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+
+    def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        with self._lock:
+            row = self._db.execute(sql, args).fetchone()
+        return None if row is None else row[0]
+
+    # ------------------------------------------------------------------ meta and documents
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as cursor:
+            cursor.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def meta(self, key: str) -> str | None:
+        return self._one("SELECT value FROM meta WHERE key = ?", (key,))
+
+    def set_document(self, name: str, value: Any) -> None:
+        """Store a JSON document (the dataset definition, app settings...) under `name`."""
+        with self.transaction() as cursor:
+            cursor.execute("INSERT OR REPLACE INTO documents VALUES (?, ?)", (name, _dumps(value)))
+
+    def document(self, name: str, default: Any = None) -> Any:
+        text = self._one("SELECT value FROM documents WHERE name = ?", (name,))
+        return default if text is None else json.loads(text)
+
+    def set_blob(self, name: str, data: bytes | None) -> None:
+        """Store bytes (a report image...) under `name`; None removes them."""
+        with self.transaction() as cursor:
+            if data is None:
+                cursor.execute("DELETE FROM blobs WHERE name = ?", (name,))
+            else:
+                cursor.execute("INSERT OR REPLACE INTO blobs VALUES (?, ?)", (name, bytes(data)))
+
+    def blob(self, name: str) -> bytes | None:
+        return self._one("SELECT data FROM blobs WHERE name = ?", (name,))
+
+    # ------------------------------------------------------------------ models
+
+    def _model_id(self, name: str) -> int:
+        model_id = self._one("SELECT id FROM models WHERE name = ?", (name,))
+        if model_id is None:
+            raise KeyError(f"no model named {name!r} in the project")
+        return int(model_id)
+
+    def model_names(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT name FROM models ORDER BY position, id").fetchall()
+        return [row[0] for row in rows]
+
+    def add_model(self, name: str, value: dict[str, Any]) -> str:
+        """Add a model; a taken name gets a number (`name 2`). Returns the name used."""
+        with self.transaction() as cursor:
+            taken = {row[0] for row in cursor.execute("SELECT name FROM models")}
+            unique, number = name, 2
+            while unique in taken:
+                unique, number = f"{name} {number}", number + 1
+            position = cursor.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM models")
+            cursor.execute(
+                "INSERT INTO models (name, position, value) VALUES (?, ?, ?)",
+                (unique, position.fetchone()[0], _dumps(value)),
+            )
+        return unique
+
+    def model(self, name: str) -> dict[str, Any]:
+        text = self._one("SELECT value FROM models WHERE name = ?", (name,))
+        if text is None:
+            raise KeyError(f"no model named {name!r} in the project")
+        return json.loads(text)
+
+    def set_model(self, name: str, value: dict[str, Any]) -> None:
+        with self.transaction() as cursor:
+            cursor.execute(
+                "UPDATE models SET value = ? WHERE id = ?", (_dumps(value), self._model_id(name))
+            )
+
+    def update_model(self, name: str, **changes: Any) -> dict[str, Any]:
+        """Change some keys of a model's document in one transaction; returns the new one."""
+        with self.transaction():
+            value = {**self.model(name), **changes}
+            self.set_model(name, value)
+        return value
+
+    def rename_model(self, name: str, new_name: str) -> None:
+        with self.transaction() as cursor:
+            try:
+                cursor.execute(
+                    "UPDATE models SET name = ? WHERE id = ?", (new_name, self._model_id(name))
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ProjectError(f"a model named {new_name!r} already exists") from exc
+
+    def delete_model(self, name: str) -> None:
+        with self.transaction() as cursor:
+            cursor.execute("DELETE FROM models WHERE id = ?", (self._model_id(name),))
+
+    def add_epoch(self, model: str, epoch: int, metrics: dict[str, Any]) -> None:
+        with self.transaction() as cursor:
+            cursor.execute(
+                "INSERT OR REPLACE INTO epochs VALUES (?, ?, ?)",
+                (self._model_id(model), int(epoch), _dumps(metrics)),
+            )
+
+    def epochs(self, model: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT epoch, value FROM epochs WHERE model_id = ? ORDER BY epoch",
+                (self._model_id(model),),
+            ).fetchall()
+        return [{**json.loads(value), "epoch": epoch} for epoch, value in rows]
+
+    def clear_epochs(self, model: str, after: int = -1) -> None:
+        """Forget the epochs after `after` (all of them by default), e.g. for a new training."""
+        with self.transaction() as cursor:
+            cursor.execute(
+                "DELETE FROM epochs WHERE model_id = ? AND epoch > ?",
+                (self._model_id(model), after),
+            )
+
+    def set_weights(self, model: str, kind: str, epoch: int, data: bytes) -> None:
+        """Keep `best` weights (safetensors, checked) or the last `checkpoint` (the trainer's bytes)."""
+        if kind == "best":
+            check_safetensors(data)
+        with self.transaction() as cursor:
+            cursor.execute(
+                "INSERT OR REPLACE INTO weights VALUES (?, ?, ?, ?)",
+                (self._model_id(model), kind, int(epoch), bytes(data)),
+            )
+
+    def weights(self, model: str, kind: str) -> tuple[int, bytes] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT epoch, data FROM weights WHERE model_id = ? AND kind = ?",
+                (self._model_id(model), kind),
+            ).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    # ------------------------------------------------------------------ logs
+
+    def add_logs(self, entries: list[tuple[float, str, str]]) -> None:
+        """Append (time, source, line) entries in one transaction."""
+        if not entries:
+            return
+        with self.transaction() as cursor:
+            cursor.executemany("INSERT INTO logs (time, source, line) VALUES (?, ?, ?)", entries)
+
+    def logs(self, limit: int = 1000) -> list[tuple[float, str, str]]:
+        """The last `limit` log entries, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT time, source, line FROM logs ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [tuple(row) for row in reversed(rows)]

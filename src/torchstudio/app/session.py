@@ -1,0 +1,135 @@
+"""The app's state: the open project, the worker manager, the module catalog, the services.
+
+One `Studio` per app process. Pages and the headless runner use it alike; opening another
+project swaps the project and the services, the workers' manager stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from torchstudio.app import recent
+from torchstudio.app.catalog import Catalog
+from torchstudio.app.dataset_service import DatasetService
+from torchstudio.app.logbook import LogBook
+from torchstudio.app.project import Project, ProjectError
+from torchstudio.app.worker_pool import WorkerPool
+from torchstudio.app.workers import WorkerManager
+
+LOG_FLUSH_SECONDS = 1.0
+
+
+class Studio:
+    """The open project and everything working on it."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.catalog = Catalog()
+        self.manager = WorkerManager()
+        self.pool = WorkerPool(self.manager, env)
+        self.project: Project | None = None
+        self.log = LogBook()
+        self.dataset: DatasetService | None = None
+        self.version = 0  # grows when another project is opened: pages rebuild
+        self.ready = asyncio.Event()  # set once started and the first project is open
+        self.salt = secrets.token_hex(4)  # in image URLs: no browser cache across app runs
+        self._flusher: asyncio.Task[Any] | None = None
+        self._unsubscribe = self.manager.subscribe(self.log.on_worker_event)
+
+    async def start(self) -> None:
+        await self.manager.start()
+        # Library modules (torchvision, torch...) come from a cache: fast, but still I/O.
+        await asyncio.to_thread(self.catalog.scan)
+        self._flusher = asyncio.ensure_future(self._flush_logs())
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        self._flush()
+        await self.manager.close()
+        if self.dataset is not None:
+            self.dataset.close()
+        if self.project is not None:
+            self.project.close()
+
+    def _flush(self) -> None:
+        if self.project is not None:
+            self.log.flush(self.project.add_logs)
+
+    async def _flush_logs(self) -> None:
+        while True:  # one write a second, not one per line of worker output
+            await asyncio.sleep(LOG_FLUSH_SECONDS)
+            self._flush()
+
+    # ------------------------------------------------------------------ projects
+
+    def _use(self, project: Project) -> None:
+        self._flush()
+        if self.dataset is not None:
+            self.dataset.close()
+        if self.project is not None and self.project is not project:
+            self.project.close()
+        self.project = project
+        self.log = LogBook(project.logs(500))
+        self._unsubscribe()
+        self._unsubscribe = self.manager.subscribe(self.log.on_worker_event)
+        modules = project.path.parent / "modules"
+        if modules.is_dir():
+            self.catalog.scan(modules)
+        self.dataset = DatasetService(project, self.pool, self.catalog, self.log)
+        self.version += 1
+        recent.remember(project.path)
+
+    async def _stop_dataset_workers(self) -> None:
+        from torchstudio.app.dataset_service import ANALYZER, LOADER
+
+        for name in (LOADER, ANALYZER):
+            await self.pool.stop(name)
+
+    async def open(self, path: str | os.PathLike[str]) -> None:
+        """Open a project file; ProjectError with the reason when it cannot be used."""
+        project = await asyncio.to_thread(Project.open, path)
+        await self._stop_dataset_workers()
+        self._use(project)
+        self.log.add("app", f"opened {project.path}")
+
+    async def new(self, path: str | os.PathLike[str], demo: bool = False) -> None:
+        """Create a project (empty, or the demo) and open it."""
+        from torchstudio.app.demo import write_demo
+
+        target = Path(path).expanduser()
+        if target.suffix != ".tsproj":
+            target = target.with_name(target.name + ".tsproj")
+        if target.exists():
+            raise ProjectError(f"{target.resolve()} already exists: open it, or pick another name")
+        if demo:
+            project = await asyncio.to_thread(write_demo, target, self.catalog)
+        else:
+            project = await asyncio.to_thread(Project.create, target)
+        await self._stop_dataset_workers()
+        self._use(project)
+        self.log.add("app", f"created {project.path}")
+
+    async def save_as(self, path: str | os.PathLike[str]) -> None:
+        """Continue in a copy of the project at `path`."""
+        if self.project is None:
+            raise ProjectError("no project is open")
+        self._flush()
+        target = Path(path).expanduser()
+        if target.suffix != ".tsproj":
+            target = target.with_name(target.name + ".tsproj")
+        copy = await asyncio.to_thread(self.project.save_as, target)
+        dataset = self.dataset
+        self._use(copy)
+        if dataset is not None and self.dataset is not None:
+            # The same data stays loaded: carry the live state over to the new file.
+            for attribute in ("status", "link", "generation", "browse", "analysis_status"):
+                setattr(self.dataset, attribute, getattr(dataset, attribute))
+        self.log.add("app", f"saved as {copy.path}")
