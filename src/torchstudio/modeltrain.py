@@ -8,6 +8,13 @@ Messages (see `torchstudio.worker` for the conventions):
   "valid_metric", "lr", "seconds", "samples_per_s"}, `best` {"epoch", "weights",
   "valid_metric", "valid_loss"} when the best result improves, and `checkpoint`
   {"epoch", "data"}; answers with a summary.
+  With several devices in `settings.devices` it runs as a data-parallel job (see
+  `torchstudio.train.ddp`): one rank process per device; the epoch records and the
+  summary then also give "world_size", "batch_size_per_device" and
+  "effective_batch_size", and a `ranks` message lists the rank processes first.
+- `join` {"built", "link", "settings", "plan", "host", "checkpoint"?}: run the ranks of
+  host `host` of an app-started job on several machines (no messages; a summary at the end).
+- `devices` {"devices": "all" or a list} -> this machine's device names for them.
 - `infer` {"inputs": one sample's input tensors, "weights"?: "best"|"last"} -> outputs.
 - `export` {"format", "path", "inputs", "weights"?} -> where and how well it was checked.
 """
@@ -15,61 +22,48 @@ Messages (see `torchstudio.worker` for the conventions):
 from __future__ import annotations
 
 import math
-import random
+import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from torchstudio.data.cache import default_cache_dir
+from torchstudio.data.cache import CacheEntry, default_cache_dir
 from torchstudio.data.handoff import fetch_dataset
 from torchstudio.data.split import DatasetSettings, make_splits
 from torchstudio.datasetload import run_dataset_code
-from torchstudio.model.package import load_built_model, load_state_bytes, state_bytes
-from torchstudio.train import state as checkpoints
+from torchstudio.model.package import load_built_model, load_state_bytes
 from torchstudio.train.batches import BatchSource, CachedBatches, LoaderBatches
+from torchstudio.train.ddp.agent import HostAgent, open_store
+from torchstudio.train.ddp.plan import Plan, local_plan, resolve_devices
 from torchstudio.train.device import select_device, setup_precision
-from torchstudio.train.export import export_model
-from torchstudio.train.loop import (
-    Cancelled,
-    PassResult,
-    TrainingError,
-    TrainingParts,
-    as_list,
-    build_parts,
-    run_pass,
+from torchstudio.train.epochs import (
+    Best,
+    EpochJob,
+    RunState,
+    is_better,
+    restore_checkpoint,
+    run_epochs,
+    seed_everything,
 )
+from torchstudio.train.export import export_model
+from torchstudio.train.loop import TrainingError, as_list, build_parts
 from torchstudio.train.settings import TrainSettings
 from torchstudio.worker import Handlers, WorkerContext, run_worker
 
-
-@dataclass
-class Best:
-    epoch: int
-    metric: float | None
-    loss: float
+__all__ = ["Best", "ModelTrainWorker", "is_better", "main"]
 
 
-def is_better(metric: float | None, loss: float, best: Best | None) -> bool:
-    """Highest validation metric wins; ties (or no metric) go to the lower validation loss."""
-    if best is None:
-        return True
-    if metric is not None and best.metric is not None and metric != best.metric:
-        return metric > best.metric
-    return loss < best.loss
-
-
-@dataclass
-class RunState:
-    """What a checkpoint restores besides the model and optimizer."""
-
-    epoch: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best: Best | None = None
-    stale_epochs: int = 0  # epochs since the best one, for early stopping
+def fetch_entry(value: dict[str, Any], ctx: WorkerContext) -> CacheEntry:
+    if "link" not in value:
+        raise TrainingError("no dataset: load the dataset first (the request has no data link)")
+    return fetch_dataset(
+        value["link"],
+        value.get("cache_dir") or default_cache_dir(),
+        lambda f, t: ctx.progress(0.0, t),
+    )
 
 
 def load_sources(
@@ -87,81 +81,15 @@ def load_sources(
             LoaderBatches(training, settings.loader_workers, pin),
             LoaderBatches(validation, settings.loader_workers, pin),
         )
-    if "link" not in value:
-        raise TrainingError("no dataset: load the dataset first (the request has no data link)")
-    entry = fetch_dataset(
-        value["link"],
-        value.get("cache_dir") or default_cache_dir(),
-        lambda f, t: ctx.progress(0.0, t),
-    )
+    entry = fetch_entry(value, ctx)
     return CachedBatches(entry.split("train"), pin), CachedBatches(entry.split("valid"), pin)
 
 
-def current_lr(optimizer: torch.optim.Optimizer) -> float:
-    return float(optimizer.param_groups[0]["lr"])
-
-
-def epoch_record(epoch: int, train: PassResult, valid: PassResult, lr: float) -> dict[str, Any]:
-    seconds = train.seconds + valid.seconds
-    return {
-        "epoch": epoch,
-        "train_loss": train.loss,
-        "valid_loss": valid.loss if valid.samples else None,
-        "train_metric": train.metric,
-        "valid_metric": valid.metric if valid.samples else None,
-        "lr": lr,
-        "seconds": seconds,
-        "samples_per_s": (train.samples + valid.samples) / seconds if seconds else 0.0,
-    }
-
-
-def make_checkpoint(
-    parts: TrainingParts, run: RunState, scaler: Any, generator: torch.Generator
-) -> bytes:
-    best = run.best
-    return checkpoints.pack(
-        {
-            "epoch": run.epoch,
-            "model": parts.model.state_dict(),
-            "optimizer": parts.optimizer.state_dict(),
-            "scheduler": parts.scheduler.state_dict() if parts.scheduler is not None else None,
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "history": run.history,
-            "best": None if best is None else [best.epoch, best.metric, best.loss],
-            "stale_epochs": run.stale_epochs,
-            "rng": checkpoints.rng_state(generator),
-        }
+def job_plan(settings: TrainSettings, value: dict[str, Any]) -> Plan:
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return local_plan(
+        settings.devices, settings.device, settings.dist_timeout, gpus, value.get("plan")
     )
-
-
-def restore_checkpoint(
-    data: bytes, parts: TrainingParts, scaler: Any, generator: torch.Generator
-) -> RunState:
-    try:
-        saved = checkpoints.unpack(data)
-        parts.model.load_state_dict(saved["model"])
-        parts.optimizer.load_state_dict(saved["optimizer"])
-        if parts.scheduler is not None and saved["scheduler"] is not None:
-            parts.scheduler.load_state_dict(saved["scheduler"])
-        if scaler is not None and saved["scaler"] is not None:
-            scaler.load_state_dict(saved["scaler"])
-        checkpoints.restore_rng(saved["rng"], generator)
-    except (checkpoints.CheckpointError, KeyError, RuntimeError, ValueError) as exc:
-        raise TrainingError(f"cannot resume from this checkpoint: {exc}") from exc
-    best = saved["best"]
-    return RunState(
-        epoch=int(saved["epoch"]),
-        history=list(saved["history"]),
-        best=None if best is None else Best(int(best[0]), best[1], float(best[2])),
-        stale_epochs=int(saved["stale_epochs"]),
-    )
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    torch.manual_seed(seed)
-    np.random.seed(seed % (1 << 32))
-    random.seed(seed)
-    return torch.Generator().manual_seed(seed)
 
 
 class ModelTrainWorker:
@@ -173,6 +101,8 @@ class ModelTrainWorker:
         self.best_weights: bytes | None = None
         self.handlers = Handlers()
         self.handlers.add("train", self.train, background=True)
+        self.handlers.add("join", self.join, background=True)
+        self.handlers.add("devices", self.devices)
         self.handlers.add("infer", self.infer)
         self.handlers.add("export", self.export)
 
@@ -187,10 +117,13 @@ class ModelTrainWorker:
 
         try:
             settings = TrainSettings.from_json(value.get("settings"))
-            device = select_device(settings.device)
+            plan = job_plan(settings, value)
+            device = select_device(plan.ranks[0].device)
             precision = setup_precision(settings.precision, device)
         except ValueError as exc:  # bad settings, or a device this machine lacks
             raise TrainingError(str(exc)) from exc
+        if plan.distributed:
+            return self._train_distributed(value, settings, plan, 0, ctx)
         if settings.threads:
             torch.set_num_threads(settings.threads)
         generator = seed_everything(settings.seed)
@@ -204,64 +137,86 @@ class ModelTrainWorker:
         if value.get("checkpoint"):
             run = restore_checkpoint(value["checkpoint"], parts, precision.scaler, generator)
             self.best_weights = value.get("best_weights")
-        reason = "finished"
-        try:
-            while run.epoch < settings.epochs:
-                epoch = run.epoch + 1
-                common = (parts, train_source, settings, device, precision, generator)
-                trained = run_pass(
-                    *common, train=True, epoch=epoch, cancelled=lambda: ctx.cancelled,
-                    on_batch=on_batch,
-                )  # fmt: skip
-                validated = run_pass(
-                    parts, valid_source, settings, device, precision, generator,
-                    train=False, epoch=epoch, cancelled=lambda: ctx.cancelled,
-                )  # fmt: skip
-                lr = current_lr(parts.optimizer)
-                if parts.scheduler is not None and not parts.step_every_batch:
-                    if isinstance(parts.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                        parts.scheduler.step(validated.loss)
-                    else:
-                        parts.scheduler.step()
-                record = epoch_record(epoch, trained, validated, lr)
-                run.epoch = epoch
-                run.history.append(record)
-                ctx.send("epoch", record)
-                judged = validated if validated.samples else trained
-                if is_better(judged.metric, judged.loss, run.best):
-                    run.best, run.stale_epochs = Best(epoch, judged.metric, judged.loss), 0
-                    self.best_weights = state_bytes(model)
-                    ctx.send(
-                        "best",
-                        {"epoch": epoch, "weights": self.best_weights,
-                         "valid_metric": judged.metric, "valid_loss": judged.loss},
-                    )  # fmt: skip
-                else:
-                    run.stale_epochs += 1
-                ctx.send(
-                    "checkpoint",
-                    {
-                        "epoch": epoch,
-                        "data": make_checkpoint(parts, run, precision.scaler, generator),
-                    },
-                )
-                ctx.progress(epoch / settings.epochs, f"epoch {epoch}/{settings.epochs}")
-                if settings.early_stop is not None and run.stale_epochs >= settings.early_stop:
-                    reason = (
-                        f"early stop: no better validation result for {run.stale_epochs} epochs"
-                    )
-                    break
-        except Cancelled:
-            reason = f"stopped by the user after epoch {run.epoch}"
-        return {
-            "epochs_done": run.epoch,
-            "best_epoch": run.best.epoch if run.best else None,
-            "best_metric": run.best.metric if run.best else None,
-            "best_loss": run.best.loss if run.best else None,
-            "reason": reason,
-            "history": run.history,
-            "first_batch_seconds": first_batch[0] if first_batch else None,
+        job = EpochJob(parts, train_source, valid_source, settings, device, precision, generator)
+        summary, _ = run_epochs(job, run, self._keeping_best(ctx), lambda: ctx.cancelled, on_batch)
+        return {**summary, "first_batch_seconds": first_batch[0] if first_batch else None}
+
+    def _keeping_best(self, ctx: WorkerContext) -> Callable[[str, Any], None]:
+        """`ctx.send`, keeping the best weights that go by for `infer` and `export`."""
+
+        def send(msg_type: str, payload: Any) -> None:
+            if msg_type == "best":
+                self.best_weights = payload["weights"]
+            ctx.send(msg_type, payload)
+
+        return send
+
+    def _run_host(
+        self, value: dict[str, Any], settings: TrainSettings, plan: Plan, host: int,
+        ctx: WorkerContext,
+    ) -> dict[str, Any] | None:  # fmt: skip
+        """Run this host's ranks of the job; rank 0's `done` when this host has it."""
+        if settings.data != "cache":
+            raise TrainingError(
+                "distributed training reads the dataset cache: set the data mode to 'cache'"
+            )
+        ctx.progress(0.0, "getting the dataset")
+        entry = fetch_entry(value, ctx)
+        store = None
+        if host == 0:
+            store, address = open_store(plan)
+        else:
+            address = (str(plan.hosts[0].address), plan.port)
+        request = {k: value.get(k) for k in ("built", "settings", "checkpoint")}
+        job = {
+            "request": request,
+            "plan": plan.to_json(),
+            "folder": entry.folder,
+            "store": {"address": address[0], "port": address[1]},
         }
+        local = len(plan.ranks_of(host))
+        threads = settings.threads or max(1, (os.cpu_count() or 1) // local)
+        send = self._keeping_best(ctx) if host == 0 else ctx.send
+        agent = HostAgent(plan, host, job, address, threads, send, lambda: ctx.cancelled)
+        try:
+            return agent.run()
+        finally:
+            del store  # the rendezvous store closes with the job
+
+    def _train_distributed(
+        self, value: dict[str, Any], settings: TrainSettings, plan: Plan, host: int,
+        ctx: WorkerContext,
+    ) -> dict[str, Any]:  # fmt: skip
+        self.model, self.built = None, value["built"]
+        self.best_weights = value.get("best_weights") if value.get("checkpoint") else None
+        done = self._run_host(value, settings, plan, host, ctx)
+        assert done is not None
+        model = load_built_model(value["built"], "cpu")
+        load_state_bytes(model, done["last"])
+        self.model = model
+        ranks = [{"rank": r.rank, "device": r.device, "host": plan.hosts[r.host].label}
+                 for r in plan.ranks]  # fmt: skip
+        return {**done["summary"], "ranks": ranks, "first_batch_seconds": None}
+
+    def join(self, value: dict[str, Any], ctx: WorkerContext) -> dict[str, Any]:
+        """Run the ranks of one more host of a job on several machines."""
+        try:
+            settings = TrainSettings.from_json(value.get("settings"))
+            plan = Plan.from_json(value["plan"])
+        except (ValueError, KeyError) as exc:
+            raise TrainingError(f"cannot join the job: {exc}") from exc
+        host = int(value["host"])
+        self._run_host(value, settings, plan, host, ctx)
+        return {"host": host, "ranks": [r.rank for r in plan.ranks_of(host)]}
+
+    def devices(self, value: dict[str, Any], ctx: WorkerContext) -> list[str]:
+        """This machine's devices for a `devices` host entry ("all" becomes its GPUs)."""
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        spec = value.get("devices", "all")
+        try:
+            return list(resolve_devices(spec if spec == "all" else tuple(spec), gpus))
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from exc
 
     def _model_with(self, value: dict[str, Any]) -> nn.Module:
         if value.get("built") is not None:

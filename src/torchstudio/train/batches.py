@@ -49,16 +49,20 @@ class CachedBatches:
         order = torch.randperm(count, generator=generator) if shuffle else torch.arange(count)
         for start in range(0, count, batch_size):
             picked = order[start : start + batch_size]
-            batch: Batch = []
-            for position, column in enumerate(self.columns):
-                if column is None:
-                    batch.append(
-                        [torch.from_numpy(self.split.arrays(int(i))[position]) for i in picked]
-                    )
-                    continue
-                tensor = column[picked] if shuffle else column[start : start + len(picked)]
-                batch.append(tensor.pin_memory() if self.pin_memory else tensor)
-            yield batch
+            yield self.gather(picked, None if shuffle else start)
+
+    def gather(self, picked: torch.Tensor, start: int | None = None) -> Batch:
+        """The samples at `picked`; `start` says they are consecutive from there (a slice)."""
+        batch: Batch = []
+        for position, column in enumerate(self.columns):
+            if column is None:
+                batch.append(
+                    [torch.from_numpy(self.split.arrays(int(i))[position]) for i in picked]
+                )
+                continue
+            tensor = column[picked] if start is None else column[start : start + len(picked)]
+            batch.append(tensor.pin_memory() if self.pin_memory else tensor)
+        return batch
 
 
 class LoaderBatches:

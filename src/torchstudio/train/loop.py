@@ -10,7 +10,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -50,6 +50,14 @@ class PassResult:
     seconds: float
     batches: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class PassSync(Protocol):
+    """Sums a pass's figures over the ranks of a distributed job (one process: identity)."""
+
+    def totals(self, loss_sum: float, samples: int) -> tuple[float, int]: ...
+
+    def metric(self, value: float | None, samples: int) -> float | None: ...
 
 
 def _run_chunk(code: str, name: str, namespace: dict[str, Any], what: str) -> Any:
@@ -137,8 +145,14 @@ def run_pass(
     epoch: int,
     cancelled: Callable[[], bool] = lambda: False,
     on_batch: Callable[[int], None] | None = None,
+    sync: PassSync | None = None,
 ) -> PassResult:
-    """One pass over a split: forward, loss, and (when training) backward and step."""
+    """One pass over a split: forward, loss, and (when training) backward and step.
+
+    A distributed job passes its rank's shard as `source` (batches may carry `samples`,
+    the real sample count, and `loss_scale`, see `ddp.shard`) and `sync`, which turns the
+    rank's loss and metric into the job's.
+    """
     model, optimizer = parts.model, parts.optimizer
     model.train(train)
     if parts.schedule_free:
@@ -159,6 +173,7 @@ def run_pass(
                 outputs = as_list(model(*inputs))
                 loss = compute_loss(parts, outputs, targets)
             value = loss.item()
+            scale = getattr(batch, "loss_scale", 1.0)
             if not math.isfinite(value):
                 phase = "training" if train else "validation"
                 raise TrainingError(
@@ -168,25 +183,36 @@ def run_pass(
             if train:
                 optimizer.zero_grad(set_to_none=True)
                 if precision.scaler is not None:
-                    precision.scaler.scale(loss).backward()
+                    precision.scaler.scale(loss * scale).backward()
                     precision.scaler.step(optimizer)
                     precision.scaler.update()
                 else:
-                    loss.backward()
+                    (loss * scale if scale != 1.0 else loss).backward()
                     optimizer.step()
                 if parts.scheduler is not None and parts.step_every_batch:
                     parts.scheduler.step()
             if on_batch is not None:
                 on_batch(batch_index)
-            count = len(targets[0])
+            count = getattr(batch, "samples", None)
+            count = len(targets[0]) if count is None else count
+            if not count:
+                continue  # a stand-in sample that only let this rank join the step
             total_loss += value * count
             samples += count
             for metric, output, target in zip(parts.metrics, outputs, targets, strict=False):
                 metric.update(output.detach().float(), target)
-    metric_values = [metric.compute() for metric in parts.metrics] if samples else []
+    local_samples = samples
+    if sync is not None:
+        total_loss, samples = sync.totals(total_loss, samples)
+    metric_values = []
+    if samples:
+        for metric in parts.metrics:
+            computed = metric.compute() if local_samples else None
+            metric_values.append(computed if sync is None else sync.metric(computed, local_samples))
+    known = [v for v in metric_values if v is not None]
     return PassResult(
         loss=total_loss / max(samples, 1),
-        metric=sum(metric_values) / len(metric_values) if metric_values else None,
+        metric=sum(known) / len(known) if known else None,
         samples=samples,
         seconds=time.perf_counter() - started,
         batches=batch_index + 1 if samples else 0,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from torchstudio.train.ddp.plan import parse_devices
+
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
 DATA_MODES = ("cache", "fresh")
 
@@ -27,6 +29,12 @@ class TrainSettings:
     data: str = "cache"  # cache: the dataset hand-off; fresh: run the dataset code here
     loader_workers: int = 2  # DataLoader processes in the fresh mode
     threads: int | None = None  # torch CPU threads; None keeps torch's default
+    # Data-parallel training (see torchstudio.train.ddp.plan): None trains on `device` alone;
+    # else a device, "all" GPUs, a list of devices, or a list of hosts with their devices.
+    # `batch_size` is then per device: the effective batch is batch_size x devices.
+    devices: str | list[Any] | None = None
+    dist_port: int = 29500  # rendezvous port on the first host (jobs on several machines)
+    dist_timeout: float = 180.0  # seconds a rank waits for the others before giving up
 
     def validate(self) -> None:
         if self.precision not in PRECISIONS:
@@ -45,6 +53,11 @@ class TrainSettings:
             raise ValueError("give one loss per model output (none given)")
         if not self.output_ids or not self.input_ids:
             raise ValueError("the model needs at least one input and one output tensor")
+        if not 0 <= self.dist_port < 65536:
+            raise ValueError(f"dist_port must be a TCP port, not {self.dist_port}")
+        if self.dist_timeout <= 0:
+            raise ValueError(f"dist_timeout must be positive, not {self.dist_timeout}")
+        parse_devices(self.devices, self.device)  # raises PlanError, a ValueError
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

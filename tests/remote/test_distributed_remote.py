@@ -1,0 +1,99 @@
+"""A "two-machine" data-parallel job: rank 0 here, rank 1 started through the SSH server.
+
+The loopback sshd of the remote tests plays the second machine: its trainer is started
+with `Servers.start_worker` (upload, guard, reverse tunnel), exactly as on a real server,
+and its rank joins rank 0's rendezvous port on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+import torch
+
+from torchstudio.app.workers import WorkerManager
+from torchstudio.modelbuild import build
+from torchstudio.train.ddp.cluster import ClusterError, train_on_hosts
+
+pytestmark = pytest.mark.timeout(180)
+
+SERVER = "test server"
+DIGITS = "from torchstudio.datasets import Digits\ntrain = Digits(train=True)\nvalid = Digits(train=False)\n"
+MODEL = (
+    "from torchstudio.models import MNISTClassifier\n"
+    "model = MNISTClassifier(channels=8, hidden=32, dropout=0.0)\n"
+)
+LOSS = "from torchstudio.loss import CrossEntropy\nloss = CrossEntropy()\n"
+METRIC = "from torchstudio.metrics import Accuracy\nmetric = Accuracy(task='multiclass', num_classes=10)\n"
+ADAM = "from torchstudio.optim import Adam\noptimizer = Adam(model.parameters(), lr=0.003)\n"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def settings(**overrides: object) -> dict:
+    base = {
+        "epochs": 2,
+        "batch_size": 32,
+        "loss": [LOSS],
+        "metric": [METRIC],
+        "optimizer": ADAM,
+        "threads": 1,
+    }
+    return {**base, **overrides}
+
+
+def two_hosts() -> list[dict]:
+    return [
+        {"server": None, "devices": ["cpu"], "address": "127.0.0.1", "interface": "lo"},
+        {"server": SERVER, "devices": ["cpu"], "interface": "lo"},
+    ]
+
+
+def built_model() -> dict:
+    inputs = [torch.zeros(1, 1, 8, 8)]
+    return build({"code": MODEL, "inputs": inputs, "mode": "source", "graph": False})["built"]
+
+
+async def test_a_job_on_two_machines_matches_one_process(servers, tmp_path):
+    async with WorkerManager() as manager:
+        env = {"TORCHSTUDIO_CACHE": str(tmp_path / "cache")}
+        loader = await manager.start_worker("datasetload", env=env)
+        link = (await loader.request("load", {"code": DIGITS}))["link"]
+        trainer = await manager.start_worker("modeltrain", env=env)
+        messages: list = []
+        manager.subscribe(lambda e: messages.append(e) if e.kind == "message" else None)
+        built = await asyncio.to_thread(built_model)
+        single = await trainer.request(
+            "train", {"built": built, "link": link, "settings": settings(batch_size=64)}
+        )
+        messages.clear()
+        request = {
+            "built": built,
+            "link": link,
+            "settings": settings(devices=two_hosts(), dist_port=free_port()),
+        }
+        both = await train_on_hosts(manager, servers, trainer, request, env=env)
+        assert both["world_size"] == 2 and both["effective_batch_size"] == 64
+        assert [(r["rank"], r["host"]) for r in both["ranks"]] == [
+            (0, "this machine"),
+            (1, SERVER),
+        ]
+        for a, b in zip(single["history"], both["history"], strict=True):
+            for key in ("train_loss", "valid_loss", "train_metric", "valid_metric"):
+                assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+        epochs = [e.data[1] for e in messages if e.data[0] == "epoch"]
+        assert [e["epoch"] for e in epochs] == [1, 2]
+        # Only the first host's trainer reports epochs; the server's trainer was stopped.
+        assert {e.worker for e in messages if e.data[0] == "epoch"} == {trainer.name}
+        remote = [w for w in manager.workers.values() if w.name != trainer.name]
+        assert all(not w.alive for w in remote if w.module == "torchstudio.modeltrain")
+
+        bad = settings(devices=two_hosts(), dist_port=free_port(), loss=["loss = None\n"])
+        with pytest.raises(ClusterError, match=r"host \d .*: .*rank \d .*failed: .*`loss`"):
+            await train_on_hosts(manager, servers, trainer, {**request, "settings": bad})

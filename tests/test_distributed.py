@@ -1,0 +1,273 @@
+"""Data-parallel training with two Gloo processes on this machine, through the real workers.
+
+The demo setup (Digits + MNISTClassifier, without dropout so that both runs draw no random
+numbers) trained on ["cpu", "cpu"] with 32 samples per device must report what one
+process reports with batches of 64, and stop, resume and rank failures must behave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import pytest
+import torch
+
+from torchstudio.app.workers import WorkerError, WorkerManager
+from torchstudio.modelbuild import build
+
+pytestmark = pytest.mark.timeout(240)
+
+DIGITS = "from torchstudio.datasets import Digits\ntrain = Digits(train=True)\nvalid = Digits(train=False)\n"
+MODEL = (
+    "from torchstudio.models import MNISTClassifier\n"
+    "model = MNISTClassifier(channels=8, hidden=32, dropout=0.0)\n"
+)
+LOSS = "from torchstudio.loss import CrossEntropy\nloss = CrossEntropy()\n"
+METRIC = "from torchstudio.metrics import Accuracy\nmetric = Accuracy(task='multiclass', num_classes=10)\n"
+ADAM = "from torchstudio.optim import Adam\noptimizer = Adam(model.parameters(), lr=0.003)\n"
+STEP = (
+    "from torchstudio.schedulers import Step\nscheduler = Step(optimizer, step_size=1, gamma=0.7)\n"
+)
+TWO_CPUS = ["cpu", "cpu"]
+
+
+def settings(**overrides) -> dict:
+    base = {
+        "epochs": 2,
+        "batch_size": 32,
+        "loss": [LOSS],
+        "metric": [METRIC],
+        "optimizer": ADAM,
+        "scheduler": STEP,
+        "threads": 1,
+    }
+    return {**base, **overrides}
+
+
+def built_model() -> dict:
+    inputs = [torch.zeros(1, 1, 8, 8)]
+    return build({"code": MODEL, "inputs": inputs, "mode": "source", "graph": False})["built"]
+
+
+class Job:
+    """A datasetload + modeltrain pair, and every message the trainer sent."""
+
+    def __init__(self, manager: WorkerManager, trainer, link: dict) -> None:
+        self.manager, self.trainer, self.link = manager, trainer, link
+        self.messages: list[tuple[str, object]] = []
+        manager.subscribe(
+            lambda e: (
+                self.messages.append(e.data)
+                if e.worker == trainer.name and e.kind == "message"
+                else None
+            )
+        )
+
+    def of(self, kind: str) -> list:
+        return [value for msg_type, value in self.messages if msg_type == kind]
+
+    async def train(self, built: dict, **kwargs) -> dict:
+        request = {"built": built, "link": self.link, "settings": settings(**kwargs.pop("s", {}))}
+        return await self.trainer.request("train", {**request, **kwargs})
+
+    async def wait_for(self, kind: str, count: int = 1, seconds: float = 90) -> list:
+        deadline = time.monotonic() + seconds
+        while len(self.of(kind)) < count:
+            assert time.monotonic() < deadline, f"no {kind} message in {seconds} s"
+            await asyncio.sleep(0.05)
+        return self.of(kind)
+
+
+async def start(manager: WorkerManager, tmp_path) -> Job:
+    env = {"TORCHSTUDIO_CACHE": str(tmp_path / "cache")}
+    loader = await manager.start_worker("datasetload", env=env)
+    report = await loader.request("load", {"code": DIGITS})
+    trainer = await manager.start_worker("modeltrain", env=env)
+    return Job(manager, trainer, report["link"])
+
+
+def assert_same_history(one: list[dict], other: list[dict]) -> None:
+    assert [e["epoch"] for e in one] == [e["epoch"] for e in other]
+    for a, b in zip(one, other, strict=True):
+        for key in ("train_loss", "valid_loss", "train_metric", "valid_metric", "lr"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (key, a, b)
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie has ended too
+        return stat.read().split(")")[-1].split()[0] == "Z"
+
+
+async def test_two_ranks_report_what_one_process_reports(tmp_path):
+    async with WorkerManager() as manager:
+        job = await start(manager, tmp_path)
+        built = await asyncio.to_thread(built_model)
+        single = await job.train(built, s={"batch_size": 64})
+        job.messages.clear()
+        both = await job.train(built, s={"devices": TWO_CPUS})
+        assert_same_history(single["history"], both["history"])
+        assert both["world_size"] == 2 and both["effective_batch_size"] == 64
+        assert both["batch_size_per_device"] == 32 and "linear scaling" in both["lr_scaling"]
+        assert [r["rank"] for r in both["ranks"]] == [0, 1] and both["backend"] == "gloo"
+        epochs = job.of("epoch")
+        assert [e["epoch"] for e in epochs] == [1, 2]
+        assert all(e["effective_batch_size"] == 64 and e["world_size"] == 2 for e in epochs)
+        assert epochs[-1]["samples_per_s"] > 0
+        (ranks,) = job.of("ranks")
+        assert [(r["rank"], r["device"]) for r in ranks] == [(0, "cpu"), (1, "cpu")]
+        assert all(gone(r["pid"]) for r in ranks)
+        best = job.of("best")
+        assert best and best[-1]["epoch"] == both["best_epoch"]
+        assert both["best_metric"] == pytest.approx(single["best_metric"], rel=1e-4)
+        assert len(job.of("checkpoint")) == 2
+        # The trainer keeps the job's weights, as after one process: inference works.
+        (logits,) = await job.trainer.request("infer", {"inputs": [torch.rand(1, 8, 8)]})
+        assert logits.shape == (10,)
+
+
+async def test_stop_and_resume(tmp_path):
+    async with WorkerManager() as manager:
+        job = await start(manager, tmp_path)
+        built = await asyncio.to_thread(built_model)
+        whole = await job.train(built, s={"devices": TWO_CPUS})
+        first = await job.train(built, s={"devices": TWO_CPUS, "epochs": 1})
+        checkpoint = job.of("checkpoint")[-1]
+        assert first["epochs_done"] == 1 and checkpoint["epoch"] == 1
+        resumed = await job.train(built, s={"devices": TWO_CPUS}, checkpoint=checkpoint["data"])
+        assert resumed["epochs_done"] == 2
+        assert_same_history(whole["history"], resumed["history"])
+
+        job.messages.clear()
+        running = asyncio.ensure_future(job.train(built, s={"devices": TWO_CPUS, "epochs": 200}))
+        await job.wait_for("epoch")
+        assert await job.trainer.request("cancel") is True
+        stopped = await running
+        assert stopped["reason"].startswith("stopped by the user")
+        assert 1 <= stopped["epochs_done"] < 200
+        assert all(gone(r["pid"]) for r in job.of("ranks")[0])
+
+
+async def test_a_rank_that_dies_or_fails_ends_the_job_with_its_name(tmp_path):
+    async with WorkerManager() as manager:
+        job = await start(manager, tmp_path)
+        built = await asyncio.to_thread(built_model)
+        running = asyncio.ensure_future(job.train(built, s={"devices": TWO_CPUS, "epochs": 200}))
+        (ranks,) = await job.wait_for("ranks")
+        await job.wait_for("epoch")
+        os.kill(ranks[1]["pid"], signal.SIGKILL)
+        with pytest.raises(
+            WorkerError, match=r"rank 1 \(cpu on this machine\) died: it was killed by SIGKILL"
+        ):
+            await asyncio.wait_for(running, 60)
+        assert gone(ranks[0]["pid"]) and gone(ranks[1]["pid"])
+
+        nan_loss = (
+            "import torch\nclass Broken(torch.nn.Module):\n"
+            "    def forward(self, output, target):\n        return output.sum() * float('nan')\n"
+            "loss = Broken()\n"
+        )
+        with pytest.raises(
+            WorkerError,
+            match=r"rank [01] \(cpu on this machine\) failed: the loss became nan at epoch 1",
+        ):
+            await job.train(built, s={"devices": TWO_CPUS, "loss": [nan_loss]})
+        assert job.trainer.alive  # the trainer itself survives its ranks
+        with pytest.raises(WorkerError, match="every CUDA GPU, and this machine has none"):
+            await job.train(built, s={"devices": "all"})
+
+
+# --- the pure parts: plan, shards, failure causes
+
+
+def test_plans_from_the_devices_setting():
+    from torchstudio.train.ddp.plan import PlanError, batch_summary, local_plan
+    from torchstudio.train.settings import TrainSettings
+
+    one = local_plan(None, "cpu", 60, 0, None)
+    assert not one.distributed and one.ranks[0].device == "cpu"
+    two = local_plan(TWO_CPUS, "cpu", 60, 0, None)
+    assert two.distributed and two.backend == "gloo" and two.world_size == 2
+    gpus = local_plan("all", "cpu", 60, 4, None)
+    assert [r.device for r in gpus.ranks] == [f"cuda:{i}" for i in range(4)]
+    assert gpus.backend == "nccl"
+    hosts = [
+        {"server": None, "devices": ["cuda:0", "cuda:1"], "address": "10.0.0.1"},
+        {"server": "gpu2", "devices": ["cuda:0"]},
+    ]
+    with pytest.raises(PlanError, match="started by the app"):
+        local_plan(hosts, "cpu", 60, 2, None)
+    with pytest.raises(PlanError, match="every CUDA GPU, and this machine has none"):
+        local_plan("all", "cpu", 60, 0, None)
+    with pytest.raises(PlanError, match="GPUs only or on CPUs only"):
+        local_plan(["cpu", "cuda:0"], "cpu", 60, 1, None)
+    with pytest.raises(PlanError, match="one process only"):
+        local_plan(["cuda:0", "cuda:0"], "cpu", 60, 1, None)
+    with pytest.raises(ValueError, match="first host's address"):
+        TrainSettings.from_json(settings(devices=[hosts[1], {"server": "b", "devices": "all"}]))
+    summary = batch_summary(32, 4)
+    assert summary["effective_batch_size"] == 128 and "about 4" in summary["lr_scaling"]
+
+
+def test_each_rank_gets_its_share_of_every_global_batch():
+    from torchstudio.train.ddp.shard import ShardedBatches, share
+
+    class Column:
+        """A stand-in for CachedBatches: the samples are their own indices."""
+
+        def __len__(self) -> int:
+            return 7
+
+        def gather(self, picked, start=None):
+            return [picked.clone()]
+
+    assert [share(5, r, 2) for r in range(2)] == [(0, 3), (3, 5)]
+    assert [share(1, r, 3) for r in range(3)] == [(0, 1), (1, 1), (1, 1)]
+    for shuffle in (False, True):
+        per_rank = [
+            list(
+                ShardedBatches(Column(), rank, 3).batches(
+                    2, shuffle, torch.Generator().manual_seed(1)
+                )
+            )
+            for rank in range(3)
+        ]
+        assert len({len(b) for b in per_rank}) == 1  # every rank steps as often
+        order = torch.randperm(7, generator=torch.Generator().manual_seed(1))
+        expected = order.tolist() if shuffle else list(range(7))
+        seen = []
+        for step in zip(*per_rank, strict=True):
+            seen += [i for b in step for i in b[0][: b.samples].tolist()]
+            assert sum(b.loss_scale for b in step) == pytest.approx(3.0)
+        assert seen == expected  # the same samples, in the order one process takes them
+    last = [per_rank[r][-1] for r in range(3)]  # 1 sample left for 3 ranks
+    assert [b.samples for b in last] == [1, 0, 0] and [b.loss_scale for b in last] == [3, 0, 0]
+
+
+def test_the_cause_of_a_failure_is_the_rank_that_failed_first_hand():
+    from torchstudio.train.ddp.cluster import pick_error
+    from torchstudio.train.ddp.failure import RankEnd, failure_text
+
+    lost = RankEnd(0, "cpu", "this machine", error="Connection reset by peer", peer=True)
+    killed = RankEnd(1, "cpu", "this machine", returncode=-9, output=["loading", ""])
+    assert (
+        "rank 1 (cpu on this machine) died: it was killed by SIGKILL (its last output: loading)"
+        in (failure_text([lost, killed]))
+    )
+    own = RankEnd(2, "cuda:1", "gpu2", error="CUDA out of memory", returncode=1)
+    assert failure_text([lost, killed, own]).endswith(
+        "rank 2 (cuda:1 on gpu2) failed: CUDA out of memory"
+    )
+    assert "lost contact" in failure_text([lost])
+    assert "exited with code 3" in failure_text([RankEnd(0, "cpu", "x", returncode=3)])
+    errors = [
+        ("host 0 (this machine)", RuntimeError("rank 0 lost contact with the other ranks: ...")),
+        ("host 1 (gpu2)", RuntimeError("rank 1 (cpu on gpu2) died: it was killed by SIGKILL")),
+    ]
+    assert pick_error(errors).startswith("host 1 (gpu2): rank 1")
