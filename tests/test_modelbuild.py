@@ -313,8 +313,12 @@ def test_suggestions_for_each_kind_of_target():
         "lr": "0.001"
     }
     scheduler = classes["scheduler"]
-    assert scheduler["name"] == "OneCycle" and scheduler["values"]["steps_per_epoch"] == "12"
-    assert "OneCycle(optimizer, epochs=50, steps_per_epoch=12)" in scheduler["code"]
+    # The schedule follows the trainer's own epochs and steps, whatever batch size is chosen.
+    assert scheduler["name"] == "OneCycle"
+    assert scheduler["values"]["steps_per_epoch"] == "steps_per_epoch"
+    assert (
+        "OneCycle(optimizer, epochs=epochs, steps_per_epoch=steps_per_epoch)" in scheduler["code"]
+    )
 
     labels = suggest_training([image], [torch.tensor([[0.0, 1.0, 1.0]])])
     assert labels["loss"][0]["name"] == "BinaryCrossEntropy"
@@ -331,7 +335,7 @@ def test_suggestions_for_each_kind_of_target():
 
     # Every suggested chunk runs and defines its variable, as the trainer will run it.
     model = nn.Linear(2, 2)
-    env = {"model": model}
+    env = {"model": model, "epochs": 50, "steps_per_epoch": 12}
     for chunk in (
         classes["loss"][0],
         classes["metric"][0],

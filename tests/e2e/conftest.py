@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,8 @@ def server(tmp_path_factory):
             url = found.group(1)
             break
     assert url, "the server printed no URL"
+    # Keep reading what the server prints, so a full pipe can never block it.
+    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
     yield Server(process, url, project)
     process.terminate()
     try:

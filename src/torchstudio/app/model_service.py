@@ -20,6 +20,21 @@ from torchstudio.app.workers import WorkerEvent
 EpochCallback = Callable[[dict[str, Any]], None]
 
 
+def with_class_weights(code: str, weights: list[float]) -> str:
+    """A loss chunk that also sets the analysis' class weights, when the loss takes them.
+
+    Losses keep their weights in a `weight` buffer (torch's and ours alike), so setting
+    it works whatever module or parameters the user chose.
+    """
+    values = ", ".join(f"{float(w):.6g}" for w in weights)
+    return (
+        f"{code.rstrip()}\n\n# Class weights from the dataset analysis (Class weights: on)\n"
+        "import torch as _torch\n\n"
+        'if hasattr(loss, "weight"):\n'
+        f"    loss.weight = _torch.tensor([{values}], dtype=_torch.float32)\n"
+    )
+
+
 class ModelError(Exception):
     """A model cannot be built or trained; the message is for the user."""
 
@@ -58,8 +73,9 @@ class ModelService:
         self.pool = pool
         self.dataset = dataset
         self.built: dict[str, dict[str, Any]] = {}
+        self.graphs: dict[str, dict[str, Any] | None] = {}
 
-    async def build(self, name: str) -> dict[str, Any]:
+    async def build(self, name: str, graph: bool = False) -> dict[str, Any]:
         """Run `modelbuild` on the model's code with one training sample; returns the report."""
         if not self.dataset.loaded:
             raise ModelError("load the dataset before building a model")
@@ -78,10 +94,12 @@ class ModelService:
                 "labels": report.get("classes") or [],
                 "workdir": document.get("workdir"),
                 "train_count": report.get("train_count"),
-                "graph": False,
+                "graph": graph,
             },
         )
         self.built[name] = result["built"]
+        if graph:
+            self.graphs[name] = result.get("graph")
         summary = {k: result[k] for k in ("parameters", "outputs", "warnings", "suggestions")}
         self.project.update_model(name, build=summary, status="built")
         return result
@@ -90,17 +108,33 @@ class ModelService:
         self,
         name: str,
         on_epoch: EpochCallback | None = None,
+        resume: bool = False,
         **overrides: Any,
     ) -> dict[str, Any]:
-        """Train a built model; every epoch, best weights and checkpoint are saved as they come."""
+        """Train a built model; every epoch, best weights and checkpoint are saved as they come.
+
+        With `resume`, training goes on from the project's last checkpoint (when there is one).
+        """
         if name not in self.built:
             await self.build(name)
         document = self.project.model(name)
         roles = self.dataset.definition.get("roles") or []
         settings = training_settings(document, document.get("build") or {}, roles, **overrides)
+        weights = (self.dataset.definition.get("analysis") or {}).get("weights")
+        if (document.get("settings") or {}).get("class_weights") and weights and settings["loss"]:
+            first, *others = settings["loss"]
+            settings["loss"] = [with_class_weights(first, weights), *others]
         worker_name = f"modeltrain {name}"
         trainer = await self.pool.get("modeltrain", worker_name)
-        self.project.clear_epochs(name)
+        checkpoint = self.project.weights(name, "checkpoint") if resume else None
+        best = self.project.weights(name, "best") if checkpoint else None
+        request: dict[str, Any] = {"link": self.dataset.link, "settings": settings}
+        if checkpoint is not None:
+            request["checkpoint"] = checkpoint[1]
+            if best is not None:
+                request["best_weights"] = best[1]
+        # Epochs past the checkpoint (or all of them, for a new training) are redone.
+        self.project.clear_epochs(name, checkpoint[0] if checkpoint else -1)
 
         def on_event(event: WorkerEvent) -> None:
             if event.worker != worker_name or event.kind != "message":
@@ -118,10 +152,7 @@ class ModelService:
         unsubscribe = self.pool.manager.subscribe(on_event)
         self.project.update_model(name, status="training")
         try:
-            result = await trainer.request(
-                "train",
-                {"built": self.built[name], "link": self.dataset.link, "settings": settings},
-            )
+            result = await trainer.request("train", {"built": self.built[name], **request})
         except Exception:
             self.project.update_model(name, status="error")
             raise

@@ -12,6 +12,7 @@ from pathlib import Path
 from nicegui import app, ui
 
 from torchstudio.app.auth import TokenMiddleware
+from torchstudio.app.model_routes import register_model_routes
 from torchstudio.app.pages.main_page import main_page
 from torchstudio.app.routes import register_routes
 from torchstudio.app.session import Studio
@@ -54,6 +55,7 @@ def register(studio: Studio, project: Path | None) -> None:
     app.on_startup(startup)
     app.on_shutdown(studio.close)
     register_routes(studio)
+    register_model_routes(studio)
 
     @ui.page("/", title="TorchStudio")
     async def index() -> None:

@@ -18,7 +18,11 @@ from torchstudio.app import recent
 from torchstudio.app.catalog import Catalog
 from torchstudio.app.dataset_service import DatasetService
 from torchstudio.app.logbook import LogBook
+from torchstudio.app.model_actions import ModelActions
+from torchstudio.app.model_service import ModelService
+from torchstudio.app.model_views import ModelViews
 from torchstudio.app.project import Project, ProjectError
+from torchstudio.app.training_service import TrainingService
 from torchstudio.app.worker_pool import WorkerPool
 from torchstudio.app.workers import WorkerManager
 
@@ -35,6 +39,10 @@ class Studio:
         self.project: Project | None = None
         self.log = LogBook()
         self.dataset: DatasetService | None = None
+        self.models: ModelService | None = None
+        self.training: TrainingService | None = None
+        self.views: ModelViews | None = None
+        self.actions: ModelActions | None = None
         self.version = 0  # grows when another project is opened: pages rebuild
         self.ready = asyncio.Event()  # set once started and the first project is open
         self.salt = secrets.token_hex(4)  # in image URLs: no browser cache across app runs
@@ -54,6 +62,8 @@ class Studio:
                 await self._flusher
         self._flush()
         await self.manager.close()
+        if self.training is not None:
+            self.training.close()
         if self.dataset is not None:
             self.dataset.close()
         if self.project is not None:
@@ -74,6 +84,8 @@ class Studio:
         self._flush()
         if self.dataset is not None:
             self.dataset.close()
+        if self.training is not None:
+            self.training.close()
         if self.project is not None and self.project is not project:
             self.project.close()
         self.project = project
@@ -84,6 +96,10 @@ class Studio:
         if modules.is_dir():
             self.catalog.scan(modules)
         self.dataset = DatasetService(project, self.pool, self.catalog, self.log)
+        self.models = ModelService(project, self.pool, self.dataset)
+        self.training = TrainingService(self.models)
+        self.views = ModelViews(self.models)
+        self.actions = ModelActions(self.models, self.views)
         self.version += 1
         recent.remember(project.path)
 

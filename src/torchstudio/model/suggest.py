@@ -130,9 +130,11 @@ def suggest_hyperparameters(
 
 
 def suggest_scheduler(epochs: int, steps_per_epoch: int | None) -> dict[str, Any]:
-    values = {"max_lr": repr(LEARNING_RATE * 10), "epochs": str(epochs)}
+    # The trainer defines `epochs` and `steps_per_epoch` where the chunk runs: naming them
+    # keeps the schedule right when the user changes the batch size or the epoch count.
+    values = {"max_lr": repr(LEARNING_RATE * 10), "epochs": "epochs"}
     if steps_per_epoch:
-        values["steps_per_epoch"] = str(steps_per_epoch)
+        values["steps_per_epoch"] = "steps_per_epoch"
     return _suggestion(_builtin("schedulers", "OneCycle"), values)
 
 

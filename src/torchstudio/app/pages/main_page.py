@@ -7,17 +7,19 @@ from collections.abc import Callable
 from nicegui import ui
 
 from torchstudio.app.pages.analysis_panel import analysis_panel
+from torchstudio.app.pages.dashboard_tab import dashboard_tab
 from torchstudio.app.pages.dataset_settings import settings_panel
 from torchstudio.app.pages.dataset_source import source_panel
 from torchstudio.app.pages.header import header
 from torchstudio.app.pages.log_panel import log_panel
+from torchstudio.app.pages.model_tab import models_tab
 from torchstudio.app.pages.sample_browser import ZOOM_SCRIPT, sample_browser
 from torchstudio.app.pages.sync import Watcher
 from torchstudio.app.session import Studio
 
-# (tab name, builder): later tabs (models, dashboard) add themselves here.
+# (tab name, builder) of the tabs after Dataset.
 TabBuilder = Callable[[Studio, Watcher], None]
-TABS: list[tuple[str, TabBuilder]] = []
+TABS: list[tuple[str, TabBuilder]] = [("Models", models_tab), ("Dashboard", dashboard_tab)]
 
 
 def dataset_tab(studio: Studio, watcher: Watcher) -> None:
@@ -41,6 +43,7 @@ def main_page(studio: Studio) -> None:
     tabs_spec = [("Dataset", dataset_tab), *TABS]
     with ui.tabs().classes("w-full") as tabs:
         handles = [ui.tab(name).mark(f"tab-{name.lower()}") for name, _ in tabs_spec]
+    watcher.shared["tabs"] = tabs
     with ui.tab_panels(tabs, value=handles[0]).classes("w-full"):
         for handle, (_, build) in zip(handles, tabs_spec, strict=True):
             with ui.tab_panel(handle):

@@ -23,7 +23,7 @@ ZOOM_SCRIPT = """
   const get = (box) => state.get(box) || {s: 1, x: 0, y: 0};
   const apply = (box, v) => {
     state.set(box, v);
-    const img = box.querySelector('img');
+    const img = box.querySelector('img, svg');
     if (img) img.style.transform = `translate(${v.x}px, ${v.y}px) scale(${v.s})`;
   };
   document.addEventListener('wheel', (e) => {

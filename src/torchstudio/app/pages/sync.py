@@ -21,6 +21,7 @@ class Watcher:
 
     def __init__(self) -> None:
         self._watches: list[list[Any]] = []
+        self.shared: dict[str, Any] = {}  # this page's hooks between tabs (open a model...)
         self.timer = ui.timer(INTERVAL, self.check)
 
     def watch(

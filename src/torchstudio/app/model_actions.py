@@ -1,0 +1,97 @@
+"""The Model tabs' actions and their state (build, output view, export), kept in the app.
+
+Pages call these and watch `version`; a reload or a second browser tab shows the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from torchstudio.app.model_service import ModelError, ModelService
+from torchstudio.app.model_views import ModelViews
+from torchstudio.app.workers import WorkerError
+
+
+@dataclass
+class ModelState:
+    build_status: str = ""  # "" / building / built / error
+    build_error: str | None = None
+    level: int = 1
+    prediction: dict[str, Any] | None = None
+    export_message: str = ""
+    busy: set[str] = field(default_factory=set)
+
+
+class ModelActions:
+    """Build, predict and export, each reporting into the model's `ModelState`."""
+
+    def __init__(self, models: ModelService, views: ModelViews) -> None:
+        self.models = models
+        self.views = views
+        self.states: dict[str, ModelState] = {}
+        self.version = 0
+
+    def state(self, name: str) -> ModelState:
+        return self.states.setdefault(name, ModelState())
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    def rename(self, name: str, new_name: str) -> None:
+        if name in self.states:
+            self.states[new_name] = self.states.pop(name)
+        for table in (self.models.built, self.models.graphs):
+            if name in table:
+                table[new_name] = table.pop(name)
+        self._changed()
+
+    async def build(self, name: str) -> bool:
+        state = self.state(name)
+        state.build_status, state.build_error = "building", None
+        self._changed()
+        try:
+            await self.models.build(name, graph=True)
+        except (ModelError, WorkerError) as exc:
+            state.build_status, state.build_error = "error", str(exc)
+            self.models.project.update_model(name, status="error")
+            self._changed()
+            return False
+        state.build_status = "built"
+        state.level = min(max(1, state.level), max(1, self.views.graph_levels(name)))
+        self._changed()
+        return True
+
+    def set_level(self, name: str, level: int) -> None:
+        self.state(name).level = int(level)
+        self._changed()
+
+    async def predict(self, name: str, index: int) -> None:
+        state = self.state(name)
+        try:
+            state.prediction = await self.views.predict(name, index)
+        except (ModelError, WorkerError) as exc:
+            state.prediction = {"index": index, "error": str(exc), "outputs": []}
+        self._changed()
+
+    async def export(self, name: str, fmt: str, path: str) -> dict[str, Any] | None:
+        state = self.state(name)
+        state.export_message = f"exporting {fmt}..."
+        self._changed()
+        try:
+            result = await self.views.export(name, fmt, path)
+        except (ModelError, WorkerError) as exc:
+            state.export_message = f"export failed: {exc}"
+            self._changed()
+            return None
+        state.export_message = (
+            f"exported {result['format']} to {result['path']} ({result['bytes']} bytes, "
+            f"checked: max difference {result['max_difference']:.2g})"
+        )
+        self._changed()
+        return result
+
+    def spawn(self, coroutine: Any) -> None:
+        """Run an action in the app, not in the page: closing the tab does not stop it."""
+        asyncio.ensure_future(coroutine)

@@ -1,0 +1,63 @@
+"""HTTP routes of the Model tabs: the graph as SVG and exported files as downloads."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+from fastapi import HTTPException, Response
+from nicegui import app
+
+from torchstudio.app.model_service import ModelError
+from torchstudio.app.model_views import EXPORT_FORMATS
+from torchstudio.app.session import Studio
+from torchstudio.app.workers import WorkerError
+
+
+def single_file_onnx(path: Path) -> None:
+    """Fold an ONNX export's external weights file (`.onnx.data`) into the model file.
+
+    A download is one file; models over 2 GB cannot be one ONNX file, so they keep the
+    external file, which the save-to-path export writes next to the model.
+    """
+    import onnx
+
+    external = [p for p in path.parent.iterdir() if p != path]
+    if not external or sum(p.stat().st_size for p in external) > 1_900_000_000:
+        return
+    model = onnx.load(str(path))  # loads the external data too
+    onnx.save_model(model, str(path), save_as_external_data=False)
+
+
+def register_model_routes(studio: Studio) -> None:
+    @app.get("/api/model/graph.svg")
+    async def graph_svg(name: str, level: int = 1) -> Response:
+        if studio.views is None:
+            raise HTTPException(404, "no project is open")
+        try:
+            svg = await studio.views.graph_svg(name, level)
+        except (ModelError, WorkerError) as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/model/export")
+    async def export(name: str, fmt: str) -> Response:
+        if studio.actions is None:
+            raise HTTPException(404, "no project is open")
+        if fmt not in EXPORT_FORMATS:
+            raise HTTPException(400, f"unknown format {fmt}")
+        filename = f"{name.replace(' ', '_')}{EXPORT_FORMATS[fmt]}"
+        with tempfile.TemporaryDirectory(prefix="torchstudio-export-") as folder:
+            path = Path(folder) / filename
+            result = await studio.actions.export(name, fmt, str(path))
+            if result is None:
+                raise HTTPException(409, studio.actions.state(name).export_message)
+            if fmt == "onnx":
+                await asyncio.to_thread(single_file_onnx, path)
+            data = path.read_bytes()
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )

@@ -1,0 +1,140 @@
+"""The Dashboard: every model in a sortable table, start/stop all, curves compared, parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nicegui import background_tasks, ui
+
+from torchstudio.app.pages.sync import Watcher
+from torchstudio.app.session import Studio
+
+
+def _column(name: str, label: str) -> dict[str, Any]:
+    return {"name": name, "label": label, "field": name, "sortable": True, "align": "left"}
+
+
+COLUMNS = [
+    _column("name", "Model"),
+    _column("status", "Status"),
+    _column("parameters", "Parameters"),
+    _column("device", "Device"),
+    _column("epochs", "Epochs"),
+    _column("train_loss", "Best train loss"),
+    _column("valid_loss", "Best valid loss"),
+    _column("train_metric", "Train metric"),
+    _column("valid_metric", "Valid metric"),
+    _column("seconds", "Time (s)"),
+]
+
+
+def rounded(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+
+
+def parallel_option(axes: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    """An ECharts parallel-coordinates option from parametersplot's axes."""
+    dims = []
+    for index, axis in enumerate(axes):
+        dim: dict[str, Any] = {"dim": index, "name": axis["name"]}
+        if axis["type"] == "category":
+            dim.update(type="category", data=axis.get("categories") or [])
+        elif axis["type"] == "log":
+            dim["type"] = "log"
+        dims.append(dim)
+    data = [
+        {"name": name, "value": [axis["values"][i] for axis in axes]}
+        for i, name in enumerate(names)
+    ]
+    return {
+        "tooltip": {},
+        "parallelAxis": dims,
+        "series": [{"type": "parallel", "data": data, "lineStyle": {"width": 3}}],
+    }
+
+
+def dashboard_tab(studio: Studio, watcher: Watcher) -> None:
+    if studio.project is None or studio.training is None or studio.views is None:
+        ui.label("Open or create a project (Project menu).")
+        return
+    project, training, views = studio.project, studio.training, studio.views
+    with ui.row().classes("w-full items-center gap-2"):
+        ui.button("Start all", icon="play_arrow", on_click=training.start_all).mark("start-all")
+        ui.button("Stop all", icon="stop", on_click=training.stop_all).props("color=negative").mark(
+            "stop-all"
+        )
+        ui.label("Click a row to open its model; select rows to compare them.").classes(
+            "text-sm text-grey-7"
+        )
+    table = ui.table(columns=COLUMNS, rows=[], row_key="name", selection="multiple")
+    table.classes("w-full").mark("models-table")
+    with ui.row().classes("w-full no-wrap gap-2"):
+        compare = ui.echart({}).classes("w-1/2 h-72 ts-compare").mark("compare-chart")
+        parallel = ui.echart({}).classes("w-1/2 h-72").mark("parameters-chart")
+
+    def open_model(e: Any) -> None:
+        row = e.args[1] if isinstance(e.args, list) and len(e.args) > 1 else {}
+        tabs, select = watcher.shared.get("tabs"), watcher.shared.get("open_model")
+        if row.get("name") and tabs is not None and select is not None:
+            select(row["name"])
+            tabs.set_value("Models")
+
+    table.on("rowClick", open_model)
+
+    def show_rows(_: object) -> None:
+        rows = [rounded(views.summary(n)) for n in project.model_names()]
+        for row in rows:  # a live training's state is fresher than the project's
+            if training.running(row["name"]):
+                row["status"] = "training"
+        table.rows = rows
+        names = compared["names"]
+        kept = [r for r in rows if names is None or r["name"] in names]
+        table.selected = kept or rows  # nothing chosen: compare them all
+        table.update()
+
+    drawn = {"request": 0}
+    client = ui.context.client
+
+    async def show_charts(_: object) -> None:
+        names = [r["name"] for r in table.selected] or project.model_names()
+        if not any(row["epochs"] for row in table.rows if row["name"] in names):
+            return  # nothing trained yet: no plotting worker to start
+        drawn["request"] += 1
+        request = drawn["request"]
+        series = await views.curves(names, which="metric")
+        await client.connected()  # a change sent before the page is connected would be lost
+        # A newer drawing may have started meanwhile, or the page gone away: drop this one.
+        if compare.is_deleted or request != drawn["request"]:
+            return
+        if "metric" in series:
+            compare.options.clear()
+            compare.options.update(series["metric"])
+            compare.update()
+        plot = await views.parameters_plot(names)
+        if parallel.is_deleted or request != drawn["request"]:
+            return
+        parallel.options.clear()
+        parallel.options.update(parallel_option(plot["axes"], plot["models"]))
+        parallel.update()
+
+    compared: dict[str, set[str] | None] = {"names": None}  # None: every model
+
+    def picked() -> None:
+        compared["names"] = {r["name"] for r in table.selected}
+
+    table.on("selection", picked)
+
+    def signature() -> tuple:
+        epochs = tuple(training.run(n).epoch for n in training.runs)
+        built = studio.actions.version if studio.actions else 0
+        return training.version, tuple(project.model_names()), epochs, built
+
+    watcher.watch(signature, show_rows)
+    watcher.watch(
+        lambda: (
+            tuple(r["name"] for r in table.selected),
+            tuple(training.run(n).epoch for n in training.runs),
+            tuple(training.run(n).status for n in training.runs),
+        ),
+        lambda value: background_tasks.create(show_charts(value)),
+    )

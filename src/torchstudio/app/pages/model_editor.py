@@ -1,0 +1,139 @@
+"""A Model tab's left side: the model module or code, Build, and the graph."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+from nicegui import background_tasks, ui
+
+from torchstudio.app import model_book
+from torchstudio.app.catalog import form_parameters, module_key
+from torchstudio.app.pages.sync import Watcher
+from torchstudio.app.session import Studio
+
+# The graph's SVG comes over HTTP and is put inline, so its nodes' <title> show as tooltips
+# (op, parameters, shape, dtype) on hover; the sample browser's zoom script zooms and pans it.
+GRAPH_SCRIPT = """
+<script>
+window.tsGraph = async (id, src) => {
+  const holder = document.getElementById(id);
+  if (!holder || holder.dataset.src === src) return;
+  holder.dataset.src = src;
+  const reply = await fetch(src);
+  if (!reply.ok || holder.dataset.src !== src) return;
+  holder.innerHTML = await reply.text();
+  const svg = holder.querySelector('svg');
+  if (svg) { svg.style.width = '100%'; svg.style.height = '100%'; }
+};
+</script>
+"""
+
+
+def mark_id(name: str) -> str:
+    """A model name as a test marker (markers are split at spaces)."""
+    return name.replace(" ", "_")
+
+
+def model_source(studio: Studio, watcher: Watcher, name: str) -> None:
+    """Module picker with its documentation and parameter form, then the code editor."""
+    assert studio.project is not None
+    project, catalog = studio.project, studio.catalog
+    document = project.model(name)
+    options = {module_key(m): f"{m.name} ({m.origin})" for m in catalog.modules.get("models", [])}
+    current = document.get("module")
+    if current and current not in options:
+        options[current] = current
+    picker = ui.select(options, value=current, label="Model module", with_input=True)
+    picker.classes("w-full").mark(f"model-module-{mark_id(name)}")
+    info = catalog.find("models", current) if current else None
+    if info is not None:
+        with ui.expansion(f"{info.name} documentation", icon="description").classes("w-full"):
+            ui.label(info.docstring or "(no documentation)").classes("whitespace-pre-wrap text-sm")
+        with ui.grid(columns=2).classes("w-full gap-x-3 gap-y-0"):
+            values = document.get("values") or {}
+            for parameter in form_parameters(info):
+                key = str(parameter["name"])
+                field = ui.input(key, value=values.get(key, str(parameter["default"])))
+                field.props("dense").mark(f"model-param-{key}")
+
+                def changed(e: object, key: str = key, field: ui.input = field) -> None:
+                    field.error = model_book.set_value(project, catalog, name, key, field.value)
+                    field.update()
+
+                field.on("change", changed)
+    editor = ui.codemirror(document.get("code", ""), language="Python")
+    editor.classes("w-full border").style("height: 240px").mark(f"model-code-{mark_id(name)}")
+    editor.on_value_change(lambda e: model_book.set_code(project, name, e.value or ""))
+
+    def picked(key: str | None) -> None:
+        if key and key != project.model(name).get("module"):
+            model_book.choose_module(project, catalog, name, key)
+            editor.set_value(project.model(name)["code"])
+
+    picker.on_value_change(lambda e: picked(e.value))
+
+    def show_code(code: str) -> None:
+        if editor.value != code:
+            editor.set_value(code)
+
+    watcher.watch(lambda: project.model(name).get("code", ""), show_code, now=False)
+
+
+def build_panel(studio: Studio, watcher: Watcher, name: str) -> None:
+    """Build, the parameter count and shapes (or the error), and the graph by depth level."""
+    assert studio.project is not None and studio.actions is not None and studio.views is not None
+    actions, views, project = studio.actions, studio.views, studio.project
+    with ui.row().classes("w-full items-center gap-2"):
+        ui.button("Build", icon="construction", on_click=lambda: actions.build(name)).mark(
+            f"build-{mark_id(name)}"
+        )
+        status = ui.label().classes("text-sm").props("data-ts=build-status")
+        status.mark(f"build-status-{mark_id(name)}")
+    error = ui.label().classes("whitespace-pre font-mono text-xs text-negative w-full")
+    error.mark(f"build-error-{mark_id(name)}").style("overflow-x: auto").props(
+        "data-ts=build-error"
+    )
+    with ui.row().classes("w-full items-center gap-2"):
+        ui.label("Depth level").classes("text-sm")
+        level = (
+            ui.slider(min=1, max=1, value=1).classes("grow").mark(f"graph-level-{mark_id(name)}")
+        )
+    box = ui.element("div").classes("ts-zoom border w-full").style("height: 460px")
+    with box:
+        graph = ui.element("div").props("data-ts=graph").mark(f"graph-{mark_id(name)}")
+        graph.style("width: 100%; height: 100%")
+    client = ui.context.client
+    level.on_value_change(lambda e: actions.set_level(name, int(e.value or 1)))
+
+    def show(_: object) -> None:
+        state = actions.state(name)
+        build = project.model(name).get("build") or {}
+        parameters = (build.get("parameters") or {}).get("total")
+        shapes = ", ".join(str(o.get("shape")) for o in build.get("outputs") or [])
+        if state.build_status == "building":
+            status.set_text("building...")
+        elif state.build_status == "error":
+            status.set_text("build failed")
+        elif parameters is not None:
+            status.set_text(f"{parameters:,} parameters · outputs {shapes}")
+        error.set_text(state.build_error or "")
+        levels = views.graph_levels(name)
+        level.props(f"max={max(levels, 1)}")
+        level.set_visibility(levels > 1)
+        if state.build_status == "built" and levels:
+            version = id(studio.models.graphs.get(name))
+            src = f"/api/model/graph.svg?name={quote(name)}&level={state.level}&v={version}"
+            background_tasks.create(show_graph(src))
+        box.set_visibility(state.build_status == "built" and levels > 0)
+
+    async def show_graph(src: str) -> None:
+        await client.connected()  # the script needs the page in the browser
+        client.run_javascript(f"tsGraph({json.dumps(graph.html_id)}, {json.dumps(src)})")
+
+    def signature() -> tuple:
+        state = actions.state(name)
+        graph_id = id(studio.models.graphs.get(name)) if studio.models else 0
+        return state.build_status, state.build_error, state.level, graph_id
+
+    watcher.watch(signature, show)

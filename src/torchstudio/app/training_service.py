@@ -1,0 +1,152 @@
+"""Trainings that live in the app, not in a page: start, stop, resume, one `modeltrain` each.
+
+Each training is an asyncio task of the app; closing the browser tab does not touch it, and
+every page shows its state (`TrainingService.runs`) the next time it looks. Epochs, the best
+weights and the last checkpoint go to the project as they arrive (through `ModelService`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from torchstudio.app.model_book import effective_settings
+from torchstudio.app.model_service import ModelError, ModelService
+from torchstudio.app.workers import WorkerError, WorkerEvent
+
+
+@dataclass
+class Run:
+    """What a page shows about one model's training."""
+
+    status: str = "idle"  # idle / starting / training / stopped / finished / error
+    epoch: int = 0
+    first_epoch: int = 0  # where this run started (a resumed one starts at its checkpoint)
+    epochs: int = 0
+    fraction: float = 0.0  # of the whole training, from the worker's progress
+    samples_per_s: float | None = None
+    seconds_left: float | None = None
+    message: str = ""
+    error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    seconds: float = 0.0  # training time of this run so far
+
+
+class TrainingService:
+    """Starts and stops the project's trainings; `version` grows with every change."""
+
+    def __init__(self, models: ModelService) -> None:
+        self.models = models
+        self.runs: dict[str, Run] = {}
+        self.tasks: dict[str, asyncio.Task[Any]] = {}
+        self.version = 0
+        self._unsubscribe = models.pool.manager.subscribe(self._on_event)
+        project = models.project
+        for name in project.model_names():  # the app ended mid-training: it can be resumed
+            if project.model(name).get("status") == "training":
+                project.update_model(name, status="stopped")
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+    def run(self, name: str) -> Run:
+        return self.runs.setdefault(name, Run())
+
+    def running(self, name: str) -> bool:
+        task = self.tasks.get(name)
+        return task is not None and not task.done()
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    def _on_event(self, event: WorkerEvent) -> None:
+        name = event.worker.removeprefix("modeltrain ")
+        if name == event.worker or name not in self.runs or event.kind != "progress":
+            return
+        run = self.runs[name]
+        run.fraction = float(event.data.get("fraction") or 0.0)
+        run.message = str(event.data.get("text") or "")
+        self._changed()
+
+    def _on_epoch(self, name: str, record: dict[str, Any]) -> None:
+        run = self.run(name)
+        run.epoch = int(record["epoch"])
+        run.samples_per_s = record.get("samples_per_s")
+        run.seconds = time.monotonic() - run.started
+        done_here = max(1, run.epoch - run.first_epoch)
+        left = max(0, run.epochs - run.epoch)
+        run.seconds_left = run.seconds / done_here * left
+        run.fraction = run.epoch / max(1, run.epochs)
+        run.message = f"epoch {run.epoch}/{run.epochs}"
+        self._changed()
+
+    # ------------------------------------------------------------------ start and stop
+
+    def start(self, name: str, resume: bool = False, **overrides: Any) -> asyncio.Task[Any]:
+        """Start (or resume from the last checkpoint) a model's training in the background."""
+        if self.running(name):
+            return self.tasks[name]
+        document = self.models.project.model(name)
+        epochs = overrides.get("epochs") or effective_settings(document)["epochs"]
+        checkpoint = self.models.project.weights(name, "checkpoint") if resume else None
+        first = checkpoint[0] if checkpoint else 0
+        run = Run("starting", first, first, int(epochs), message="starting")
+        self.runs[name] = run
+        self._changed()
+        task = asyncio.ensure_future(self._train(name, resume, overrides))
+        self.tasks[name] = task
+        return task
+
+    async def _train(self, name: str, resume: bool, overrides: dict[str, Any]) -> None:
+        run = self.runs[name]
+        try:
+            run.status = "training"
+            self._changed()
+            result = await self.models.train(
+                name, lambda r: self._on_epoch(name, r), resume=resume, **overrides
+            )
+        except (ModelError, WorkerError, KeyError, ValueError) as exc:
+            run.status, run.error, run.message = "error", str(exc), str(exc)
+            self._changed()
+            return
+        reason = str(result.get("reason") or "finished")
+        run.status = "stopped" if reason.startswith("stopped") else "finished"
+        run.message = reason
+        run.epoch = int(result.get("epochs_done") or run.epoch)
+        run.seconds_left = 0.0 if run.status == "finished" else None
+        self.models.project.update_model(name, status=run.status)
+        self._changed()
+
+    async def stop(self, name: str) -> None:
+        """Ask the trainer to stop after its current batch; the epochs done stay."""
+        worker = self.models.pool.running(f"modeltrain {name}")
+        if worker is not None and self.running(name):
+            with contextlib.suppress(WorkerError):
+                await worker.request("cancel")
+
+    def start_all(self) -> list[str]:
+        """Start every model neither training nor finished; resume those with a checkpoint."""
+        started = []
+        for name in self.models.project.model_names():
+            if self.running(name):
+                continue
+            document = self.models.project.model(name)
+            checkpoint = self.models.project.weights(name, "checkpoint")
+            epochs = int(effective_settings(document)["epochs"])
+            if checkpoint is not None and checkpoint[0] >= epochs:
+                continue  # finished: its Train button trains it again
+            self.start(name, resume=checkpoint is not None)
+            started.append(name)
+        return started
+
+    async def stop_all(self) -> None:
+        await asyncio.gather(*(self.stop(name) for name in list(self.tasks)))
+
+    async def wait(self, name: str) -> Run:
+        task = self.tasks.get(name)
+        if task is not None:
+            await task
+        return self.run(name)

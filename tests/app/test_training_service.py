@@ -1,0 +1,98 @@
+"""Trainings in the app against real workers: start, stop, resume, start all, errors."""
+
+import asyncio
+
+import pytest
+
+from torchstudio.app.model_book import duplicate_model
+from torchstudio.app.session import Studio
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+async def studio(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHSTUDIO_HOME", str(tmp_path / "home"))
+    studio = Studio(env={"TORCHSTUDIO_CACHE": str(tmp_path / "cache")})
+    await studio.start()
+    await studio.new(tmp_path / "demo.tsproj", demo=True)
+    assert await studio.dataset.load(), studio.dataset.error
+    yield studio
+    await studio.close()
+
+
+async def test_train_stop_and_resume_keep_every_epoch(studio):
+    project, training = studio.project, studio.training
+    name = project.model_names()[0]
+    project.update_model(name, settings={**project.model(name)["settings"], "epochs": 4})
+    training.start(name)
+    for _ in range(600):
+        await asyncio.sleep(0.05)
+        if training.run(name).epoch >= 1:
+            break
+    await training.stop(name)
+    run = await training.wait(name)
+    assert run.status == "stopped", run.message
+    stopped_at = run.epoch
+    assert 1 <= stopped_at < 4
+    assert project.weights(name, "checkpoint")[0] == stopped_at
+    assert project.weights(name, "best") is not None
+    assert [e["epoch"] for e in project.epochs(name)] == list(range(1, stopped_at + 1))
+
+    training.start(name, resume=True)
+    run = await training.wait(name)
+    assert run.status == "finished", run.message
+    epochs = project.epochs(name)
+    assert [e["epoch"] for e in epochs] == list(range(1, 5))
+    assert epochs[-1]["valid_metric"] > 0.5  # ten classes: chance is 0.1
+    assert project.model(name)["status"] == "finished"
+    assert run.samples_per_s and run.samples_per_s > 0
+
+
+async def test_start_all_trains_models_in_parallel_and_errors_are_kept(studio):
+    project, training = studio.project, studio.training
+    name = project.model_names()[0]
+    assert await studio.dataset.analyze(), studio.dataset.analysis_message
+    settings = {**project.model(name)["settings"], "epochs": 2, "class_weights": True}
+    project.update_model(name, settings=settings)
+    second = duplicate_model(project, name)
+    broken = duplicate_model(project, name, "broken")
+    project.update_model(broken, code="import torch\nmodel = torch.nn.Linear(3, 2)\n")
+    assert set(training.start_all()) == {name, second, broken}
+    assert len([n for n in (name, second) if training.running(n)]) == 2
+    runs = {n: await training.wait(n) for n in (name, second, broken)}
+    assert runs[name].status == runs[second].status == "finished"
+    assert "loss.weight = _torch.tensor([" in project.model(name)["settings_used"]["loss"][0]
+    assert len(project.epochs(second)) == 2
+    assert runs[broken].status == "error"
+    assert "shape" in runs[broken].error.lower() or "size" in runs[broken].error.lower()
+
+
+async def test_views_graph_curves_prediction_and_exports(studio, tmp_path):
+    project, training, views = studio.project, studio.training, studio.views
+    name = project.model_names()[0]
+    project.update_model(name, settings={**project.model(name)["settings"], "epochs": 2})
+    report = await studio.models.build(name, graph=True)
+    assert report["parameters"]["total"] > 1000
+    assert views.graph_levels(name) >= 1
+    svg = await views.graph_svg(name, 1)
+    assert svg.lstrip().startswith("<") and "svg" in svg[:200]
+    await training.wait(name) if training.start(name) else None
+    series = await views.curves([name])
+    assert "loss" in series and "metric" in series
+    assert views.summary(name)["epochs"] == 2
+    prediction = await views.predict(name, 0)
+    assert prediction["outputs"][0]["predicted"] in [str(i) for i in range(10)]
+    for fmt in ("safetensors", "onnx"):
+        path = tmp_path / f"model.{fmt}"
+        result = await views.export(name, fmt, str(path))
+        assert path.stat().st_size > 1000 and result["max_difference"] < 1e-4
+    axes = (await views.parameters_plot([name]))["axes"]
+    assert any(a["name"] == "parameters" for a in axes)
+
+
+async def test_a_training_cut_off_with_the_app_reads_as_stopped(studio):
+    name = studio.project.model_names()[0]
+    studio.project.update_model(name, status="training")
+    await studio.open(studio.project.path)
+    assert studio.project.model(name)["status"] == "stopped"
