@@ -101,6 +101,13 @@ async def test_errors_are_clear_and_the_worker_lives(cache_env):
             await loader.request("load", {"code": "train = (\n"})
         with pytest.raises(WorkerError, match=r"sample 0, element \[1\]: cannot convert str"):
             await loader.request("load", {"code": "train = [(1.0, 'cat')] * 4"})
+        broken_valid = (
+            "class Broken:\n    def __len__(self):\n        return 3\n"
+            "    def __getitem__(self, index):\n        raise KeyError('missing file')\n"
+            "train = [(1.0, 2)] * 4\nvalid = Broken()\n"
+        )
+        with pytest.raises(WorkerError, match=r"(?s)line 5, in __getitem__.*KeyError"):
+            await loader.request("load", {"code": broken_valid})
         with pytest.raises(WorkerError, match="no dataset is loaded"):
             await loader.request("sample", {"index": 0})
         with pytest.raises(WorkerError, match="shuffle must be one of"):

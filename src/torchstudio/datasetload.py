@@ -25,7 +25,7 @@ from torchstudio.data.handoff import DataServer
 from torchstudio.data.samples import SampleError, check_structure, sample_structure
 from torchstudio.data.split import DatasetSettings, MetaSplit, make_splits
 from torchstudio.data.suggest import suggest_all
-from torchstudio.modules import safe_exec
+from torchstudio.modules import format_user_error, safe_exec
 from torchstudio.worker import Handlers, UserError, WorkerContext, run_worker
 
 
@@ -113,7 +113,7 @@ def first_sample_report(loaded: LoadedDataset) -> dict[str, Any]:
     except SampleError as exc:
         raise DatasetError(str(exc)) from exc
     except Exception as exc:
-        raise DatasetError(safe_exec(lambda: probe[0], description="dataset code").error) from exc
+        raise DatasetError(format_user_error(exc, "dataset code")) from exc
     suggestions = suggest_all(first)
     roles = loaded.settings.roles or suggestions["roles"]
     if len(roles) != len(first):

@@ -98,8 +98,7 @@ class SampleImages:
         labels: list[str],
     ) -> bytes:
         """The PNG of tensor `tensor` of a sample, drawn by renderer `code` at `size`."""
-        code_hash = hashlib.sha1(code.encode()).hexdigest()
-        key = (generation, split, index, tensor, code_hash, size)
+        key = _image_key(generation, split, index, tensor, code, size)
         self._asked += 1
         self._idle.clear()
         try:
@@ -129,8 +128,7 @@ class SampleImages:
         labels: list[str],
     ) -> None:
         """Render an image the user will probably ask for next, when nothing else is asked."""
-        code_hash = hashlib.sha1(code.encode()).hexdigest()
-        key = (generation, split, index, tensor, code_hash, size)
+        key = _image_key(generation, split, index, tensor, code, size)
         async with self._ahead:
             await self._idle.wait()
             if key in self._images:
@@ -162,3 +160,10 @@ class SampleImages:
             "render", {"code": code, "tensor": arrays[tensor], "size": list(size), "labels": labels}
         )
         return await asyncio.to_thread(png_bytes, image)
+
+
+def _image_key(
+    generation: int, split: str, index: int, tensor: int, code: str, size: tuple[int, int]
+) -> tuple[Any, ...]:
+    """What an image depends on: the loaded dataset, the sample, the renderer and the size."""
+    return (generation, split, index, tensor, hashlib.sha1(code.encode()).hexdigest(), size)
