@@ -7,8 +7,12 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torchstudio import __version__
+
+if TYPE_CHECKING:
+    from torchstudio.app.project import Project
 
 COMMANDS = ("new", "run", "modules")
 
@@ -36,6 +40,25 @@ def app_parser() -> argparse.ArgumentParser:
         help="address to listen on (default 127.0.0.1: only this machine can connect)",
     )
     parser.add_argument("--port", type=int, help="port to listen on (default: a free port)")
+    parser.add_argument(
+        "--password",
+        action="store_true",
+        help="log in with a password instead of the token in the URL: typed at start (or "
+        "taken from TORCHSTUDIO_PASSWORD) and kept only as a bcrypt hash",
+    )
+    parser.add_argument(
+        "--no-token",
+        action="store_true",
+        help="no access token (only allowed on 127.0.0.1: any local user can then connect)",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this host name (repeatable; default: localhost, "
+        "127.0.0.1, ::1 and the --host address); guards against DNS rebinding",
+    )
     parser.add_argument(
         "--no-browser", action="store_true", help="do not open a browser; just print the URL"
     )
@@ -107,9 +130,18 @@ def cmd_new(args: argparse.Namespace) -> int:
     except (ProjectError, OSError) as exc:
         print(f"torchstudio: {exc}", file=sys.stderr)
         return 2
+    trust_here(project)
     print(project.path)
     project.close()
     return 0
+
+
+def trust_here(project: Project) -> None:
+    """A project made on this machine is trusted: the app runs its code without asking."""
+    from torchstudio.app import recent
+    from torchstudio.app.trust import TrustStore
+
+    TrustStore(recent.home()).trust(project)
 
 
 def cmd_modules(args: argparse.Namespace) -> int:
@@ -143,7 +175,9 @@ def default_project() -> Path:
     demo = recent.home() / "demo.tsproj"
     if not demo.exists():
         demo.parent.mkdir(parents=True, exist_ok=True)
-        write_demo(demo).close()
+        project = write_demo(demo)
+        trust_here(project)
+        project.close()
     return demo
 
 
@@ -156,9 +190,28 @@ def cmd_app(args: argparse.Namespace) -> int:
     except ProjectError as exc:
         print(f"torchstudio: {exc}", file=sys.stderr)
         return 2
-    from torchstudio.app.server import serve
+    from torchstudio.app.login import PasswordError, password_from_user
+    from torchstudio.app.server import ExposureError, check_exposure, serve
 
-    serve(project.resolve(), args.host, args.port, open_browser=not args.no_browser)
+    try:
+        check_exposure(args.host, args.password or not args.no_token)
+        password_hash = password_from_user() if args.password else None
+    except (ExposureError, PasswordError) as exc:
+        print(f"torchstudio: {exc}", file=sys.stderr)
+        return 2
+    try:
+        serve(
+            project.resolve(),
+            args.host,
+            args.port,
+            open_browser=not args.no_browser,
+            token_auth=not args.no_token,
+            password_hash=password_hash,
+            allow_hosts=tuple(args.allow_host),
+        )
+    except ExposureError as exc:
+        print(f"torchstudio: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,9 +1,10 @@
-"""The app server: NiceGUI pages and routes over one `Studio`, behind the access token."""
+"""The app server: NiceGUI pages and routes over one `Studio`, behind the access guard."""
 
 from __future__ import annotations
 
 import secrets
 import socket
+import sys
 import threading
 import time
 import webbrowser
@@ -11,24 +12,59 @@ from pathlib import Path
 
 from nicegui import app, ui
 
-from torchstudio.app.auth import TokenMiddleware
+from torchstudio.app import recent
+from torchstudio.app.auth import COOKIE, AccessPolicy, TokenMiddleware
 from torchstudio.app.model_routes import register_model_routes
+from torchstudio.app.origins import allowed_hosts, is_loopback
 from torchstudio.app.pages.main_page import main_page
 from torchstudio.app.routes import register_routes
 from torchstudio.app.session import Studio
+from torchstudio.app.trust import TrustStore
+
+
+class ExposureError(ValueError):
+    """A way of listening that would let others in unchecked; the message is for the user."""
 
 
 def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+    family = socket.getaddrinfo(host or None, 0, type=socket.SOCK_STREAM)[0][0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return probe.getsockname()[1]
 
 
 def url_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+    """The host of the printed URL: the loopback address when listening on all of them."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
-def announce(url: str, host: str, port: int, open_browser: bool) -> None:
+def check_exposure(host: str, token_auth: bool) -> str | None:
+    """The console warning for listening on `host`, or None; ExposureError when refused."""
+    if is_loopback(host):
+        if token_auth:
+            return None
+        return (
+            "WARNING: the access token is disabled: every user of this machine can open "
+            "TorchStudio and run code as you."
+        )
+    if not token_auth:
+        raise ExposureError(
+            f"refusing to listen on {host!r} with the access token disabled: every machine "
+            "that reaches this one could run code here. Keep the token (drop --no-token), "
+            "set a password (--password), or listen on 127.0.0.1 only"
+        )
+    return (
+        f"WARNING: TorchStudio listens on {host}, not only on this machine: anyone who can "
+        "reach this port gets the login (token or password) check, and the traffic is plain "
+        "HTTP. Prefer 127.0.0.1 with an SSH tunnel, or put a TLS proxy in front."
+    )
+
+
+def announce(url: str, host: str, port: int, open_browser: bool, target: str = "") -> None:
     """Once the server accepts connections: print the URL, then open the browser on it."""
     for _ in range(600):
         try:
@@ -38,7 +74,7 @@ def announce(url: str, host: str, port: int, open_browser: bool) -> None:
             time.sleep(0.05)
     print(f"TorchStudio is running at:\n    {url}\n(press Ctrl+C to stop)", flush=True)
     if open_browser:
-        webbrowser.open(url)
+        webbrowser.open(target or url)
 
 
 def register(studio: Studio, project: Path | None) -> None:
@@ -70,15 +106,40 @@ def serve(
     port: int | None = None,
     open_browser: bool = True,
     token: str | None = None,
+    *,
+    token_auth: bool = True,
+    password_hash: bytes | None = None,
+    allow_hosts: tuple[str, ...] = (),
 ) -> None:
-    """Run the app until interrupted; prints the URL (with its access token) first."""
+    """Run the app until interrupted; prints the URL (with its access token) first.
+
+    ExposureError, before anything starts, for a non-loopback address without access checks.
+    """
+    warning = check_exposure(host, token_auth or password_hash is not None)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     token = token or secrets.token_urlsafe(24)
     port = port or free_port(host)
-    studio = Studio()
+    studio = Studio(trust=TrustStore(recent.home()))
     register(studio, project)
-    app.add_middleware(TokenMiddleware, token=token)
-    url = f"http://{url_host(host)}:{port}/?token={token}"
-    thread = threading.Thread(target=announce, args=(url, host, port, open_browser), daemon=True)
+    policy = AccessPolicy(
+        token=token if token_auth or password_hash is not None else None,
+        allowed_hosts=allowed_hosts(host, allow_hosts),
+        password_hash=password_hash,
+        cookie=f"{COOKIE}_{port}",  # cookies ignore ports: one per app on this machine
+    )
+    app.add_middleware(TokenMiddleware, policy=policy)
+    base = f"http://{url_host(host)}:{port}/"
+    if password_hash is not None:
+        url = f"{base} (log in with the password you set)"
+    elif policy.token is None:
+        url = f"{base} (access token disabled: loopback only)"
+    else:
+        url = f"{base}?token={token}"
+    target = url.split(" ")[0]
+    thread = threading.Thread(
+        target=announce, args=(url, host, port, open_browser, target), daemon=True
+    )
     app.on_startup(thread.start)
     ui.run(
         host=host,

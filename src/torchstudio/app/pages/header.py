@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from nicegui import ui
 
 from torchstudio.app import recent
+from torchstudio.app.pages.trust_banner import trust_banner
 from torchstudio.app.project import ProjectError
 from torchstudio.app.session import Studio
 
@@ -55,3 +56,4 @@ def header(studio: Studio) -> None:
             ui.menu_item("Open...", on_click=opener.open)
             ui.menu_item("Save as...", on_click=save_as.open)
         ui.label("Changes are saved as you make them").classes("text-xs opacity-70")
+    trust_banner(studio)

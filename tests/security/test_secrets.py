@@ -1,0 +1,130 @@
+"""Remote-server secrets (password, key passphrase) stay out of files, logs and the page.
+
+The secrets go through the real code path: `Studio.servers.add`, then real logins to the
+test sshd (password, and an encrypted key with its passphrase), a failed login, the log
+flushed into the project. Then the bytes of the .tsproj (and its WAL), the server book,
+every log record and console line, and the served page HTML are searched for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tests.security.running_server import new_project, server_env
+
+from torchstudio.app import recent
+from torchstudio.app.server import free_port
+from torchstudio.remote.errors import RemoteError
+
+HERE = Path(__file__).resolve().parent
+
+
+def file_bytes(path: Path) -> bytes:
+    """A file and its SQLite sidecars, as bytes."""
+    return b"".join(
+        Path(f"{path}{suffix}").read_bytes()
+        for suffix in ("", "-wal", "-journal")
+        if Path(f"{path}{suffix}").exists()
+    )
+
+
+async def test_secrets_stay_out_of_the_project_the_book_and_the_logs(
+    sshd, known_hosts, tmp_path, monkeypatch, caplog, capfd
+):
+    if sshd.password_user is None:
+        pytest.skip("password logins need a test user, which only root can create")
+    from torchstudio.app.session import Studio
+    from torchstudio.remote.entry import ServerEntry
+
+    monkeypatch.setenv("TORCHSTUDIO_HOME", str(tmp_path / "home"))
+    caplog.set_level(logging.DEBUG)  # asyncssh's own records included
+    studio = Studio()
+    studio.servers.known_hosts = known_hosts
+    await studio.new(tmp_path / "secrets.tsproj", demo=True)
+    password, passphrase = sshd.password, sshd.passphrase
+    try:
+        by_password = ServerEntry(
+            name="by-password", host=sshd.host, port=sshd.port, user=sshd.password_user
+        )
+        studio.servers.add(by_password, password=password)
+        by_key = sshd.entry(name="by-key", key_file=sshd.encrypted_key_file)
+        studio.servers.add(by_key, passphrase=passphrase)
+        for name in ("by-password", "by-key"):
+            session = await studio.servers.connect(name)
+            studio.log.add("app", f"connected to {session.entry.label}")
+        studio.servers.set_credentials("by-password", password="wrong-" + password)
+        await studio.servers.disconnect("by-password")
+        with pytest.raises(RemoteError) as refused:
+            await studio.servers.connect("by-password")
+        studio.log.add("app", str(refused.value))  # as the app shows a failed login
+    finally:
+        await studio.servers.close()
+        await studio.close()  # flushes the log into the project
+
+    project = file_bytes(tmp_path / "secrets.tsproj")
+    book = (recent.home() / "servers.json").read_bytes()
+    printed = capfd.readouterr()
+    logs = "\n".join(r.getMessage() for r in caplog.records)
+    # The searched places hold what they should: the entries, the log lines.
+    assert b"by-password" in book and b"connected to" in project and logs
+    for secret in (password, passphrase):
+        encoded = secret.encode()
+        assert encoded not in project, "a secret is in the project file"
+        assert encoded not in book, "a secret is in the server book"
+        assert secret not in logs and secret not in printed.out + printed.err
+        assert secret not in repr(studio.servers._credentials)
+
+
+def wait_for_page(port: int, process: subprocess.Popen, seconds: float = 120) -> bytes:
+    import http.client
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the app ended: {process.stdout.read()}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("GET", "/")
+            response = connection.getresponse()
+            if response.status == 200:
+                return response.read()
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError("the app never served its page")
+
+
+def test_secrets_stay_out_of_the_served_page(tmp_path):
+    home = tmp_path / "home"
+    project = new_project(tmp_path / "page.tsproj", home)
+    secret = "pw-" + os.urandom(8).hex()
+    port = free_port("127.0.0.1")
+    env = {
+        **server_env(home),
+        "TORCHSTUDIO_TEST_PROJECT": str(project),
+        "TS_TEST_SECRET": secret,
+        "TS_TEST_PORT": str(port),
+    }
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "secret_page_app.py")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        html = wait_for_page(port, process).decode()
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+    assert "secret-server" in html, "the page does not list the server (nothing was searched)"
+    assert secret not in html and "pp-secret-server" not in html
+    assert secret not in output and not re.search(r"pp-secret-server", output)
+    assert secret.encode() not in file_bytes(project)
+    assert secret.encode() not in (home / "servers.json").read_bytes()
