@@ -11,10 +11,12 @@ from typing import Any
 from torchstudio.app.catalog import Catalog, code_for, module_key
 from torchstudio.app.demo import DEMO_MODEL, model_document, new_model
 from torchstudio.app.project import Project
+from torchstudio.train.ddp.plan import PlanError, backend_for, batch_summary, parse_devices
 
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
 # Settings a user types in the tab, with the type their text becomes.
 NUMBER_SETTINGS = {"batch_size": int, "epochs": int, "early_stop": int, "seed": int}
+MAX_PORT = 65535
 
 
 def add_model(project: Project, catalog: Catalog, name: str = DEMO_MODEL) -> str:
@@ -44,7 +46,9 @@ def choose_module(project: Project, catalog: Catalog, name: str, key: str) -> No
     if info is None:
         raise KeyError(f"no model module {key}")
     code, _ = code_for(info, {})
-    project.update_model(name, module=module_key(info), values={}, code=code or "")
+    project.update_model(
+        name, module=module_key(info), values={}, code=code or "", code_edited=False
+    )
 
 
 def set_value(project: Project, catalog: Catalog, name: str, parameter: str, text: str) -> str:
@@ -70,30 +74,66 @@ def set_code(project: Project, name: str, code: str) -> None:
 PART_KINDS = {"loss": "loss", "metric": "metrics", "optimizer": "optim", "scheduler": "schedulers"}
 
 
+PER_OUTPUT = ("loss", "metric")  # one chunk per model output
+
+
+def part_entry(document: dict[str, Any], key: str, output: int = 0) -> dict[str, Any]:
+    """The module choice of training part `key` (of output `output` for losses and metrics)."""
+    part = (document.get("parts") or {}).get(key)
+    if isinstance(part, list):
+        return (part[output] if output < len(part) else None) or {}
+    return (part or {}) if output == 0 else {}  # a single choice: the first output's
+
+
 def part_code(key: str, code: str) -> Any:
     """A setting's value for a part's code: one chunk per output for losses and metrics."""
-    return [code] if key in ("loss", "metric") else code
+    return [code] if key in PER_OUTPUT else code
 
 
-def choose_part(project: Project, catalog: Catalog, name: str, key: str, module: str) -> str:
-    """Use module `module` (defaults) for training part `key`; returns its code."""
+def _store_part(
+    project: Project, name: str, key: str, output: int, entry: dict[str, Any], code: str
+) -> None:
+    """Write part `key`'s module choice and code; losses and metrics only at `output`."""
+    document = project.model(name)
+    parts = dict(document.get("parts") or {})
+    settings = dict(document.get("settings") or {})
+    if key in PER_OUTPUT:
+        entries = parts.get(key)
+        entries = list(entries) if isinstance(entries, list) else [entries or {}]
+        chunks = list(effective_settings(document)[key] or [])
+        entries += [{}] * (output + 1 - len(entries))
+        chunks += [""] * (output + 1 - len(chunks))
+        entries[output], chunks[output] = entry, code
+        parts[key], settings[key] = entries, chunks
+    else:
+        parts[key], settings[key] = entry, code
+    project.update_model(name, parts=parts, settings=settings)
+
+
+def choose_part(
+    project: Project, catalog: Catalog, name: str, key: str, module: str, output: int = 0
+) -> str:
+    """Use module `module` (defaults) for training part `key` (of `output`); returns its code."""
     info = catalog.find(PART_KINDS[key], module)
     if info is None:
         raise KeyError(f"no {key} module {module}")
     code, _ = code_for(info, {})
-    document = project.model(name)
-    parts = {**(document.get("parts") or {}), key: {"module": module, "values": {}}}
-    settings = {**(document.get("settings") or {}), key: part_code(key, code or "")}
-    project.update_model(name, parts=parts, settings=settings)
+    entry = {"module": module, "values": {}, "edited": False}
+    _store_part(project, name, key, output, entry, code or "")
     return code or ""
 
 
 def set_part_value(
-    project: Project, catalog: Catalog, name: str, key: str, parameter: str, text: str
+    project: Project,
+    catalog: Catalog,
+    name: str,
+    key: str,
+    parameter: str,
+    text: str,
+    output: int = 0,
 ) -> str:
     """Change one parameter of a training part's module; returns the error text ('' if valid)."""
-    document = project.model(name)
-    part = (document.get("parts") or {}).get(key) or {}
+    part = part_entry(project.model(name), key, output)
     info = catalog.find(PART_KINDS[key], part.get("module") or "")
     if info is None:
         return "pick a module first"
@@ -101,10 +141,19 @@ def set_part_value(
     code, errors = code_for(info, values)
     if code is None:
         return next(iter(errors.values()))
-    parts = {**(document.get("parts") or {}), key: {**part, "values": values}}
-    settings = {**(document.get("settings") or {}), key: part_code(key, code)}
-    project.update_model(name, parts=parts, settings=settings)
+    _store_part(project, name, key, output, {**part, "values": values, "edited": False}, code)
     return ""
+
+
+def set_part_code(project: Project, name: str, key: str, code: str, output: int = 0) -> None:
+    """Code typed by hand for part `key` (of `output`): kept, and marked as edited."""
+    current = effective_settings(project.model(name))[key]
+    if key in PER_OUTPUT:
+        current = current[output] if isinstance(current, list) and output < len(current) else ""
+    if code == (current or ""):
+        return
+    part = part_entry(project.model(name), key, output)
+    _store_part(project, name, key, output, {**part, "edited": True}, code)
 
 
 def parse_setting(key: str, text: Any) -> Any:
@@ -116,6 +165,11 @@ def parse_setting(key: str, text: Any) -> Any:
         if value < 1:
             raise ValueError(f"{key} must be at least 1")
         return value
+    if key == "dist_port":
+        port = int(text)
+        if not 1 <= port <= MAX_PORT:
+            raise ValueError(f"dist_port must be a TCP port (1 to {MAX_PORT}), not {port}")
+        return port
     if key == "precision" and text not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
     return text
@@ -126,6 +180,110 @@ def set_setting(project: Project, name: str, key: str, value: Any) -> None:
     project.update_model(name, settings=settings)
 
 
+# ------------------------------------------------------------------ where a model trains
+
+
+def check_placement(
+    server: str | None, devices: Any, device: str, known_servers: list[str]
+) -> None:
+    """Raise ValueError, naming the problem, unless the model can train there like that.
+
+    `server` is None (this machine) or one of `known_servers`; `devices` is one of the
+    forms of docs/distributed.md, read by the trainer's own parser (ddp/plan.py).
+    """
+    where = "this machine" if server is None else f"server {server!r}"
+    if server is not None and server not in known_servers:
+        listed = ", ".join(repr(s) for s in known_servers) or "none yet"
+        raise ValueError(f"server {server!r} is not one of the app's servers ({listed})")
+    try:
+        hosts = parse_devices(devices, device)
+    except PlanError as exc:
+        raise ValueError(f"devices: {exc}") from None
+    for index, host in enumerate(hosts):
+        if index == 0 and host.server not in (None, server):
+            raise ValueError(
+                f"devices: host 0 is the model's own trainer ({where}): give it server None"
+            )
+        if index > 0 and host.server is None:
+            raise ValueError(
+                f"devices: host {index} needs a server name (only host 0 is the model's machine)"
+            )
+        if index > 0 and host.server not in known_servers:
+            raise ValueError(f"devices: host {index}: {host.server!r} is not one of the servers")
+        if index > 0 and host.server == server:
+            raise ValueError(f"devices: host {index} is {where} again, already host 0")
+    # Every process of a job: "all" stands for GPUs, whatever their number turns out to be.
+    every = [d for h in hosts for d in (("cuda",) if h.devices == "all" else h.devices)]
+    if len(every) > 1 or any(h.devices == "all" for h in hosts):
+        if "mps" in every:
+            raise ValueError("devices: MPS trains in one process only: pick it alone")
+        try:
+            backend_for(every)
+        except PlanError as exc:
+            raise ValueError(f"devices: {exc}") from None
+        gpus = [d if ":" in d else "cuda:0" for d in every if d.startswith("cuda:") or d == "cuda"]
+        for host in hosts:
+            named = [] if host.devices == "all" else [d for d in host.devices if d in gpus]
+            if len(set(named)) != len(named):
+                raise ValueError(
+                    f"devices: each GPU may be used by one process only ({host.label}: "
+                    f"{', '.join(named)}); for several processes on the CPU, repeat cpu"
+                )
+
+
+def set_placement(
+    project: Project, name: str, server: str | None, devices: Any, known_servers: list[str]
+) -> None:
+    """Store where model `name` trains: its server and devices (checked first)."""
+    settings = dict(project.model(name).get("settings") or {})
+    device = settings.get("device") or "cpu"
+    if isinstance(devices, str) and devices != "all":  # one device: `device` says it
+        device, devices = devices, None
+    check_placement(server, devices, device, known_servers)
+    settings.update(server=server, devices=devices, device=device)
+    project.update_model(name, settings=settings)
+
+
+def cpu_processes(count: int) -> list[str]:
+    """`count` training processes on the CPU (a Gloo job); 1 is the usual single process."""
+    if count < 1:
+        raise ValueError(f"CPU processes must be at least 1, not {count}")
+    return ["cpu"] * count
+
+
+def world_size(
+    devices: Any, device: str, server: str | None, gpus_of: dict[str | None, int]
+) -> int | None:
+    """How many processes a job has; None when "all" names the GPUs of an unchecked machine.
+
+    `gpus_of` counts the GPUs of each machine checked so far (None: this machine).
+    """
+    total = 0
+    for host in parse_devices(devices, device):
+        machine = host.server or server  # host 0 (server None) is the model's machine
+        if host.devices == "all":
+            if machine not in gpus_of:
+                return None
+            total += gpus_of[machine]
+        else:
+            total += len(host.devices)
+    return total
+
+
+def batch_line(batch_size: int, processes: int | None) -> str:
+    """The effective batch and learning-rate note shown under the devices."""
+    if processes is None:
+        return f"batch {batch_size} per device x every GPU (checking the server's GPUs)"
+    if processes <= 1:
+        return f"batch {batch_size} on one device"
+    summary = batch_summary(batch_size, processes)
+    return (
+        f"effective batch {summary['effective_batch_size']} = {batch_size} per device x "
+        f"{processes} processes. Learning rate not scaled: "
+        + summary["lr_scaling"].removeprefix("none: ")
+    )
+
+
 def effective_settings(document: dict[str, Any]) -> dict[str, Any]:
     """The model's settings, each missing one filled from modelbuild's suggestions."""
     suggestions = (document.get("build") or {}).get("suggestions") or {}
@@ -133,6 +291,9 @@ def effective_settings(document: dict[str, Any]) -> dict[str, Any]:
     chosen = {k: v for k, v in (document.get("settings") or {}).items() if v is not None}
     return {
         "device": chosen.get("device", "cpu"),
+        "server": chosen.get("server"),
+        "devices": chosen.get("devices"),
+        "dist_port": chosen.get("dist_port"),
         "precision": chosen.get("precision", "fp32"),
         "epochs": chosen.get("epochs", hyper.get("epochs", 10)),
         "batch_size": chosen.get("batch_size", hyper.get("batch_size", 64)),
@@ -148,15 +309,22 @@ def effective_settings(document: dict[str, Any]) -> dict[str, Any]:
 
 __all__ = [
     "add_model",
+    "batch_line",
+    "check_placement",
     "choose_module",
     "choose_part",
+    "cpu_processes",
     "duplicate_model",
     "effective_settings",
     "model_document",
     "parse_setting",
     "rename_model",
     "set_code",
+    "part_entry",
+    "set_part_code",
     "set_part_value",
+    "set_placement",
     "set_setting",
     "set_value",
+    "world_size",
 ]

@@ -6,16 +6,24 @@ The built model stays in memory (building again is quick and the project keeps t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from torchstudio.app.dataset_definition import tensor_ids
 from torchstudio.app.dataset_service import LOADER, DatasetService
-from torchstudio.app.project import Project
+from torchstudio.app.project import Project, ProjectError
 from torchstudio.app.worker_pool import WorkerPool
-from torchstudio.app.workers import WorkerEvent
+from torchstudio.app.workers import WorkerEvent, WorkerHandle
+from torchstudio.remote.errors import RemoteError
+from torchstudio.train.ddp.cluster import ClusterError, train_on_hosts
+from torchstudio.train.ddp.plan import parse_devices
+
+if TYPE_CHECKING:
+    from torchstudio.app.servers import Servers
 
 EpochCallback = Callable[[dict[str, Any]], None]
 
@@ -58,7 +66,7 @@ def training_settings(
         "input_ids": inputs,
         "output_ids": outputs,
     }
-    for key in ("precision", "shuffle", "early_stop", "seed"):
+    for key in ("precision", "shuffle", "early_stop", "seed", "devices", "dist_port"):
         if key in chosen:
             settings[key] = chosen[key]
     settings.update({k: v for k, v in overrides.items() if v is not None})
@@ -68,12 +76,73 @@ def training_settings(
 class ModelService:
     """Builds and trains the project's models with the loaded dataset."""
 
-    def __init__(self, project: Project, pool: WorkerPool, dataset: DatasetService) -> None:
+    def __init__(
+        self,
+        project: Project,
+        pool: WorkerPool,
+        dataset: DatasetService,
+        servers: Servers | None = None,
+    ) -> None:
         self.project = project
         self.pool = pool
         self.dataset = dataset
+        self.servers = servers  # the remote servers a model may train on
         self.built: dict[str, dict[str, Any]] = {}
         self.graphs: dict[str, dict[str, Any] | None] = {}
+        self.placed: dict[str, str | None] = {}  # the server of each model's running trainer
+
+    async def trainer(self, name: str, server: str | None) -> WorkerHandle:
+        """The model's `modeltrain {name}` worker on `server` (None: here), started if needed.
+
+        One name per model wherever it runs, so stop, infer and export find it; a trainer
+        left on another machine by an earlier choice is stopped first.
+        """
+        worker_name = f"modeltrain {name}"
+        running = self.pool.running(worker_name)
+        if running is not None and self.placed.get(name) == server:
+            return running
+        if running is not None:
+            await running.stop()
+        if server is None:
+            handle = await self.pool.get("modeltrain", worker_name)
+        else:
+            if self.servers is None:
+                raise ModelError(f"model {name} trains on server {server!r}: no servers here")
+            try:
+                handle = await self.servers.start_worker(
+                    self.pool.manager, server, "modeltrain", worker_name=worker_name
+                )
+            except RemoteError as exc:
+                raise ModelError(f"cannot start the trainer on server {server!r}: {exc}") from exc
+        self.placed[name] = server
+        return handle
+
+    async def _run_training(
+        self, trainer: WorkerHandle, server: str | None, request: dict[str, Any]
+    ) -> dict[str, Any]:
+        """`train` on the model's trainer, or on every host that `devices` names."""
+        settings = request["settings"]
+        hosts = parse_devices(settings.get("devices"), settings.get("device", "cpu"))
+        if len(hosts) > 1:
+            if self.servers is None:
+                raise ModelError("a job on several servers needs the app's remote servers")
+            # Host 0 is the model's own trainer: its data link is rewritten for its machine.
+            first = {**settings["devices"][0], "server": server}
+            settings = {**settings, "devices": [first, *settings["devices"][1:]]}
+            try:
+                return await train_on_hosts(
+                    self.pool.manager, self.servers, trainer, {**request, "settings": settings}
+                )
+            except (ClusterError, RemoteError) as exc:
+                raise ModelError(f"distributed training failed: {exc}") from exc
+        if server is not None:
+            assert self.servers is not None
+            try:
+                link = await self.servers.link_to_server(server, request["link"])
+            except RemoteError as exc:
+                raise ModelError(f"cannot pass the dataset to server {server!r}: {exc}") from exc
+            request = {**request, "link": link}
+        return await trainer.request("train", request)
 
     async def build(self, name: str, graph: bool = False) -> dict[str, Any]:
         """Run `modelbuild` on the model's code with one training sample; returns the report."""
@@ -125,7 +194,8 @@ class ModelService:
             first, *others = settings["loss"]
             settings["loss"] = [with_class_weights(first, weights), *others]
         worker_name = f"modeltrain {name}"
-        trainer = await self.pool.get("modeltrain", worker_name)
+        server = (document.get("settings") or {}).get("server")
+        trainer = await self.trainer(name, server)
         checkpoint = self.project.weights(name, "checkpoint") if resume else None
         best = self.project.weights(name, "best") if checkpoint else None
         request: dict[str, Any] = {"link": self.dataset.link, "settings": settings}
@@ -136,25 +206,38 @@ class ModelService:
         # Epochs past the checkpoint (or all of them, for a new training) are redone.
         self.project.clear_epochs(name, checkpoint[0] if checkpoint else -1)
 
+        save_errors: list[str] = []  # a full disk: the training stops with this error
+
         def on_event(event: WorkerEvent) -> None:
             if event.worker != worker_name or event.kind != "message":
                 return
             kind, value = event.data
-            if kind == "epoch":
-                self.project.add_epoch(name, int(value["epoch"]), value)
-                if on_epoch is not None:
-                    on_epoch(value)
-            elif kind == "best":
-                self.project.set_weights(name, "best", int(value["epoch"]), value["weights"])
-            elif kind == "checkpoint":
-                self.project.set_weights(name, "checkpoint", int(value["epoch"]), value["data"])
+            try:
+                if kind == "epoch":
+                    self.project.add_epoch(name, int(value["epoch"]), value)
+                    if on_epoch is not None:
+                        on_epoch(value)
+                elif kind == "best":
+                    self.project.set_weights(name, "best", int(value["epoch"]), value["weights"])
+                elif kind == "checkpoint":
+                    self.project.set_weights(name, "checkpoint", int(value["epoch"]), value["data"])
+            except ProjectError as exc:
+                if not save_errors:
+                    asyncio.ensure_future(trainer.request("cancel")).add_done_callback(
+                        lambda future: future.exception()  # it may have ended already
+                    )
+                save_errors.append(str(exc))
 
         unsubscribe = self.pool.manager.subscribe(on_event)
         self.project.update_model(name, status="training")
         try:
-            result = await trainer.request("train", {"built": self.built[name], **request})
+            request = {"built": self.built[name], **request}
+            result = await self._run_training(trainer, server, request)
+            if save_errors:
+                raise ModelError(save_errors[0])
         except Exception:
-            self.project.update_model(name, status="error")
+            with contextlib.suppress(ProjectError):  # a full disk: the error says so already
+                self.project.update_model(name, status="error")
             raise
         finally:
             unsubscribe()

@@ -22,8 +22,9 @@ from torchstudio.app.model_actions import ModelActions
 from torchstudio.app.model_service import ModelService
 from torchstudio.app.model_views import ModelViews
 from torchstudio.app.project import Project, ProjectError
+from torchstudio.app.servers import ServerBook, Servers
 from torchstudio.app.training_service import TrainingService
-from torchstudio.app.worker_pool import WorkerPool
+from torchstudio.app.trust import GatedPool, TrustStore, code_parts, fingerprint, summary
 from torchstudio.app.workers import WorkerManager
 
 LOG_FLUSH_SECONDS = 1.0
@@ -32,10 +33,20 @@ LOG_FLUSH_SECONDS = 1.0
 class Studio:
     """The open project and everything working on it."""
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, env: Mapping[str, str] | None = None, trust: TrustStore | None = None
+    ) -> None:
         self.catalog = Catalog()
         self.manager = WorkerManager()
-        self.pool = WorkerPool(self.manager, env)
+        # The remote servers models may train on (entries in the user's folder, no secrets).
+        self.servers = Servers(ServerBook(str(recent.home() / "servers.json")))
+        # With a trust store (the app), an untrusted project's code waits for the user's
+        # consent; without one (headless runs, library use) the caller vouches for it.
+        self.trust = trust
+        self.trusted = True
+        self.untrusted_code: list[str] = []  # the code parts to show while untrusted
+        self._trusted_print = ""
+        self.pool = GatedPool(self.manager, env, allowed=lambda: self.trusted)
         self.project: Project | None = None
         self.log = LogBook()
         self.dataset: DatasetService | None = None
@@ -61,7 +72,9 @@ class Studio:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
         self._flush()
+        self._keep_trust()
         await self.manager.close()
+        await self.servers.close()
         if self.training is not None:
             self.training.close()
         if self.dataset is not None:
@@ -77,6 +90,39 @@ class Studio:
         while True:  # one write a second, not one per line of worker output
             await asyncio.sleep(LOG_FLUSH_SECONDS)
             self._flush()
+            # Reading the project's code is I/O: not on the loop that answers the pages.
+            await asyncio.to_thread(self._keep_trust)
+
+    def _keep_trust(self) -> None:
+        """Re-record a trusted project whose code the user changed here (as Jupyter re-signs)."""
+        if self.trust is None or not self.trusted or self.project is None:
+            return
+        current = fingerprint(code_parts(self.project))
+        if current != self._trusted_print:
+            self.trust.trust(self.project)
+            self._trusted_print = current
+
+    def trust_project(self) -> None:
+        """The user allows the open project's code to run: recorded for the next times."""
+        if self.project is None:
+            return
+        if self.trust is not None:
+            self.trust.trust(self.project)
+            self._trusted_print = fingerprint(code_parts(self.project))
+        self.trusted, self.untrusted_code = True, []
+        self.version += 1
+        self.log.add("app", f"trusted {self.project.path}: its code may run")
+
+    def _judge_trust(self, project: Project, created_here: bool) -> None:
+        if self.trust is None:
+            self.trusted, self.untrusted_code = True, []
+            return
+        if created_here:
+            self.trust.trust(project)
+        self.trusted = self.trust.is_trusted(project)
+        parts = code_parts(project)
+        self._trusted_print = fingerprint(parts) if self.trusted else ""
+        self.untrusted_code = [] if self.trusted else summary(parts)
 
     # ------------------------------------------------------------------ projects
 
@@ -96,7 +142,7 @@ class Studio:
         if modules.is_dir():
             self.catalog.scan(modules)
         self.dataset = DatasetService(project, self.pool, self.catalog, self.log)
-        self.models = ModelService(project, self.pool, self.dataset)
+        self.models = ModelService(project, self.pool, self.dataset, self.servers)
         self.training = TrainingService(self.models)
         self.views = ModelViews(self.models)
         self.actions = ModelActions(self.models, self.views)
@@ -113,6 +159,7 @@ class Studio:
         """Open a project file; ProjectError with the reason when it cannot be used."""
         project = await asyncio.to_thread(Project.open, path)
         await self._stop_dataset_workers()
+        await asyncio.to_thread(self._judge_trust, project, False)
         self._use(project)
         self.log.add("app", f"opened {project.path}")
 
@@ -130,6 +177,7 @@ class Studio:
         else:
             project = await asyncio.to_thread(Project.create, target)
         await self._stop_dataset_workers()
+        await asyncio.to_thread(self._judge_trust, project, True)
         self._use(project)
         self.log.add("app", f"created {project.path}")
 
@@ -142,6 +190,8 @@ class Studio:
         if target.suffix != ".tsproj":
             target = target.with_name(target.name + ".tsproj")
         copy = await asyncio.to_thread(self.project.save_as, target)
+        # A copy of a trusted project is trusted; a copy of an untrusted one is not.
+        await asyncio.to_thread(self._judge_trust, copy, self.trusted)
         dataset = self.dataset
         self._use(copy)
         if dataset is not None and self.dataset is not None:
