@@ -5,6 +5,8 @@ from nicegui.testing.user_simulation import user_simulation
 from tests.app.test_ui_user import MAIN, eventually
 
 from torchstudio.app.demo import write_demo
+from torchstudio.app.model_views import epoch_axis
+from torchstudio.app.pages.dashboard_tab import validation_only
 from torchstudio.app.project import Project
 
 pytestmark = pytest.mark.timeout(60)
@@ -44,3 +46,101 @@ async def test_add_duplicate_rename_and_dashboard_rows(user, tmp_path):
         ]
     finally:
         project.close()
+
+
+def model_document(tmp_path, name: str = "MNISTClassifier") -> dict:
+    project = Project.open(tmp_path / "demo.tsproj")
+    try:
+        return project.model(name)
+    finally:
+        project.close()
+
+
+def element(user, marker: str):
+    return next(iter(user.find(marker=marker).elements))
+
+
+@pytest.fixture
+async def two_output_user(tmp_path, monkeypatch):
+    """The demo project as saved after building a two-output model (no dataset load needed)."""
+    monkeypatch.setenv("TORCHSTUDIO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TORCHSTUDIO_TEST_PROJECT", str(tmp_path / "demo.tsproj"))
+    project = write_demo(tmp_path / "demo.tsproj")
+    outputs = [{"shape": [1, 10], "dtype": "float32"}, {"shape": [1, 1], "dtype": "float32"}]
+    suggestions = {"loss": [{"code": "loss = 'first'\n"}], "metric": []}
+    project.update_model("MNISTClassifier", build={"outputs": outputs, "suggestions": suggestions})
+    project.close()
+    async with user_simulation(main_file=MAIN) as user:
+        yield user
+
+
+async def test_two_outputs_get_a_loss_and_a_metric_picker_each(two_output_user, tmp_path):
+    user = two_output_user
+    await user.open("/")
+    user.find(marker="tab-models").click()
+    for key in ("loss", "metric"):
+        await user.should_see(marker=f"part-{key}-MNISTClassifier")
+        await user.should_see(marker=f"part-{key}-2-MNISTClassifier")
+    await user.should_see("loss · output 2 [1, 1]", retries=20)
+    element(user, "part-loss-2-MNISTClassifier").set_value("torchstudio:MeanSquareError")
+    await eventually(lambda: len(model_document(tmp_path)["settings"]["loss"]) == 2)
+    document = model_document(tmp_path)
+    first, second = document["settings"]["loss"]
+    assert first == "loss = 'first'\n"  # the first output keeps its suggestion
+    assert (
+        "MeanSquareError" in second
+        and document["parts"]["loss"][1]["module"] == "torchstudio:MeanSquareError"
+    )
+    element(user, "part-metric-MNISTClassifier").set_value("torchstudio:Accuracy")
+    await eventually(lambda: len(model_document(tmp_path)["settings"].get("metric") or []) == 1)
+    assert "Accuracy" in model_document(tmp_path)["settings"]["metric"][0]
+    # Hand-edited code of the second loss is kept and marked.
+    await user.should_not_see(marker="part-edited-loss-2-MNISTClassifier")
+    element(user, "setting-loss-2-MNISTClassifier").set_value("loss = 'mine'\n")
+    await user.should_see(marker="part-edited-loss-2-MNISTClassifier")
+    await user.should_not_see(marker="part-edited-loss-MNISTClassifier")
+    assert model_document(tmp_path)["settings"]["loss"][1] == "loss = 'mine'\n"
+
+
+async def test_edited_model_code_is_marked_and_replacing_it_asks(user, tmp_path):
+    await user.open("/")
+    user.find(marker="tab-models").click()
+    await user.should_see(marker="model-code-MNISTClassifier")
+    await user.should_not_see(marker="model-edited-MNISTClassifier")
+    element(user, "model-code-MNISTClassifier").set_value("model = 'mine'\n")
+    await user.should_see(marker="model-edited-MNISTClassifier")
+    assert model_document(tmp_path)["code_edited"] is True
+    picker = element(user, "model-module-MNISTClassifier")
+    other = next(k for k in picker.options if k != picker.value)
+    picker.set_value(other)
+    user.find(marker="keep-edited").click()  # the dialog asks first: keep the edits
+    await eventually(lambda: picker.value == "torchstudio:MNISTClassifier")
+    assert model_document(tmp_path)["code"] == "model = 'mine'\n"
+    picker.set_value(other)
+    user.find(marker="replace-edited").click()
+    await eventually(lambda: model_document(tmp_path)["module"] == other)
+    assert model_document(tmp_path)["code_edited"] is False
+    assert model_document(tmp_path)["code"] != "model = 'mine'\n"
+    await user.should_not_see(marker="model-edited-MNISTClassifier")
+
+
+def test_curves_start_at_epoch_one_and_mark_the_best():
+    option = {
+        "xAxis": {"type": "value", "minInterval": 1},
+        "series": [
+            {"name": "m train", "data": [[1, 0.5], [2, 0.4]]},
+            {
+                "name": "m valid",
+                "data": [[1, 0.6], [2, 0.7]],
+                "markPoint": {"data": [{"name": "best", "coord": [2, 0.7]}]},
+            },
+        ],
+    }
+    drawn = epoch_axis(option, 2)
+    assert drawn["xAxis"] == {"type": "value", "minInterval": 1, "min": 1, "max": 2}
+    assert drawn["series"][1]["markLine"]["data"] == [{"xAxis": 2}]
+    assert "markLine" not in drawn["series"][0]
+    assert epoch_axis(option, 1)["xAxis"]["max"] == 2  # one epoch: still an axis to draw on
+    compared = validation_only(option)
+    assert [s["name"] for s in compared["series"]] == ["m valid"]
+    assert compared["legend"]["data"] == ["m valid"]

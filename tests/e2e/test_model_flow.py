@@ -5,6 +5,7 @@ model, the next tests add models next to it.
 """
 
 import re
+import time
 
 import numpy as np
 import pytest
@@ -19,6 +20,28 @@ CHART_POINTS = """(cls) => [...document.querySelectorAll('.' + cls)].map((el) =>
   const option = chart && chart.getOption();
   return option && option.series ? option.series.map((s) => (s.data || []).length) : [];
 })"""
+
+
+# Each curves chart's x axis start, last epoch drawn, and whether the best epoch is marked.
+CHART_AXES = """(cls) => [...document.querySelectorAll('.' + cls)].map((el) => {
+  const option = getElement(el).chart.getOption();
+  const epochs = option.series.flatMap((s) => (s.data || []).map((p) => p[0]));
+  const best = option.series.some((s) => s.markPoint && s.markLine);
+  return {min: option.xAxis[0].min, last: Math.max(...epochs), best};
+})"""
+SERIES_NAMES = """(cls) => [...document.querySelectorAll('.' + cls)]
+  .map((el) => getElement(el).chart.getOption().series.map((s) => s.name))"""
+PARALLEL_AXES = """() => getElement(document.querySelector('.ts-parameters')).chart
+  .getOption().parallelAxis.map((axis) => axis.name)"""
+# The output view's images of these kinds are all loaded (a broken image has no width).
+IMAGES_LOADED = """(kinds) => kinds.every((kind) => {
+  const images = [...document.querySelectorAll(`img[data-ts=output-${kind}]`)]
+    .filter((image) => image.offsetParent);
+  return images.length && images.every((image) => image.complete && image.naturalWidth > 0);
+})"""
+IMAGE_SIZES = """() => Object.fromEntries([...document.querySelectorAll('img[data-ts^=output-]')]
+  .filter((image) => image.offsetParent)
+  .map((image) => [image.dataset.ts.slice(7), [image.naturalWidth, image.naturalHeight]]))"""
 
 
 def status(page, kind):
@@ -56,6 +79,14 @@ def open_loaded(server, page):
     page.get_by_role("tab", name="Models").click()
 
 
+def model_names(server):
+    project = Project.open(server.project)
+    try:
+        return project.model_names()
+    finally:
+        project.close()
+
+
 def epochs_of(server, name):
     project = Project.open(server.project)
     try:
@@ -84,17 +115,30 @@ def test_newcomer_builds_trains_predicts_and_exports(server, page, shot, tmp_pat
     wait_status(page, "train-status", r"^finished")
     shot("trained")
     page.wait_for_function(
-        "(cls) => " + CHART_POINTS + "(cls).every((s) => s.length && Math.min(...s) >= 3)",
+        "(cls) => (" + CHART_POINTS + ")(cls).every((s) => s.length && Math.min(...s) >= 3)",
         arg="ts-curves",
     )
     later = page.evaluate(CHART_POINTS, "ts-curves")
     assert max(max(s) for s in later) > max((max(s) for s in seen if s), default=0)
+    # After the finish every epoch is drawn, on an x axis of whole epochs from 1.
+    page.wait_for_function(
+        "(cls) => (" + CHART_AXES + ")(cls).every((a) => a.last === 3)", arg="ts-curves"
+    )
+    axes = page.evaluate(CHART_AXES, "ts-curves")
+    assert len(axes) == 2 and all(a["min"] == 1 and a["best"] for a in axes), axes
     epochs = epochs_of(server, "MNISTClassifier")
     assert [e["epoch"] for e in epochs] == [1, 2, 3]
     assert epochs[-1]["valid_metric"] > 0.3  # ten classes: chance is 0.1
 
     page.get_by_role("button", name="Show output", exact=True).click()
     wait_status(page, "prediction", r"predicted \d .* target \d")
+    # Input, output and target, each drawn by the Dataset tab's renderer of that tensor.
+    page.wait_for_function(IMAGES_LOADED, arg=["inputs", "outputs", "targets"])
+    sizes = page.evaluate(IMAGE_SIZES)
+    assert sorted(sizes) == ["inputs", "outputs", "targets"], sizes
+    assert all(size == [160, 160] for size in sizes.values()), sizes
+    wrong = page.request.get(f"{server.base}/api/model/output/weights/0.png?name=MNISTClassifier")
+    assert wrong.status == 400 and "kind must be one of inputs" in wrong.text(), wrong.text()
     shot("output")
 
     with page.expect_download() as download:
@@ -123,6 +167,9 @@ def test_two_models_started_together_and_compared(server, page, shot):
     replace_code(
         page, editor, "import torch\noptimizer = torch.optim.Adam(model.parameters(), lr=0.003)\n"
     )
+    # The optimizer's code typed by hand is marked as edited; the model's is not.
+    page.locator("[data-ts=edited]:visible").first.wait_for()
+    assert page.locator("[data-ts=edited]:visible").count() == 1
     shot("duplicate")
     page.get_by_role("tab", name="Dashboard").click()
     page.get_by_role("button", name="Start all", exact=True).click()
@@ -133,10 +180,20 @@ def test_two_models_started_together_and_compared(server, page, shot):
              .filter((r) => /finished/.test(r.innerText)).length >= 2""",
         timeout=180_000,
     )
-    page.wait_for_function(
-        "(cls) => " + CHART_POINTS + "(cls)[0].filter((n) => n >= 2).length >= 4",
-        arg="ts-compare",
+    done = sorted(len(epochs_of(server, n)) for n in ("MNISTClassifier", "MNISTClassifier 2"))
+    page.wait_for_function(  # both models' validation curves, each with all its epochs
+        "([cls, done]) => JSON.stringify(("
+        + CHART_POINTS
+        + ")(cls)[0].sort((a, b) => a - b)) == done",
+        arg=["ts-compare", str(done).replace(" ", "")],
+        timeout=60_000,
     )
+    names = page.evaluate(SERIES_NAMES, "ts-compare")[0]
+    assert len(names) >= 2 and all(n.endswith(" valid") for n in names), names
+    assert any(n.startswith("MNISTClassifier 2 ") for n in names), names
+    # The parameters plot shows each model's optimizer and learning rate next to its results.
+    axes = page.evaluate(PARALLEL_AXES)
+    assert {"lr", "optimizer", "valid_metric"} <= set(axes), axes
     rows = page.locator("tbody tr").all_inner_texts()
     assert any("MNISTClassifier 2" in r for r in rows) and len(rows) >= 2
     shot("dashboard")
@@ -166,7 +223,9 @@ def test_stop_reload_and_resume(server, page, shot):
     page.get_by_role("tab", name="Models").click()
     wait_status(page, "train-status", r"^stopped")
     page.wait_for_function(  # the curves are drawn again from the project
-        "(cls) => " + CHART_POINTS + f"(cls).every((s) => s.length && Math.min(...s) >= {stopped})",
+        "(cls) => ("
+        + CHART_POINTS
+        + f")(cls).every((s) => s.length && Math.min(...s) >= {stopped})",
         arg="ts-curves",
     )
     shot("stopped-reloaded")
@@ -176,7 +235,7 @@ def test_stop_reload_and_resume(server, page, shot):
     assert "".join(page.evaluate(errors)) == ""
     assert [e["epoch"] for e in epochs_of(server, "MNISTClassifier")] == list(range(1, 9))
     page.wait_for_function(
-        "(cls) => " + CHART_POINTS + "(cls).every((s) => s.length && Math.min(...s) >= 8)",
+        "(cls) => (" + CHART_POINTS + ")(cls).every((s) => s.length && Math.min(...s) >= 8)",
         arg="ts-curves",
     )
     shot("resumed")
@@ -194,6 +253,7 @@ def test_shape_error_and_nan_loss_are_shown(server, page, shot):
         "    def forward(self, x):\n        return self.linear(x)\n\nmodel = Wrong()\n"
     )
     replace_code(page, editor, wrong_model)
+    page.locator("[data-ts=edited]:visible").first.wait_for()  # the model code is marked
     page.get_by_role("button", name="Build", exact=True).click()
     wait_status(page, "build-error", r"shape")
     text = status(page, "build-error").inner_text()
@@ -217,3 +277,54 @@ def test_shape_error_and_nan_loss_are_shown(server, page, shot):
     page.get_by_role("tab", name="MNISTClassifier", exact=True).click()
     page.get_by_role("button", name="Show output", exact=True).click()
     wait_status(page, "prediction", r"predicted \d")
+
+
+def test_two_output_model_gets_a_loss_and_a_metric_per_output(server, page, shot):
+    open_loaded(server, page)
+    before = set(model_names(server))
+    page.get_by_role("button", name="New model", exact=True).click()
+    deadline = time.monotonic() + 30
+    while not set(model_names(server)) - before:
+        assert time.monotonic() < deadline, "the new model never reached the project"
+        page.wait_for_timeout(100)
+    (new_tab,) = set(model_names(server)) - before
+    page.get_by_role("tab", name=new_tab, exact=True).and_(
+        page.locator("[aria-selected=true]")
+    ).wait_for()
+    editor = page.locator(".cm-editor:visible").first
+    two_outputs = (
+        "import torch\n\nclass TwoHeads(torch.nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.classes = torch.nn.Linear(64, 10)\n"
+        "        self.size = torch.nn.Linear(64, 1)\n\n"
+        "    def forward(self, x):\n"
+        "        x = x.flatten(1)\n        return self.classes(x), self.size(x)\n\n"
+        "model = TwoHeads()\n"
+    )
+    replace_code(page, editor, two_outputs)
+    page.locator("[data-ts=edited]:visible").first.wait_for()
+    page.get_by_role("button", name="Build", exact=True).click()
+    wait_status(page, "build-status", r"[\d,]+ parameters")
+    for key in ("loss", "metric"):
+        page.wait_for_function(
+            "(key) => [...document.querySelectorAll(`[data-ts=${key}-part]`)]"
+            ".filter((e) => e.offsetParent).length === 2",
+            arg=key,
+        )
+    titles = page.locator("[data-ts=loss-part]:visible").all_inner_texts()
+    assert "output 1" in titles[0] and "output 2" in titles[1], titles
+    second = page.locator("[data-ts=loss-part]:visible").nth(1)
+    second.get_by_text("loss · output 2").click()
+    second.locator(".q-select input").first.fill("MeanSquare")
+    page.get_by_role("option", name=re.compile("^MeanSquareError")).first.click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.cm-content')].some((e) => e.offsetParent"
+        " && /MeanSquareError\\(/.test(e.innerText))"
+    )
+    shot("two-outputs")
+    project = Project.open(server.project)
+    try:
+        losses = project.model(new_tab)["settings"]["loss"]
+    finally:
+        project.close()
+    assert len(losses) == 2 and "MeanSquareError" in losses[1], losses

@@ -9,9 +9,14 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from torchstudio.app.dataset_definition import tensor_ids
+from torchstudio.app.dataset_service import RENDERER
 from torchstudio.app.model_service import ModelError, ModelService
 from torchstudio.app.model_views import ModelViews
+from torchstudio.app.samples import error_image, png_bytes
 from torchstudio.app.workers import WorkerError
+
+OUTPUT_KINDS = ("inputs", "outputs", "targets")  # the output view's rows of images
 
 
 @dataclass
@@ -20,6 +25,9 @@ class ModelState:
     build_error: str | None = None
     level: int = 1
     prediction: dict[str, Any] | None = None
+    serial: int = 0  # one per prediction: in its image URLs
+    tensors: dict[str, list[Any]] = field(default_factory=dict)  # the prediction's
+    images: dict[tuple[Any, ...], bytes] = field(default_factory=dict)
     export_message: str = ""
     busy: set[str] = field(default_factory=set)
 
@@ -70,10 +78,53 @@ class ModelActions:
     async def predict(self, name: str, index: int) -> None:
         state = self.state(name)
         try:
-            state.prediction = await self.views.predict(name, index)
+            prediction = await self.views.predict(name, index)
         except (ModelError, WorkerError) as exc:
-            state.prediction = {"index": index, "error": str(exc), "outputs": []}
+            prediction = {"index": index, "error": str(exc), "outputs": []}
+        state.tensors = prediction.pop("tensors", {})
+        state.images.clear()
+        state.serial += 1
+        state.prediction = {**prediction, "serial": state.serial}
         self._changed()
+
+    def _renderer_code(self, kind: str, position: int) -> str:
+        """The Dataset tab's renderer of the tensor shown: outputs use their target's."""
+        definition = self.models.dataset.definition
+        renderers = definition.get("renderers") or []
+        inputs, outputs = tensor_ids(definition.get("roles") or [])
+        ids = inputs if kind == "inputs" else outputs
+        if not ids:
+            return ""
+        tensor = ids[min(position, len(ids) - 1)]  # an output with no target: the last one's
+        return renderers[tensor]["code"] if tensor < len(renderers) else ""
+
+    async def output_image(
+        self, name: str, kind: str, position: int, size: tuple[int, int]
+    ) -> bytes:
+        """A PNG of tensor `position` of the last prediction's inputs, outputs or targets."""
+        state = self.state(name)
+        tensors = state.tensors.get(kind) or []
+        if kind not in OUTPUT_KINDS or not 0 <= position < len(tensors):
+            return error_image(f"the prediction has no {kind[:-1]} {position + 1}", size)
+        key = (state.serial, kind, position, size)
+        if key not in state.images:
+            targets = state.tensors.get("targets") or []
+            request: dict[str, Any] = {
+                "code": self._renderer_code(kind, position),
+                "tensor": tensors[position],
+                "size": list(size),
+                "labels": list((self.models.dataset.report or {}).get("classes") or []),
+                "input_tensors": state.tensors.get("inputs") or [],
+            }
+            if kind == "outputs" and position < len(targets):  # e.g. labels: predicted vs true
+                request["target_tensor"] = targets[position]
+            try:
+                renderer = await self.models.pool.get(RENDERER)
+                image = await renderer.request("render", request)
+            except WorkerError as exc:  # not kept: the next try may work
+                return error_image(str(exc), size)
+            state.images[key] = await asyncio.to_thread(png_bytes, image)
+        return state.images[key]
 
     async def export(self, name: str, fmt: str, path: str) -> dict[str, Any] | None:
         state = self.state(name)

@@ -9,8 +9,10 @@ from pathlib import Path
 from fastapi import HTTPException, Response
 from nicegui import app
 
+from torchstudio.app.model_actions import OUTPUT_KINDS
 from torchstudio.app.model_service import ModelError
 from torchstudio.app.model_views import EXPORT_FORMATS
+from torchstudio.app.routes import MAX_SIDE
 from torchstudio.app.session import Studio
 from torchstudio.app.workers import WorkerError
 
@@ -40,6 +42,23 @@ def register_model_routes(studio: Studio) -> None:
         except (ModelError, WorkerError) as exc:
             raise HTTPException(404, str(exc)) from exc
         return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/model/output/{kind}/{position}.png")
+    async def output_image(
+        kind: str, position: int, name: str, w: int = 160, h: int = 160
+    ) -> Response:
+        """The last prediction's input, output or target, drawn by the Dataset tab's renderer."""
+        if studio.actions is None:
+            raise HTTPException(404, "no project is open")
+        if kind not in OUTPUT_KINDS:
+            raise HTTPException(400, f"kind must be one of {', '.join(OUTPUT_KINDS)}, not {kind}")
+        if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE):
+            raise HTTPException(400, f"w and h must be between 1 and {MAX_SIDE} pixels")
+        png = await studio.actions.output_image(name, kind, position, (w, h))
+        # The URL names the prediction (its serial number): it never changes meaning.
+        return Response(
+            png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
+        )
 
     @app.get("/api/model/export")
     async def export(name: str, fmt: str) -> Response:

@@ -6,15 +6,20 @@ Each view asks a worker (`graphdraw`, `metricsplot`, `parametersplot`, the model
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
+import re
 from typing import Any
 
 import numpy as np
 
 from torchstudio.app.dataset_definition import tensor_ids
 from torchstudio.app.dataset_service import LOADER
+from torchstudio.app.model_book import effective_settings
 from torchstudio.app.model_service import ModelError, ModelService
 from torchstudio.app.workers import WorkerError
+from torchstudio.remote.errors import RemoteError
 
 EXPORT_FORMATS = {
     "safetensors": ".safetensors",
@@ -38,6 +43,32 @@ def best_epoch(epochs: list[dict[str, Any]]) -> int | None:
     return max(epochs, key=score)["epoch"] if epochs else None
 
 
+def optimizer_parameters(code: str) -> dict[str, Any]:
+    """The optimizer's class and learning rate, read from its code, for the parameters plot."""
+    found: dict[str, Any] = {}
+    made = re.search(r"^\s*optimizer\s*=\s*([\w.]+)\(", code, re.MULTILINE)
+    if made:
+        found["optimizer"] = made.group(1).rsplit(".", 1)[-1]
+    rate = re.search(r"\blr\s*=\s*([0-9.eE+-]+)", code)
+    if rate:
+        with contextlib.suppress(ValueError):
+            found["lr"] = float(rate.group(1))
+    return found
+
+
+def epoch_axis(option: dict[str, Any], last: int) -> dict[str, Any]:
+    """A curves chart with whole epochs on x from 1, and the best epoch's line marked."""
+    axis = {**option.get("xAxis", {}), "min": 1, "max": max(2, int(last)), "minInterval": 1}
+    series = []
+    for entry in option.get("series") or []:
+        coords = [point["coord"] for point in (entry.get("markPoint") or {}).get("data") or []]
+        if coords:  # metricsplot marks the best epoch's point: also draw its epoch's line
+            line = {"data": [{"xAxis": coords[0][0]}], "symbol": "none", "silent": True}
+            entry = {**entry, "markLine": {**line, "label": {"formatter": "best"}}}
+        series.append(entry)
+    return {**option, "xAxis": axis, "series": series}
+
+
 def device_names(report: dict[str, Any]) -> list[str]:
     """The device names a training can use, from pythoncheck's device report."""
     names = ["cpu"] + [f"cuda:{gpu['index']}" for gpu in report.get("cuda") or []]
@@ -49,22 +80,47 @@ class ModelViews:
 
     def __init__(self, models: ModelService) -> None:
         self.models = models
-        self.devices: list[str] = ["cpu"]
+        self.devices: list[str] = ["cpu"]  # this machine's
         self.devices_checked = False
+        # Each machine's devices (None: this one), asked once: pythoncheck imports torch.
+        self.server_devices: dict[str | None, list[str]] = {}
+        self.device_errors: dict[str | None, str] = {}
+        self._device_locks: dict[str | None, asyncio.Lock] = {}
 
-    async def find_devices(self) -> list[str]:
-        """This machine's devices, asked once of `pythoncheck` (it imports torch: slow)."""
-        if not self.devices_checked:
-            self.devices_checked = True
-            try:
+    async def find_devices(self, server: str | None = None) -> list[str]:
+        """The devices of `server` (None: this machine), from its `pythoncheck`, cached."""
+        lock = self._device_locks.setdefault(server, asyncio.Lock())
+        async with lock:  # two pickers opening at once ask once
+            if server not in self.server_devices:
+                self.server_devices[server] = await self._check_devices(server)
+            if server is None:
+                self.devices, self.devices_checked = self.server_devices[None], True
+            return self.server_devices[server]
+
+    async def _check_devices(self, server: str | None) -> list[str]:
+        try:
+            if server is None:
                 checker = await self.models.pool.get("pythoncheck")
-                report = await checker.request("check")
-                self.devices = device_names(report.get("devices") or {})
-            except WorkerError:  # no check: the CPU is always there
-                return self.devices
-            finally:
-                await self.models.pool.stop("pythoncheck")
-        return self.devices
+                try:
+                    report = await checker.request("check")
+                finally:
+                    await self.models.pool.stop("pythoncheck")
+            elif self.models.servers is None:
+                raise RemoteError("no remote servers in this app")
+            else:
+                report = await self.models.servers.python_check(server)
+        except (WorkerError, RemoteError) as exc:  # no check: the CPU is always there
+            self.device_errors[server] = str(exc)
+            return ["cpu"]
+        self.device_errors.pop(server, None)
+        return device_names(report.get("devices") or {})
+
+    def gpu_counts(self) -> dict[str | None, int]:
+        """The CUDA GPUs of each machine checked so far (None: this machine)."""
+        return {
+            server: sum(d.startswith("cuda") for d in devices)
+            for server, devices in self.server_devices.items()
+        }
 
     @property
     def project(self) -> Any:
@@ -98,7 +154,9 @@ class ModelViews:
             "size": [320, 200],
             "which": which,
         }
-        return (await plotter.request("plot", request))["series"]
+        series = (await plotter.request("plot", request))["series"]
+        last = max((e["epoch"] for m in request["models"] for e in m["epochs"]), default=1)
+        return {key: epoch_axis(option, last) for key, option in series.items()}
 
     def summary(self, name: str) -> dict[str, Any]:
         """One dashboard row: settings, best results and training time of a model."""
@@ -129,6 +187,9 @@ class ModelViews:
             parameters = {
                 k: settings[k] for k in ("batch_size", "epochs", "precision") if k in settings
             }
+            document = self.project.model(name)  # the optimizer used: chosen, else suggested
+            optimizer = effective_settings(document)["optimizer"] or ""
+            parameters.update(optimizer_parameters(str(optimizer)))
             parameters["parameters"] = row["parameters"]
             metrics = {k: row[k] for k in ("valid_loss", "valid_metric") if row[k] is not None}
             models.append({"name": name, "parameters": parameters, "metrics": metrics})
@@ -179,7 +240,13 @@ class ModelViews:
             else:
                 entry.update(predicted=str(values[:8].round(4).tolist()), target="")
             result.append(entry)
-        return {"index": index, "outputs": result}
+        # The tensors themselves, for the output view's images (rendered like the Dataset tab's).
+        tensors = {
+            "inputs": inputs,
+            "outputs": [np.asarray(o) for o in outputs],
+            "targets": targets,
+        }
+        return {"index": index, "outputs": result, "tensors": tensors}
 
     async def export(self, name: str, fmt: str, path: str) -> dict[str, Any]:
         """Write the best weights' model to `path` in `fmt`, checked by loading it back."""

@@ -46,11 +46,35 @@ def parallel_option(axes: list[dict[str, Any]], names: list[str]) -> dict[str, A
         {"name": name, "value": [axis["values"][i] for axis in axes]}
         for i, name in enumerate(names)
     ]
+    # Dragging along an axis selects a range there (ECharts' axis brushing): the models
+    # outside it fade, so hyperparameters can be explored against the results.
     return {
-        "tooltip": {},
+        "title": {
+            "text": "Parameters (drag along an axis to filter)",
+            "textStyle": {"fontSize": 12},
+        },
+        "tooltip": {"trigger": "item"},
+        "parallel": {"top": 60, "left": 40, "right": 60},
         "parallelAxis": dims,
-        "series": [{"type": "parallel", "data": data, "lineStyle": {"width": 3}}],
+        "series": [
+            {
+                "type": "parallel",
+                "data": data,
+                "lineStyle": {"width": 3, "opacity": 0.8},
+                "inactiveOpacity": 0.08,
+                "activeOpacity": 1,
+                "emphasis": {"lineStyle": {"width": 5}},
+            }
+        ],
     }
+
+
+def validation_only(option: dict[str, Any]) -> dict[str, Any]:
+    """A curves chart with only the validation series: the models compared as they generalize."""
+    series = [s for s in option.get("series") or [] if str(s.get("name", "")).endswith(" valid")]
+    legend = {**option.get("legend", {}), "data": [s["name"] for s in series]}
+    title = {**option.get("title", {}), "text": "Validation metric"}
+    return {**option, "series": series, "legend": legend, "title": title}
 
 
 def dashboard_tab(studio: Studio, watcher: Watcher) -> None:
@@ -70,7 +94,8 @@ def dashboard_tab(studio: Studio, watcher: Watcher) -> None:
     table.classes("w-full").mark("models-table")
     with ui.row().classes("w-full no-wrap gap-2"):
         compare = ui.echart({}).classes("w-1/2 h-72 ts-compare").mark("compare-chart")
-        parallel = ui.echart({}).classes("w-1/2 h-72").mark("parameters-chart")
+        parallel = ui.echart({}).classes("w-1/2 h-72 ts-parameters")
+        parallel.mark("parameters-chart")
 
     def open_model(e: Any) -> None:
         row = e.args[1] if isinstance(e.args, list) and len(e.args) > 1 else {}
@@ -108,7 +133,7 @@ def dashboard_tab(studio: Studio, watcher: Watcher) -> None:
             return
         if "metric" in series:
             compare.options.clear()
-            compare.options.update(series["metric"])
+            compare.options.update(validation_only(series["metric"]))
             compare.update()
         plot = await views.parameters_plot(names)
         if parallel.is_deleted or request != drawn["request"]:

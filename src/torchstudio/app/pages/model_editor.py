@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from urllib.parse import quote
 
 from nicegui import background_tasks, ui
@@ -35,6 +36,28 @@ def mark_id(name: str) -> str:
     return name.replace(" ", "_")
 
 
+def edited_badge(watcher: Watcher, edited: Callable[[], bool], marker: str) -> None:
+    """An "edited" badge, shown while code typed by hand replaces the module's."""
+    badge = ui.badge("edited", color="orange").props("data-ts=edited").mark(marker)
+    badge.tooltip("Code edited by hand: picking a module or changing a parameter replaces it")
+    watcher.watch(edited, badge.set_visibility)
+
+
+def ask_replace(what: str, replace: Callable[[], None], keep: Callable[[], None]) -> None:
+    """Ask before a module's code replaces `what` edited by hand."""
+    with ui.dialog() as dialog, ui.card():
+        ui.label(f"The {what} was edited by hand. Replace it with the module's code?")
+        with ui.row():
+            ui.button("Replace", on_click=lambda: (dialog.close(), replace())).mark(
+                "replace-edited"
+            )
+            ui.button("Keep my code", on_click=lambda: (dialog.close(), keep())).props("flat").mark(
+                "keep-edited"
+            )
+    dialog.on("hide", lambda: dialog.delete())
+    dialog.open()
+
+
 def model_source(studio: Studio, watcher: Watcher, name: str) -> None:
     """Module picker with its documentation and parameter form, then the code editor."""
     assert studio.project is not None
@@ -44,8 +67,14 @@ def model_source(studio: Studio, watcher: Watcher, name: str) -> None:
     current = document.get("module")
     if current and current not in options:
         options[current] = current
-    picker = ui.select(options, value=current, label="Model module", with_input=True)
-    picker.classes("w-full").mark(f"model-module-{mark_id(name)}")
+    with ui.row().classes("w-full items-center no-wrap gap-2"):
+        picker = ui.select(options, value=current, label="Model module", with_input=True)
+        picker.classes("grow").mark(f"model-module-{mark_id(name)}")
+        edited_badge(
+            watcher,
+            lambda: bool(project.model(name).get("code_edited")),
+            f"model-edited-{mark_id(name)}",
+        )
     info = catalog.find("models", current) if current else None
     if info is not None:
         with ui.expansion(f"{info.name} documentation", icon="description").classes("w-full"):
@@ -66,10 +95,19 @@ def model_source(studio: Studio, watcher: Watcher, name: str) -> None:
     editor.classes("w-full border").style("height: 240px").mark(f"model-code-{mark_id(name)}")
     editor.on_value_change(lambda e: model_book.set_code(project, name, e.value or ""))
 
+    def use(key: str) -> None:
+        model_book.choose_module(project, catalog, name, key)
+        editor.set_value(project.model(name)["code"])
+
     def picked(key: str | None) -> None:
-        if key and key != project.model(name).get("module"):
-            model_book.choose_module(project, catalog, name, key)
-            editor.set_value(project.model(name)["code"])
+        document = project.model(name)
+        previous = document.get("module")
+        if not key or key == previous:
+            return
+        if document.get("code_edited"):  # the module's code would replace the hand edits: ask
+            ask_replace("model code", lambda: use(key), lambda: picker.set_value(previous))
+        else:
+            use(key)
 
     picker.on_value_change(lambda e: picked(e.value))
 

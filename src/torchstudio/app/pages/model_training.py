@@ -10,6 +10,7 @@ from nicegui import background_tasks, ui
 from torchstudio.app import model_book
 from torchstudio.app.model_views import EXPORT_FORMATS
 from torchstudio.app.pages.model_editor import mark_id
+from torchstudio.app.pages.model_placement import placement_form
 from torchstudio.app.pages.part_picker import part_editor
 from torchstudio.app.pages.sync import Watcher
 from torchstudio.app.session import Studio
@@ -41,9 +42,6 @@ def settings_form(studio: Studio, watcher: Watcher, name: str) -> None:
                 field = ui.input(key.replace("_", " "), value=str(values[key] or ""))
                 field.props("dense").mark(f"setting-{key}-{mark_id(name)}")
                 field.on("change", lambda _, k=key, f=field: save(k, f.value, f))
-            devices = list(dict.fromkeys([*studio.views.devices, values["device"]]))
-            device = ui.select(devices, value=values["device"], label="device").props("dense")
-            device.on_value_change(lambda e: save("device", e.value))
             precision = ui.select(list(model_book.PRECISIONS), value=values["precision"])
             precision.props("dense label=precision")
             precision.on_value_change(lambda e: save("precision", e.value))
@@ -51,19 +49,49 @@ def settings_form(studio: Studio, watcher: Watcher, name: str) -> None:
             shuffle.on_value_change(lambda e: save("shuffle", e.value))
             weights = ui.switch("class weights", value=bool(values["class_weights"]))
             weights.on_value_change(lambda e: save("class_weights", e.value))
-        for key in CODE_SETTINGS:
-            chunks = values[key]
-            text = "\n".join(chunks) if isinstance(chunks, list) else chunks or ""
-            with ui.expansion(f"{key}: {first_call(text)}").classes("w-full text-sm"):
-                part_editor(studio, name, key, text)
+        placement_form(studio, watcher, name)  # server, device(s), effective batch
+        parts_form(studio, name, values)
 
     form()
 
     def suggestions() -> str:
-        return str((project.model(name).get("build") or {}).get("suggestions"))
+        build = project.model(name).get("build") or {}
+        return str((build.get("suggestions"), build.get("outputs")))
 
     watcher.watch(suggestions, lambda _: form.refresh(), now=False)
     watcher.watch(lambda: tuple(studio.views.devices), lambda _: form.refresh(), now=False)
+
+
+def output_labels(document: dict[str, Any]) -> list[str]:
+    """One label per model output ("output 1 [1, 10]"), from the build; one before a build."""
+    outputs = (document.get("build") or {}).get("outputs") or [{}]
+    return [
+        f"output {i + 1}" + (f" {o['shape']}" if o.get("shape") else "")
+        for i, o in enumerate(outputs)
+    ]
+
+
+def parts_form(studio: Studio, name: str, values: dict[str, Any]) -> None:
+    """The loss and metric of each model output, then the optimizer and the scheduler."""
+    assert studio.project is not None
+    # Its own watcher: the edited badges' checks go with the form when it is redrawn.
+    watcher = Watcher()
+    document = studio.project.model(name)
+    labels, built = output_labels(document), bool(document.get("build"))
+    for key in CODE_SETTINGS:
+        chunks = values[key]
+        if key not in model_book.PER_OUTPUT:
+            text = "\n".join(chunks) if isinstance(chunks, list) else chunks or ""
+            with ui.expansion(f"{key}: {first_call(text)}").classes("w-full text-sm"):
+                part_editor(studio, watcher, name, key, text)
+            continue
+        chunks = chunks if isinstance(chunks, list) else [chunks or ""]
+        for output, label in enumerate(labels):
+            text = chunks[output] if output < len(chunks) else ""
+            shown = first_call(text) if text or not built else "(none yet: pick a module)"
+            title = f"{key} · {label}: {shown}"
+            with ui.expansion(title).classes("w-full text-sm").props(f"data-ts={key}-part"):
+                part_editor(studio, watcher, name, key, text, output)
 
 
 def first_call(code: str) -> str:
@@ -118,6 +146,8 @@ def train_bar(studio: Studio, watcher: Watcher, name: str) -> None:
     async def curves(_: object) -> None:
         drawn["request"] += 1
         request = drawn["request"]
+        # The project has every epoch the run reports: the trainer's epoch message is stored
+        # before the run's state changes, so the drawing at the finish has the last epoch.
         series = await views.curves([name])
         await client.connected()  # a change sent before the page is connected would be lost
         if request != drawn["request"]:
@@ -138,10 +168,15 @@ def train_bar(studio: Studio, watcher: Watcher, name: str) -> None:
     )
 
 
+OUTPUT_SIDE = 160  # pixels of each image of the output view
+OUTPUT_TITLES = {"inputs": "Input", "outputs": "Output", "targets": "Target"}
+
+
 def output_view(studio: Studio, watcher: Watcher, name: str) -> None:
-    """A validation sample: its input, the model's prediction and the target."""
-    assert studio.actions is not None and studio.dataset is not None
-    actions, dataset = studio.actions, studio.dataset
+    """A validation sample: its inputs, the model's outputs and the targets, each drawn by
+    the Dataset tab's renderer of that tensor, and a line of predicted vs target."""
+    assert studio.actions is not None
+    actions = studio.actions
     with ui.row().classes("w-full items-center gap-2"):
         index = ui.number("validation sample", value=0, min=0, step=1, format="%d")
         index.props("dense").classes("w-40").mark(f"output-index-{mark_id(name)}")
@@ -149,31 +184,59 @@ def output_view(studio: Studio, watcher: Watcher, name: str) -> None:
             "Show output", icon="visibility",
             on_click=lambda: actions.predict(name, int(index.value or 0)),
         ).mark(f"predict-{mark_id(name)}")  # fmt: skip
-    with ui.row().classes("items-center gap-4"):
-        image = ui.element("img").props("width=112 height=112")
-        text = ui.label().classes("text-sm").props("data-ts=prediction")
-        text.mark(f"prediction-{mark_id(name)}")
+    text = ui.label().classes("text-sm").props("data-ts=prediction")
+    text.mark(f"prediction-{mark_id(name)}")
+
+    @ui.refreshable
+    def images() -> None:
+        prediction = actions.state(name).prediction
+        if not prediction or prediction.get("error"):
+            return
+        tensors = actions.state(name).tensors
+        with ui.row().classes("gap-6 items-start"):
+            for kind, title in OUTPUT_TITLES.items():
+                for position in range(len(tensors.get(kind) or [])):
+                    output_image(name, kind, position, title, prediction["serial"], studio.salt)
+
+    images()
 
     def show(_: object) -> None:
         prediction = actions.state(name).prediction
+        images.refresh()
         if prediction is None:
-            image.set_visibility(False)
-            return
-        if prediction.get("error"):
+            text.set_text("")
+        elif prediction.get("error"):
             text.set_text(prediction["error"])
-            return
-        src = f"/api/dataset/sample/valid/{prediction['index']}/0.png?w=112&h=112&g={dataset.generation}&s={studio.salt}"
-        image.props(f'src="{src}"').set_visibility(True)
-        text.set_text(
-            "  ".join(
-                f"predicted {o['predicted']}"
-                + (f" ({o['confidence']:.0%})" if "confidence" in o else "")
-                + (f" · target {o['target']}" if o.get("target") else "")
-                for o in prediction["outputs"]
-            )
-        )
+        else:
+            text.set_text(prediction_line(prediction))
 
     watcher.watch(lambda: str(actions.state(name).prediction), show)
+
+
+def output_image(name: str, kind: str, position: int, title: str, serial: int, salt: str) -> None:
+    """One rendered tensor of the prediction, served by the app's HTTP route."""
+    side = OUTPUT_SIDE
+    src = (
+        f"/api/model/output/{kind}/{position}.png?name={quote(name)}"
+        f"&w={side}&h={side}&v={serial}&s={salt}"
+    )
+    with ui.column().classes("items-center gap-1"):
+        ui.label(f"{title} {position + 1}").classes("text-xs")
+        box = ui.element("div").classes("ts-zoom border").style(f"width:{side}px;height:{side}px")
+        with box:
+            image = ui.element("img").mark(f"output-image-{kind}-{position}-{mark_id(name)}")
+            image.props(f'src="{src}" width={side} height={side} draggable=false')
+            image.props(f"data-ts=output-{kind}")
+
+
+def prediction_line(prediction: dict[str, Any]) -> str:
+    """The text line: `predicted 3 (97%) · target 3` for each output."""
+    return "  ".join(
+        f"predicted {o['predicted']}"
+        + (f" ({o['confidence']:.0%})" if "confidence" in o else "")
+        + (f" · target {o['target']}" if o.get("target") else "")
+        for o in prediction["outputs"]
+    )
 
 
 def export_panel(studio: Studio, watcher: Watcher, name: str) -> None:
