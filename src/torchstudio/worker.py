@@ -12,7 +12,13 @@ Conventions (the app's worker manager relies on them):
 - handlers may send any other message type with `ctx.send` (for example one per epoch);
 - a handler registered with `background=True` (a long job: analysis, training) runs in a
   thread, so the worker keeps answering other messages meanwhile; `cancel` sets
-  `ctx.cancelled`, which the job polls to stop early. One background job at a time.
+  `ctx.cancelled`, which the job polls to stop early. One background job at a time;
+- a thread sends `heartbeat` {"busy": [requests being handled], "idle": seconds since the
+  busy request last showed progress} every `TORCHSTUDIO_HEARTBEAT_SECONDS` (1 s). Progress
+  is any message the handler sends and every poll of `ctx.cancelled` (or `ctx.beat()`), so
+  user code stuck in a loop shows as a growing `idle` while the thread goes on beating;
+  the app judges from it whether the worker still responds. When a heartbeat cannot be
+  sent, the app is gone and the worker ends at once: killing the app leaves no orphans.
 
 Handlers are plain functions `handler(value, ctx) -> reply`, testable with a
 `RecordingContext` and no socket at all.
@@ -24,6 +30,7 @@ import argparse
 import os
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,6 +45,8 @@ STOP = "stop"
 CANCEL = "cancel"
 PROGRESS = "progress"
 LOG = "log"
+HEARTBEAT = "heartbeat"
+HEARTBEAT_SECONDS = float(os.environ.get("TORCHSTUDIO_HEARTBEAT_SECONDS", "1.0"))
 RESULT_SUFFIX = ":result"
 ERROR_SUFFIX = ":error"
 
@@ -54,13 +63,37 @@ class WorkerContext:
         self.script = script
         self.state: dict[str, Any] = {}  # survives between messages, for stateful workers
         self.cancel_event = threading.Event()
+        self.busy: list[str] = []  # requests being handled now, for the heartbeat
+        self.last_activity = time.monotonic()
 
     @property
     def cancelled(self) -> bool:
-        """True once the app asked to cancel the running background job (long loops poll it)."""
+        """True once the app asked to cancel the running background job (long loops poll it).
+
+        Polling it counts as progress: a job that polls can be stopped, so it is responding.
+        """
+        self.beat()
         return self.cancel_event.is_set()
 
+    def beat(self) -> None:
+        """Show progress without sending anything (for long steps that do not poll `cancelled`)."""
+        self.last_activity = time.monotonic()
+
+    def heartbeat(self) -> dict[str, Any]:
+        """What the heartbeat says: the requests being handled and how long since progress."""
+        busy = list(self.busy)
+        return {"busy": busy, "idle": time.monotonic() - self.last_activity if busy else 0.0}
+
+    def _enter(self, msg_type: str) -> None:
+        self.beat()
+        self.busy.append(msg_type)
+
+    def _leave(self, msg_type: str) -> None:
+        if msg_type in self.busy:
+            self.busy.remove(msg_type)
+
     def send(self, msg_type: str, value: Any = None) -> None:
+        self.beat()
         self._send(msg_type, value)
 
     def progress(self, fraction: float, text: str = "") -> None:
@@ -95,7 +128,7 @@ class Handlers:
         return register
 
     def add(self, msg_type: str, handler: Handler, background: bool = False) -> None:
-        if msg_type in (HELLO, STOP, CANCEL, PROGRESS, LOG) or ":" in msg_type:
+        if msg_type in (HELLO, STOP, CANCEL, PROGRESS, LOG, HEARTBEAT) or ":" in msg_type:
             raise ValueError(f"message type {msg_type!r} is reserved by the worker framework")
         if msg_type in self._handlers:
             raise ValueError(f"a handler for {msg_type!r} is already registered")
@@ -129,6 +162,7 @@ def dispatch(
     handler = handlers.get(msg_type)
     if handler is None:
         known = ", ".join(handlers.types) or "none"
+        finished()
         ctx.send(
             msg_type + ERROR_SUFFIX,
             f"unknown message type {msg_type!r}; {ctx.script} handles: {known}",
@@ -151,9 +185,50 @@ def dispatch(
     return True
 
 
-def serve(handlers: Handlers, conn: tcpcodec.Connection, script: str) -> int:
-    """Answer messages until `stop` or until the app closes the connection. Returns an exit code."""
+def serve(
+    handlers: Handlers, conn: tcpcodec.Connection, script: str, heartbeat: bool = False
+) -> int:
+    """Answer messages until `stop` or until the app closes the connection. Returns an exit code.
+
+    With `heartbeat` (the connection to the app), a thread beats and ends the process when
+    the app is gone; other peers (a trainer reading the data server) get no heartbeats.
+    """
     ctx = WorkerContext(conn.send, script)
+    if not heartbeat:
+        return _serve(handlers, conn, script, ctx)
+    ended = threading.Event()
+    beating = threading.Thread(
+        target=send_heartbeats, args=(conn, ctx, ended), name="heartbeat", daemon=True
+    )
+    beating.start()
+    try:
+        return _serve(handlers, conn, script, ctx)
+    finally:
+        ended.set()
+
+
+def send_heartbeats(
+    conn: tcpcodec.Connection,
+    ctx: WorkerContext,
+    ended: threading.Event,
+    interval: float = HEARTBEAT_SECONDS,
+) -> None:
+    """Beat until `ended`; when a beat cannot be sent the app is gone, so end the process.
+
+    The main thread notices a closed connection too, but only while it waits for messages:
+    a worker busy in user code would otherwise outlive the app that started it.
+    """
+    while not ended.wait(interval):
+        try:
+            conn.send(HEARTBEAT, ctx.heartbeat())
+        except Exception:
+            if ended.is_set():
+                return
+            print(f"{ctx.script}: the app went away; ending", file=sys.stderr, flush=True)
+            os._exit(3)
+
+
+def _serve(handlers: Handlers, conn: tcpcodec.Connection, script: str, ctx: WorkerContext) -> int:
     job: threading.Thread | None = None
     busy = threading.Event()  # a background job runs and has not answered yet
     while True:
@@ -183,15 +258,22 @@ def serve(handlers: Handlers, conn: tcpcodec.Connection, script: str) -> int:
                 job.join()  # it has answered: only its last instructions remain
             ctx.cancel_event.clear()
             busy.set()
+            ctx._enter(msg_type)
+
+            def finished(msg_type: str = msg_type) -> None:
+                ctx._leave(msg_type)
+                busy.clear()
+
             job = threading.Thread(
                 target=dispatch,
-                args=(handlers, msg_type, value, ctx, busy.clear),
+                args=(handlers, msg_type, value, ctx, finished),
                 name=msg_type,
                 daemon=True,
             )
             job.start()
         else:
-            dispatch(handlers, msg_type, value, ctx)
+            ctx._enter(msg_type)
+            dispatch(handlers, msg_type, value, ctx, lambda msg_type=msg_type: ctx._leave(msg_type))
 
 
 class RemoteError(Exception):
@@ -240,6 +322,6 @@ def run_worker(handlers: Handlers, script: str, argv: Sequence[str] | None = Non
     conn = tcpcodec.Connection.connect(args.address, args.port, timeout=30)
     conn.send(HELLO, {"secret": secret, "script": script, "pid": os.getpid()})
     try:
-        return serve(handlers, conn, script)
+        return serve(handlers, conn, script, heartbeat=True)
     finally:
         conn.close()

@@ -46,6 +46,8 @@ class LogBook:
             self.add(event.worker, f"worker {event.data.get('text', 'ended')}")
         elif event.kind == "error":
             self.add(event.worker, f"{event.data['request']} failed:\n{event.data['text']}")
+        elif event.kind in ("unresponsive", "responding"):
+            self.add(event.worker, f"worker {event.data['text']}")
 
 
 def format_line(entry: tuple[float, str, str]) -> str:

@@ -172,19 +172,47 @@ class Project:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Cursor]:
-        """One atomic write: everything inside commits together or not at all."""
+        """One atomic write: everything inside commits together or not at all.
+
+        A write the disk has no room for raises ProjectError saying so; the file keeps
+        its previous state (the write-ahead log never reaches the database half-done).
+        """
         with self._lock:
             cursor = self._db.cursor()
             if self._db.in_transaction:  # nested: the outer transaction commits
                 yield cursor
                 return
-            cursor.execute("BEGIN IMMEDIATE")
             try:
-                yield cursor
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            cursor.execute("COMMIT")
+                cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    yield cursor
+                    cursor.execute("COMMIT")
+                except BaseException:
+                    # SQLite may have rolled back already (a full disk does that).
+                    if self._db.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            cursor.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                error = self._write_error(exc)
+                if error is None:
+                    raise
+                raise error from exc
+
+    def _write_error(self, exc: sqlite3.OperationalError) -> ProjectError | None:
+        """A clear ProjectError for a full disk or a failed write; None for other errors."""
+        name = getattr(exc, "sqlite_errorname", "")
+        if name == "SQLITE_FULL" or "disk is full" in str(exc):
+            return ProjectError(
+                f"the disk is full: cannot save to the project {self.path} ({exc}); "
+                "the change was not saved and the project keeps its previous state"
+            )
+        if name.startswith("SQLITE_IOERR"):
+            return ProjectError(
+                f"cannot write the project {self.path} ({exc}); "
+                "the change was not saved and the project keeps its previous state"
+            )
+        return None
 
     def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         with self._lock:
@@ -219,6 +247,11 @@ class Project:
 
     def blob(self, name: str) -> bytes | None:
         return self._one("SELECT data FROM blobs WHERE name = ?", (name,))
+
+    def document_names(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT name FROM documents ORDER BY name").fetchall()
+        return [row[0] for row in rows]
 
     # ------------------------------------------------------------------ models
 
@@ -303,9 +336,13 @@ class Project:
             )
 
     def set_weights(self, model: str, kind: str, epoch: int, data: bytes) -> None:
-        """Keep `best` weights (safetensors, checked) or the last `checkpoint` (the trainer's bytes)."""
+        """Keep `best` weights (safetensors, checked) or the last `checkpoint` (the trainer's bytes).
+
+        A checkpoint is only ever read back by `train.state.unpack`, which refuses anything
+        but safetensors: a pickle stored there is never unpickled.
+        """
         if kind == "best":
-            check_safetensors(data)
+            check_safetensors(data, f"the best weights of {model!r}")
         with self.transaction() as cursor:
             cursor.execute(
                 "INSERT OR REPLACE INTO weights VALUES (?, ?, ?, ?)",

@@ -15,14 +15,18 @@ from typing import Any
 
 from torchstudio.app.model_book import effective_settings
 from torchstudio.app.model_service import ModelError, ModelService
+from torchstudio.app.project import ProjectError
 from torchstudio.app.workers import WorkerError, WorkerEvent
+
+NOT_RESPONDING = "not responding"
+STOP_GRACE_SECONDS = 10.0  # for the current batch to end after a stop request
 
 
 @dataclass
 class Run:
     """What a page shows about one model's training."""
 
-    status: str = "idle"  # idle / starting / training / stopped / finished / error
+    status: str = "idle"  # idle / starting / training / not responding / stopped / finished / error
     epoch: int = 0
     first_epoch: int = 0  # where this run started (a resumed one starts at its checkpoint)
     epochs: int = 0
@@ -40,6 +44,7 @@ class TrainingService:
 
     def __init__(self, models: ModelService) -> None:
         self.models = models
+        self.stop_grace = STOP_GRACE_SECONDS
         self.runs: dict[str, Run] = {}
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self.version = 0
@@ -64,9 +69,14 @@ class TrainingService:
 
     def _on_event(self, event: WorkerEvent) -> None:
         name = event.worker.removeprefix("modeltrain ")
-        if name == event.worker or name not in self.runs or event.kind != "progress":
+        if name == event.worker or name not in self.runs:
             return
         run = self.runs[name]
+        if event.kind in ("unresponsive", "responding"):
+            self._on_responsiveness(run, event)
+            return
+        if event.kind != "progress":
+            return
         run.fraction = float(event.data.get("fraction") or 0.0)
         run.message = str(event.data.get("text") or "")
         self._changed()
@@ -108,7 +118,7 @@ class TrainingService:
             result = await self.models.train(
                 name, lambda r: self._on_epoch(name, r), resume=resume, **overrides
             )
-        except (ModelError, WorkerError, KeyError, ValueError) as exc:
+        except (ModelError, ProjectError, WorkerError, KeyError, ValueError) as exc:
             run.status, run.error, run.message = "error", str(exc), str(exc)
             self._changed()
             return
@@ -120,12 +130,43 @@ class TrainingService:
         self.models.project.update_model(name, status=run.status)
         self._changed()
 
+    def _on_responsiveness(self, run: Run, event: WorkerEvent) -> None:
+        """A trainer stuck in user code shows as 'not responding' until it moves or is stopped."""
+        if event.kind == "unresponsive" and run.status == "training":
+            run.status, run.message = NOT_RESPONDING, str(event.data["text"])
+        elif event.kind == "responding" and run.status == NOT_RESPONDING:
+            run.status, run.message = "training", "responding again"
+        else:
+            return
+        self._changed()
+
     async def stop(self, name: str) -> None:
-        """Ask the trainer to stop after its current batch; the epochs done stay."""
+        """Ask the trainer to stop after its current batch; the epochs done stay.
+
+        A trainer that does not honour it within `stop_grace` seconds (2 when it is already
+        not responding: user code in an endless loop) is ended: stop, terminate, kill.
+        """
         worker = self.models.pool.running(f"modeltrain {name}")
-        if worker is not None and self.running(name):
-            with contextlib.suppress(WorkerError):
-                await worker.request("cancel")
+        if worker is None or not self.running(name):
+            return
+        with contextlib.suppress(WorkerError, TimeoutError):
+            await worker.request("cancel", timeout=5)
+        task = self.tasks[name]
+        grace = self.stop_grace if worker.responding else min(2.0, self.stop_grace)
+        done, _ = await asyncio.wait({task}, timeout=grace)
+        if done:
+            return
+        ended = await worker.stop(timeout=2)
+        await asyncio.wait({task}, timeout=10)  # it ends with the worker
+        run = self.run(name)
+        run.status, run.error = "stopped", None
+        run.message = (
+            "stopped: the trainer did not answer the stop request and was ended "
+            f"({ended.get('text', 'ended')}); the epochs done are kept"
+        )
+        run.seconds_left = None
+        self.models.project.update_model(name, status="stopped")
+        self._changed()
 
     def start_all(self) -> list[str]:
         """Start every model neither training nor finished; resume those with a checkpoint."""

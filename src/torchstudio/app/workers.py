@@ -5,6 +5,11 @@ must present it in its `hello` message, so no other process can connect in its p
 Everything that happens to a worker (messages, progress, log lines, its end) becomes a
 `WorkerEvent` on the manager's queue and for its subscribers; the app never blocks on a
 worker and keeps running whatever a worker does.
+
+Workers send a heartbeat every second saying what they are busy with and for how long
+without progress. A worker busy for longer than `stall_timeout` without progress (user
+code in an endless loop), or silent for that long, is reported `unresponsive` (and
+`responding` again if it recovers); `WorkerHandle.stop` then ends it for good.
 """
 
 from __future__ import annotations
@@ -13,9 +18,13 @@ import asyncio
 import contextlib
 import hmac
 import itertools
+import os
 import secrets
 import signal
 import socket
+import sys
+import time
+import traceback
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,10 +32,24 @@ from typing import Any
 
 from torchstudio import tcpcodec
 from torchstudio.app.launchers import Launcher, LocalLauncher, WorkerProcess
-from torchstudio.worker import ERROR_SUFFIX, HELLO, LOG, PROGRESS, RESULT_SUFFIX, STOP
+from torchstudio.worker import (
+    ERROR_SUFFIX,
+    HEARTBEAT,
+    HELLO,
+    LOG,
+    PROGRESS,
+    RESULT_SUFFIX,
+    STOP,
+)
 
 LOG_TAIL_LINES = 2000
 HANDSHAKE_MAX_PAYLOAD = 64 * 1024
+WATCH_SECONDS = 0.5
+
+
+def default_stall_timeout() -> float:
+    """Seconds without progress before a busy worker is reported (TORCHSTUDIO_STALL_SECONDS)."""
+    return float(os.environ.get("TORCHSTUDIO_STALL_SECONDS", "120"))
 
 
 class WorkerError(Exception):
@@ -43,7 +66,8 @@ class WorkerEvent:
 
     kinds: `started`, `message` (any other message type; data = (type, value)), `result`,
     `error` (a request failed; data = {"request", "text"}), `progress`, `log` (a line the
-    worker sent), `stderr` (a line it printed), `exited` (data = {"code", "signal", "text"}).
+    worker sent), `stderr` (a line it printed), `exited` (data = {"code", "signal", "text"}),
+    `unresponsive` and `responding` (data = {"text", "busy"}).
     """
 
     worker: str
@@ -84,6 +108,12 @@ class WorkerHandle:
     log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_TAIL_LINES))
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    drained: asyncio.Event = field(default_factory=asyncio.Event)  # its messages all read
+    heartbeats: int = 0
+    last_heard: float = field(default_factory=time.monotonic)
+    busy: list[str] = field(default_factory=list)  # as of the last heartbeat
+    idle: float = 0.0  # seconds without progress, as of the last heartbeat
+    responding: bool = True
     _pending: dict[str, deque[asyncio.Future[Any]]] = field(
         default_factory=lambda: defaultdict(deque)
     )
@@ -107,6 +137,20 @@ class WorkerHandle:
         finally:
             with contextlib.suppress(ValueError):
                 self._pending[msg_type].remove(future)
+
+    def stall(self, timeout: float, now: float) -> str | None:
+        """Why this worker counts as not responding after `timeout` s, or None if it responds."""
+        if self.heartbeats == 0 or not self.alive:
+            return None  # not beating yet (or a worker without heartbeats): nothing to judge
+        silent = now - self.last_heard
+        if silent > timeout:
+            return f"not responding: nothing heard from it for {silent:.0f} s"
+        if self.busy and self.idle + silent > timeout:
+            return (
+                f"not responding: busy in {', '.join(self.busy)} for "
+                f"{self.idle + silent:.0f} s without progress"
+            )
+        return None
 
     async def stop(self, timeout: float = 5.0) -> dict[str, Any]:
         """Ask the worker to stop; terminate it, then kill it, if it does not."""
@@ -147,10 +191,16 @@ class WorkerHandle:
 class WorkerManager:
     """Starts and supervises workers. Use `async with WorkerManager() as manager:`."""
 
-    def __init__(self, host: str = "127.0.0.1", launcher: Launcher | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        launcher: Launcher | None = None,
+        stall_timeout: float | None = None,
+    ) -> None:
         self.host = host
         self.port = 0
         self.launcher = launcher or LocalLauncher()
+        self.stall_timeout = default_stall_timeout() if stall_timeout is None else stall_timeout
         self.workers: dict[str, WorkerHandle] = {}
         self.events: asyncio.Queue[WorkerEvent] = asyncio.Queue()
         self.rejected_connections = 0
@@ -175,6 +225,7 @@ class WorkerManager:
         self._listener = listener
         self.port = listener.getsockname()[1]
         self._spawn(self._accept_loop())
+        self._spawn(self._watch_responses())
 
     async def close(self) -> None:
         await asyncio.gather(*(w.stop() for w in self.workers.values() if w.alive))
@@ -245,7 +296,29 @@ class WorkerManager:
     def _emit(self, event: WorkerEvent) -> None:
         self.events.put_nowait(event)
         for callback in list(self._subscribers):
-            callback(event)
+            try:
+                callback(event)
+            except Exception:
+                # A subscriber's bug must not end the loop reading a worker's messages.
+                print(
+                    f"torchstudio: error handling {event.kind} of {event.worker}:", file=sys.stderr
+                )
+                traceback.print_exc(file=sys.stderr)
+
+    async def _watch_responses(self) -> None:
+        """Report workers that stop responding (and those that come back) every half second."""
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            now = time.monotonic()
+            for handle in list(self.workers.values()):
+                reason = handle.stall(self.stall_timeout, now)
+                if (reason is None) == handle.responding:
+                    continue
+                handle.responding = reason is None
+                text = reason or "responding again"
+                handle.log.append(f"[torchstudio] {text}")
+                kind = "responding" if reason is None else "unresponsive"
+                self._emit(WorkerEvent(handle.name, kind, {"text": text, "busy": handle.busy}))
 
     async def _accept_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -289,13 +362,22 @@ class WorkerManager:
             except tcpcodec.ProtocolError as exc:
                 handle.log.append(f"[torchstudio] invalid message from worker: {exc}")
                 self._emit(WorkerEvent(handle.name, "stderr", f"invalid message: {exc}"))
+                # The stream cannot be resynchronised: say why before the worker goes.
+                handle._fail_pending(f"sent an invalid message ({exc}) and was stopped")
                 handle.process.terminate()
                 break
             self._route(handle, msg_type, value)
         handle.conn.close()
+        handle.drained.set()
 
     def _route(self, handle: WorkerHandle, msg_type: str, value: Any) -> None:
-        if msg_type == PROGRESS:
+        handle.last_heard = time.monotonic()
+        if msg_type == HEARTBEAT:
+            beat = value if isinstance(value, dict) else {}
+            handle.heartbeats += 1
+            handle.busy = [str(b) for b in beat.get("busy") or []]
+            handle.idle = float(beat.get("idle") or 0.0)
+        elif msg_type == PROGRESS:
             self._emit(WorkerEvent(handle.name, "progress", value))
         elif msg_type == LOG:
             handle.log.append(str(value))
@@ -322,6 +404,10 @@ class WorkerManager:
         # grandchild holding stderr open must not delay the report for long.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(stderr_task), timeout=2)
+        if handle.conn is not None:
+            # What it sent before dying (its last epoch...) is handled before its end is.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(handle.drained.wait(), timeout=2)
         handle.exit = describe_exit(returncode, list(handle.log)[-5:])
         handle._fail_pending(handle.exit["text"])
         if handle.conn is not None:

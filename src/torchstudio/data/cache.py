@@ -5,11 +5,14 @@ An entry is a folder named by the dataset's content key, holding one data file p
 positions whose shape varies, and `meta.json` with dtypes, shapes, sizes and a CRC-32 of
 every file. Entries are written to a temporary folder and renamed into place, so a
 reader never sees half an entry; a truncated or corrupt file fails verification and the
-entry is rebuilt, never trusted.
+entry is rebuilt, never trusted. A disk that fills up while an entry is written gives a
+`CacheError` naming the file; the half-written entry is removed and every existing entry
+(an older one of the same key included) stays as it was.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -30,10 +33,18 @@ FORMAT_VERSION = 1
 META_FILE = "meta.json"
 FINGERPRINT_SAMPLES = 16
 Progress = Callable[[float, str], None]
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class CacheError(Exception):
-    """A cache entry that is missing, incomplete or corrupt."""
+    """A cache entry that is missing, incomplete or corrupt, or one the disk has no room for."""
+
+
+def _naming(exc: OSError, path: str) -> OSError:
+    """The same error with the file it was about (a failed write() does not say)."""
+    if exc.filename is not None:
+        return exc
+    return OSError(exc.errno, exc.strerror, path)
 
 
 def default_cache_dir() -> str:
@@ -76,11 +87,17 @@ class _ColumnWriter:
         self.size = 0
         self.shapes = np.zeros((self.count, self.ndim), dtype=np.int64)
 
+    def _write(self, view: memoryview) -> None:
+        try:
+            self.file.write(view)
+        except OSError as exc:
+            raise _naming(exc, self.path) from exc
+
     def append(self, index: int, array: np.ndarray) -> None:
         data = np.ascontiguousarray(array)
         self.shapes[index] = data.shape
         view = memoryview(data).cast("B")
-        self.file.write(view)
+        self._write(view)
         self.crc = zlib.crc32(view, self.crc)
         self.size += data.nbytes
 
@@ -88,12 +105,15 @@ class _ColumnWriter:
         data = np.ascontiguousarray(batch)
         self.shapes[start : start + len(data)] = data.shape[1:]
         view = memoryview(data).cast("B")
-        self.file.write(view)
+        self._write(view)
         self.crc = zlib.crc32(view, self.crc)
         self.size += data.nbytes
 
     def finish(self, folder: str, prefix: str, dtype: str) -> dict[str, Any]:
-        self.file.close()
+        try:
+            self.file.close()  # flushes the buffer: the last write may find the disk full
+        except OSError as exc:
+            raise _naming(exc, self.path) from exc
         files = {os.path.basename(self.path): {"bytes": self.size, "crc32": self.crc}}
         column: dict[str, Any] = {
             "dtype": dtype,
@@ -105,8 +125,12 @@ class _ColumnWriter:
         else:
             shapes_name = f"{prefix}.shapes"
             shapes_bytes = self.shapes.tobytes()
-            with open(os.path.join(folder, shapes_name), "wb") as shapes_file:
-                shapes_file.write(shapes_bytes)
+            shapes_path = os.path.join(folder, shapes_name)
+            try:
+                with open(shapes_path, "wb") as shapes_file:
+                    shapes_file.write(shapes_bytes)
+            except OSError as exc:
+                raise _naming(exc, shapes_path) from exc
             files[shapes_name] = {"bytes": len(shapes_bytes), "crc32": zlib.crc32(shapes_bytes)}
             column["shape"] = None
             column["shapes"] = shapes_name
@@ -176,8 +200,13 @@ def materialise(
     classes: Sequence[str] = (),
 ) -> CacheEntry:
     """Write every sample of every split into a new cache entry and return it opened."""
-    os.makedirs(cache_dir, exist_ok=True)
-    temporary = tempfile.mkdtemp(prefix=f".{key}-", dir=cache_dir)
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+        temporary = tempfile.mkdtemp(prefix=f".{key}-", dir=cache_dir)
+    except OSError as exc:
+        if exc.errno not in _NO_SPACE:
+            raise
+        raise _disk_full(exc, cache_dir) from exc
     try:
         meta: dict[str, Any] = {"version": FORMAT_VERSION, "key": key, "classes": list(classes)}
         meta["splits"], meta["files"] = {}, {}
@@ -188,16 +217,35 @@ def materialise(
             done += len(split)
             meta["splits"][name] = {"count": len(split), "columns": columns}
             meta["files"].update(files)
-        with open(os.path.join(temporary, META_FILE), "w") as meta_file:
-            json.dump(meta, meta_file)
+        meta_path = os.path.join(temporary, META_FILE)
+        try:
+            with open(meta_path, "w") as meta_file:
+                json.dump(meta, meta_file)
+        except OSError as exc:
+            raise _naming(exc, meta_path) from exc
         final = os.path.join(cache_dir, key)
+        # Only now, with the new entry complete, may an older one of the same key go.
         if os.path.exists(final):
             shutil.rmtree(final)
         os.replace(temporary, final)
+    except OSError as exc:
+        shutil.rmtree(temporary, ignore_errors=True)
+        if exc.errno not in _NO_SPACE:
+            raise
+        raise _disk_full(exc, cache_dir) from exc
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
     return CacheEntry.open(final, verify=False)
+
+
+def _disk_full(exc: OSError, cache_dir: str) -> CacheError:
+    return CacheError(
+        f"the disk is full: cannot write the dataset cache file {exc.filename or cache_dir} "
+        f"({exc.strerror}); nothing was cached and the existing cache entries are "
+        f"untouched. Free some space in {cache_dir} (or set another cache folder) "
+        "and load the dataset again"
+    )
 
 
 def _write_split(
