@@ -94,3 +94,24 @@ def test_one_cycle_sequence_per_batch_and_per_epoch():
     per_epoch = OneCycle(optimizer, max_lr=0.5, epochs=4)
     assert not per_epoch.step_every_batch and per_epoch.total_steps == 4
     assert OneCycle(_optimizer(), total_steps=7).total_steps == 7
+
+
+def test_resuming_a_one_cycle_schedule_with_more_epochs_keeps_its_position_and_new_end():
+    from torchstudio.schedulers.one_cycle import OneCycle
+    from torchstudio.train.epochs import schedule_state
+
+    def make(epochs):
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        return optimizer, OneCycle(optimizer, max_lr=0.1, epochs=epochs, steps_per_epoch=5)
+
+    optimizer, short = make(2)
+    for _ in range(10):  # the whole first schedule: one more step would be refused
+        optimizer.step()
+        short.step()
+    optimizer, longer = make(4)
+    longer.load_state_dict(schedule_state(longer.state_dict(), short.state_dict()))
+    assert longer.last_epoch == 10 and longer.total_steps == 20
+    for _ in range(10):
+        optimizer.step()
+        longer.step()
+    assert longer.last_epoch == 20

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from torchstudio.app.workers import WorkerEvent
 
 MAX_LINES = 2000
+UNSAVED_LIMIT = 20_000  # lines kept while the project cannot be written (disk full)
 Sink = Callable[[list[tuple[float, str, str]]], None]
 
 
@@ -35,8 +36,14 @@ class LogBook:
     def flush(self, sink: Sink) -> None:
         """Hand the lines not yet saved to `sink` (the project), in one write."""
         pending, self._pending = self._pending, []
-        if pending:
+        if not pending:
+            return
+        try:
             sink(pending)
+        except Exception:
+            # Kept for the next try (a full disk may get space back), newest lines last.
+            self._pending = (pending + self._pending)[-UNSAVED_LIMIT:]
+            raise
 
     def on_worker_event(self, event: WorkerEvent) -> None:
         """Subscribe this to the worker manager: output and ends of workers join the log."""

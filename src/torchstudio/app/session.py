@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ class Studio:
         self.ready = asyncio.Event()  # set once started and the first project is open
         self.salt = secrets.token_hex(4)  # in image URLs: no browser cache across app runs
         self._flusher: asyncio.Task[Any] | None = None
+        self._flush_error = ""
         self._unsubscribe = self.manager.subscribe(self.log.on_worker_event)
 
     async def start(self) -> None:
@@ -89,7 +91,14 @@ class Studio:
     async def _flush_logs(self) -> None:
         while True:  # one write a second, not one per line of worker output
             await asyncio.sleep(LOG_FLUSH_SECONDS)
-            self._flush()
+            try:
+                self._flush()
+            except Exception as exc:  # a full disk must not end the saving of later lines
+                if str(exc) != self._flush_error:
+                    print(f"TorchStudio: the log could not be saved: {exc}", file=sys.stderr)
+                self._flush_error = str(exc)
+            else:
+                self._flush_error = ""
             # Reading the project's code is I/O: not on the loop that answers the pages.
             await asyncio.to_thread(self._keep_trust)
 

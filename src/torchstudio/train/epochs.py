@@ -123,6 +123,24 @@ def make_checkpoint(
     )
 
 
+# A schedule's length follows the epochs setting: these keys come from the new one.
+SCHEDULE_LENGTH_KEYS = ("total_steps", "_schedule_phases")
+
+
+def schedule_state(fresh: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
+    """The saved scheduler state, with the length of the schedule just built.
+
+    Resuming with more epochs than the checkpoint's training had must not replay the old,
+    shorter schedule (OneCycleLR refuses to step past its `total_steps`): the position
+    (`last_epoch`) stays, the end moves.
+    """
+    state = dict(saved)
+    for key in SCHEDULE_LENGTH_KEYS:
+        if key in fresh and key in state:
+            state[key] = fresh[key]
+    return state
+
+
 def restore_checkpoint(
     data: bytes, parts: TrainingParts, scaler: Any, generator: torch.Generator
 ) -> RunState:
@@ -131,7 +149,9 @@ def restore_checkpoint(
         unwrap(parts.model).load_state_dict(saved["model"])
         parts.optimizer.load_state_dict(saved["optimizer"])
         if parts.scheduler is not None and saved["scheduler"] is not None:
-            parts.scheduler.load_state_dict(saved["scheduler"])
+            parts.scheduler.load_state_dict(
+                schedule_state(parts.scheduler.state_dict(), saved["scheduler"])
+            )
         if scaler is not None and saved["scaler"] is not None:
             scaler.load_state_dict(saved["scaler"])
         checkpoints.restore_rng(saved["rng"], generator)
