@@ -144,3 +144,34 @@ def test_curves_start_at_epoch_one_and_mark_the_best():
     compared = validation_only(option)
     assert [s["name"] for s in compared["series"]] == ["m valid"]
     assert compared["legend"]["data"] == ["m valid"]
+
+
+async def test_picking_another_model_shows_its_documentation_and_parameters(user, tmp_path):
+    await user.open("/")
+    user.find(marker="tab-models").click()
+    await user.should_see(marker="model-param-hidden")
+    await user.should_see("MNISTClassifier documentation")
+    await user.should_not_see(marker="model-param-depth")
+    element(user, "model-module-MNISTClassifier").set_value("torchstudio:UNet2D")
+    # At once, without reopening the tab: the new module's form and documentation.
+    await user.should_see(marker="model-param-depth")
+    await user.should_see(marker="model-param-out_channels")
+    await user.should_see("UNet2D documentation")
+    await user.should_not_see(marker="model-param-hidden")
+    await user.should_not_see("MNISTClassifier documentation")
+    # The new form's fields work: a parameter rewrites the model's code.
+    user.find(marker="model-param-depth").clear().type("2").trigger("change")
+    await eventually(lambda: "depth=2" in model_document(tmp_path)["code"])
+    assert model_document(tmp_path)["module"] == "torchstudio:UNet2D"
+
+
+async def test_picking_a_loss_updates_its_title(two_output_user, tmp_path):
+    user = two_output_user
+    await user.open("/")
+    user.find(marker="tab-models").click()
+    await user.should_see("loss · output 2 [1, 1]: (none yet: pick a module)", retries=20)
+    element(user, "part-loss-2-MNISTClassifier").set_value("torchstudio:MeanSquareError")
+    await user.should_see("loss · output 2 [1, 1]: loss = MeanSquareError()")
+    await user.should_not_see("loss · output 2 [1, 1]: (none yet: pick a module)")
+    element(user, "part-optimizer-MNISTClassifier").set_value("torchstudio:SGD")
+    await user.should_see("optimizer: optimizer = SGD(", retries=20)

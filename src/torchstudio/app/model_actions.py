@@ -6,6 +6,7 @@ Pages call these and watch `version`; a reload or a second browser tab shows the
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,7 +128,14 @@ class ModelActions:
         return state.images[key]
 
     async def export(self, name: str, fmt: str, path: str) -> dict[str, Any] | None:
+        """Write the model in `fmt` to `path` on this machine (the app's, wherever it trained)."""
         state = self.state(name)
+        if not path.strip():
+            state.export_message = "export failed: give the path of the file to save"
+            self._changed()
+            return None
+        # The app's own reading of the path: the worker's working folder may differ.
+        path = os.path.abspath(os.path.expanduser(path.strip()))
         state.export_message = f"exporting {fmt}..."
         self._changed()
         try:

@@ -6,8 +6,8 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from fastapi import HTTPException, Response
-from nicegui import app
+from fastapi import FastAPI, HTTPException, Response
+from nicegui import app as nicegui_app
 
 from torchstudio.app.model_actions import OUTPUT_KINDS
 from torchstudio.app.model_service import ModelError
@@ -32,7 +32,9 @@ def single_file_onnx(path: Path) -> None:
     onnx.save_model(model, str(path), save_as_external_data=False)
 
 
-def register_model_routes(studio: Studio) -> None:
+def register_model_routes(studio: Studio, app: FastAPI = nicegui_app) -> None:
+    """The Model tabs' routes on `app` (NiceGUI's, or a test's own FastAPI app)."""
+
     @app.get("/api/model/graph.svg")
     async def graph_svg(name: str, level: int = 1) -> Response:
         if studio.views is None:
@@ -62,6 +64,7 @@ def register_model_routes(studio: Studio) -> None:
 
     @app.get("/api/model/export")
     async def export(name: str, fmt: str) -> Response:
+        """The model exported on this machine (wherever it trained), as a file download."""
         if studio.actions is None:
             raise HTTPException(404, "no project is open")
         if fmt not in EXPORT_FORMATS:

@@ -1,7 +1,8 @@
 """What the Model and Dashboard tabs show of a model: graph SVG, curves, outputs, exports.
 
-Each view asks a worker (`graphdraw`, `metricsplot`, `parametersplot`, the model's
-`modeltrain`) and returns plain data; pages and HTTP routes only pass it on.
+Each view asks a worker (`graphdraw`, `metricsplot`, `parametersplot`, a local
+`modeltrain` for outputs and exports) and returns plain data; pages and HTTP routes only
+pass it on.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import contextlib
 import math
 import re
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,7 @@ from torchstudio.app.model_book import effective_settings
 from torchstudio.app.model_service import ModelError, ModelService
 from torchstudio.app.workers import WorkerError
 from torchstudio.remote.errors import RemoteError
+from torchstudio.train.ddp.plan import PlanError, parse_devices
 
 EXPORT_FORMATS = {
     "safetensors": ".safetensors",
@@ -28,6 +31,9 @@ EXPORT_FORMATS = {
     "torchscript-script": ".torchscript.pt",
     "onnx": ".onnx",
 }
+# The local `modeltrain` that draws outputs and writes exports (not named "modeltrain ...":
+# those are the models' trainers).
+OUTPUT_WORKER = "model outputs"
 CURVE_KEYS = ("train_loss", "valid_loss", "train_metric", "valid_metric")
 
 
@@ -73,6 +79,32 @@ def device_names(report: dict[str, Any]) -> list[str]:
     """The device names a training can use, from pythoncheck's device report."""
     names = ["cpu"] + [f"cuda:{gpu['index']}" for gpu in report.get("cuda") or []]
     return names + (["mps"] if report.get("mps") else [])
+
+
+def devices_text(devices: str | tuple[str, ...], gpus: int | None = None) -> str:
+    """One machine's devices: "cuda:0, cuda:1", "2 × cpu", "all GPUs (4)"."""
+    if devices == "all":
+        return f"all GPUs ({gpus})" if gpus is not None else "all GPUs"
+    counts = Counter(devices)
+    return ", ".join(d if n == 1 else f"{n} × {d}" for d, n in counts.items())
+
+
+def placement_text(settings: dict[str, Any], gpus_of: dict[str | None, int]) -> str:
+    """Where a model trains: each machine ("this machine" or the server) and its devices.
+
+    `gpus_of` gives the GPUs of the machines checked so far (None: this machine), for "all".
+    """
+    server = settings.get("server")
+    try:
+        hosts = parse_devices(settings.get("devices"), settings.get("device") or "cpu")
+    except PlanError as exc:  # a setting edited by hand in the project file
+        return f"invalid devices ({exc})"
+    shown = []
+    for index, host in enumerate(hosts):
+        machine = server if index == 0 else host.server  # host 0 is the model's own machine
+        gpus = gpus_of.get(machine)
+        shown.append(f"{machine or 'this machine'}: {devices_text(host.devices, gpus)}")
+    return " + ".join(shown)
 
 
 class ModelViews:
@@ -169,7 +201,7 @@ class ModelViews:
             "name": name,
             "status": document.get("status", "not built"),
             "parameters": params,
-            "device": (document.get("settings") or {}).get("device", "cpu"),
+            "device": placement_text(document.get("settings") or {}, self.gpu_counts()),
             "epochs": len(epochs),
             "train_loss": record.get("train_loss"),
             "valid_loss": record.get("valid_loss"),
@@ -207,20 +239,26 @@ class ModelViews:
         sample = await loader.request("sample", {"split": split, "index": index})
         return [np.asarray(sample[i]) for i in inputs], [np.asarray(sample[i]) for i in outputs]
 
-    async def _trainer_request(self, name: str, kind: str, value: dict[str, Any]) -> Any:
+    async def _output_request(self, name: str, kind: str, value: dict[str, Any]) -> Any:
+        """`infer` or `export` on this machine's output worker, with the project's best weights.
+
+        Never on the model's trainer: that one may run on a remote server, whose disk is not
+        where the user saves, and it is busy training. The weights and the built model come
+        with each request, so one worker serves every model.
+        """
         if name not in self.models.built:
             await self.models.build(name)
         best = self.project.weights(name, "best")
         if best is None:
             raise ModelError("train the model first: there are no weights yet")
-        trainer = await self.models.pool.get("modeltrain", f"modeltrain {name}")
+        worker = await self.models.pool.get("modeltrain", OUTPUT_WORKER)
         payload = {"built": self.models.built[name], "weights": best[1], **value}
-        return await trainer.request(kind, payload)
+        return await worker.request(kind, payload)
 
     async def predict(self, name: str, index: int) -> dict[str, Any]:
         """A validation sample's outputs with the best weights, next to its targets."""
         inputs, targets = await self._sample("valid", index)
-        outputs = await self._trainer_request(name, "infer", {"inputs": inputs})
+        outputs = await self._output_request(name, "infer", {"inputs": inputs})
         classes = (self.models.dataset.report or {}).get("classes") or []
         result = []
         for output, target in zip(outputs, targets, strict=False):
@@ -249,10 +287,10 @@ class ModelViews:
         return {"index": index, "outputs": result, "tensors": tensors}
 
     async def export(self, name: str, fmt: str, path: str) -> dict[str, Any]:
-        """Write the best weights' model to `path` in `fmt`, checked by loading it back."""
+        """Write the best weights' model to `path` on this machine, checked by loading it back."""
         if fmt not in EXPORT_FORMATS:
             raise ModelError(f"unknown export format {fmt}")
         inputs, _ = await self._sample("valid", 0)
-        return await self._trainer_request(
+        return await self._output_request(
             name, "export", {"format": fmt, "path": path, "inputs": inputs}
         )

@@ -6,6 +6,7 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
+from torchstudio.app.model_views import placement_text
 from torchstudio.app.pages.sync import Watcher
 from torchstudio.app.session import Studio
 
@@ -18,7 +19,7 @@ COLUMNS = [
     _column("name", "Model"),
     _column("status", "Status"),
     _column("parameters", "Parameters"),
-    _column("device", "Device"),
+    _column("device", "Trains on"),  # the server (or this machine) and its devices
     _column("epochs", "Epochs"),
     _column("train_loss", "Best train loss"),
     _column("valid_loss", "Best valid loss"),
@@ -152,7 +153,13 @@ def dashboard_tab(studio: Studio, watcher: Watcher) -> None:
     def signature() -> tuple:
         epochs = tuple(training.run(n).epoch for n in training.runs)
         built = studio.actions.version if studio.actions else 0
-        return training.version, tuple(project.model_names()), epochs, built
+        # Where each model trains: its placement, and the GPUs found for "all GPUs".
+        gpus = views.gpu_counts()
+        placed = tuple(
+            placement_text(project.model(n).get("settings") or {}, gpus)
+            for n in project.model_names()
+        )
+        return training.version, tuple(project.model_names()), epochs, built, placed
 
     watcher.watch(signature, show_rows)
     watcher.watch(

@@ -75,12 +75,22 @@ def model_source(studio: Studio, watcher: Watcher, name: str) -> None:
             lambda: bool(project.model(name).get("code_edited")),
             f"model-edited-{mark_id(name)}",
         )
-    info = catalog.find("models", current) if current else None
-    if info is not None:
-        with ui.expansion(f"{info.name} documentation", icon="description").classes("w-full"):
+
+    drawn: dict[str, str | None] = {"module": None}
+
+    @ui.refreshable
+    def module_form() -> None:
+        """The chosen module's documentation and parameters (redrawn when another is picked)."""
+        chosen = project.model(name)
+        module = drawn["module"] = chosen.get("module")
+        info = catalog.find("models", module) if module else None
+        if info is None:
+            return
+        doc = ui.expansion(f"{info.name} documentation", icon="description").classes("w-full")
+        with doc.mark(f"model-doc-{mark_id(name)}"):
             ui.label(info.docstring or "(no documentation)").classes("whitespace-pre-wrap text-sm")
         with ui.grid(columns=2).classes("w-full gap-x-3 gap-y-0"):
-            values = document.get("values") or {}
+            values = chosen.get("values") or {}
             for parameter in form_parameters(info):
                 key = str(parameter["name"])
                 field = ui.input(key, value=values.get(key, str(parameter["default"])))
@@ -91,6 +101,8 @@ def model_source(studio: Studio, watcher: Watcher, name: str) -> None:
                     field.update()
 
                 field.on("change", changed)
+
+    module_form()
     editor = ui.codemirror(document.get("code", ""), language="Python")
     editor.classes("w-full border").style("height: 240px").mark(f"model-code-{mark_id(name)}")
     editor.on_value_change(lambda e: model_book.set_code(project, name, e.value or ""))
@@ -98,6 +110,7 @@ def model_source(studio: Studio, watcher: Watcher, name: str) -> None:
     def use(key: str) -> None:
         model_book.choose_module(project, catalog, name, key)
         editor.set_value(project.model(name)["code"])
+        module_form.refresh()  # the new module's documentation and parameters, at once
 
     def picked(key: str | None) -> None:
         document = project.model(name)
@@ -116,6 +129,15 @@ def model_source(studio: Studio, watcher: Watcher, name: str) -> None:
             editor.set_value(code)
 
     watcher.watch(lambda: project.model(name).get("code", ""), show_code, now=False)
+
+    def show_module(module: str | None) -> None:
+        # Picked in another browser tab (or page) of the same app: show it here too.
+        if module in picker.options and picker.value != module:
+            picker.set_value(module)
+        if drawn["module"] != module:
+            module_form.refresh()
+
+    watcher.watch(lambda: project.model(name).get("module"), show_module, now=False)
 
 
 def build_panel(studio: Studio, watcher: Watcher, name: str) -> None:

@@ -110,6 +110,8 @@ def placement_form(studio: Studio, watcher: Watcher, name: str) -> None:
         devices = machine_devices(placement.server)
         with ui.row().classes("w-full items-center gap-3"):
             choices = {HERE: "this machine", **{s: s for s in known()}}
+            if placement.server and placement.server not in choices:  # a project from elsewhere
+                choices[placement.server] = f"{placement.server} (not one of your servers)"
             server = ui.select(choices, value=placement.server or HERE, label="server")
             server.props("dense data-ts=placement-server").classes("w-40").mark(
                 f"placement-server-{marker}"
@@ -140,6 +142,7 @@ def placement_form(studio: Studio, watcher: Watcher, name: str) -> None:
                     count.on("change", lambda _: change(cpu_processes=int(count.value or 1)))
             if placement.mode == "servers":
                 others = [s for s in known() if s != placement.server]
+                others += [s for s in placement.others if s not in others]  # unknown ones too
                 also = ui.select(others, value=placement.others, multiple=True)
                 also.props("dense use-chips label='other servers'").classes("min-w-48")
                 also.mark(f"placement-others-{marker}")

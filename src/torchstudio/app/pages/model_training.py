@@ -74,24 +74,44 @@ def output_labels(document: dict[str, Any]) -> list[str]:
 def parts_form(studio: Studio, name: str, values: dict[str, Any]) -> None:
     """The loss and metric of each model output, then the optimizer and the scheduler."""
     assert studio.project is not None
-    # Its own watcher: the edited badges' checks go with the form when it is redrawn.
+    project = studio.project
+    # Its own watcher: the edited badges' and titles' checks go with the form when redrawn.
     watcher = Watcher()
-    document = studio.project.model(name)
-    labels, built = output_labels(document), bool(document.get("build"))
+    labels = output_labels(project.model(name))
     for key in CODE_SETTINGS:
         chunks = values[key]
         if key not in model_book.PER_OUTPUT:
             text = "\n".join(chunks) if isinstance(chunks, list) else chunks or ""
-            with ui.expansion(f"{key}: {first_call(text)}").classes("w-full text-sm"):
-                part_editor(studio, watcher, name, key, text)
-            continue
-        chunks = chunks if isinstance(chunks, list) else [chunks or ""]
-        for output, label in enumerate(labels):
-            text = chunks[output] if output < len(chunks) else ""
-            shown = first_call(text) if text or not built else "(none yet: pick a module)"
-            title = f"{key} · {label}: {shown}"
-            with ui.expansion(title).classes("w-full text-sm").props(f"data-ts={key}-part"):
-                part_editor(studio, watcher, name, key, text, output)
+            outputs: list[int | None] = [None]
+        else:
+            chunks = chunks if isinstance(chunks, list) else [chunks or ""]
+            outputs = list(range(len(labels)))
+        for output in outputs:
+            if output is not None:
+                text = chunks[output] if output < len(chunks) else ""
+
+            def title(key: str = key, output: int | None = output) -> str:
+                return part_title(project.model(name), key, output, labels)
+
+            with ui.expansion(title()).classes("w-full text-sm") as part:
+                if output is not None:
+                    part.props(f"data-ts={key}-part")
+                part_editor(studio, watcher, name, key, text, output or 0)
+            # Picking a module or editing the code changes the title without a redraw.
+            watcher.watch(title, part.set_text, now=False)
+
+
+def part_title(document: dict[str, Any], key: str, output: int | None, labels: list[str]) -> str:
+    """An expansion's title: "loss · output 2 [1, 1]: loss = MSELoss()" (no output: "optimizer: ...")."""
+    value = model_book.effective_settings(document)[key]
+    if output is None:
+        text = "\n".join(value) if isinstance(value, list) else value or ""
+        return f"{key}: {first_call(text)}"
+    chunks = value if isinstance(value, list) else [value or ""]
+    text = chunks[output] if output < len(chunks) else ""
+    built = bool(document.get("build"))
+    shown = first_call(text) if text or not built else "(none yet: pick a module)"
+    return f"{key} · {labels[output]}: {shown}"
 
 
 def first_call(code: str) -> str:
