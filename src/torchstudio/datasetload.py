@@ -105,11 +105,15 @@ def first_sample_report(loaded: LoadedDataset) -> dict[str, Any]:
     training, validation = loaded.splits["train"], loaded.splits["valid"]
     probe = training if len(training) else validation
     if not len(probe):
-        raise DatasetError("the dataset has no samples")
+        raise DatasetError(
+            "the dataset has no samples: `train` (and `valid`, if defined) are empty after "
+            "the split and usage ratio; expected at least one sample"
+        )
     try:
         first = probe[0]
         if len(training) and len(validation):
-            check_structure(sample_structure(first), validation[0], 0)
+            names = ("the first validation sample", "the first training sample")
+            check_structure(sample_structure(first), validation[0], 0, names)
     except SampleError as exc:
         raise DatasetError(str(exc)) from exc
     except Exception as exc:
@@ -141,12 +145,22 @@ def get_sample(loaded: LoadedDataset, split: str, index: int) -> list[np.ndarray
 
 
 def build_cache(loaded: LoadedDataset, ctx: WorkerContext, cache_dir: str) -> CacheEntry:
+    folder = os.path.join(cache_dir, loaded.key())
+    existed = os.path.isdir(folder)
     try:
-        entry, _ = open_or_build(
+        entry, built = open_or_build(
             loaded.splits, loaded.key(), cache_dir, ctx.progress, classes=loaded.classes
         )
     except SampleError as exc:
         raise DatasetError(str(exc)) from exc
+    if existed and built:
+        # open_or_build only rebuilds an existing entry that failed its size or CRC check.
+        # stderr reaches the app's log whichever connection (app or data client) asked.
+        print(
+            f"the dataset cache {folder} was truncated or corrupt (size or checksum "
+            "mismatch): it was rebuilt from the dataset",
+            file=sys.stderr,
+        )
     return entry
 
 

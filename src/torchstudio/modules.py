@@ -174,6 +174,12 @@ def format_user_error(exc: BaseException, description: str = "user code") -> str
     text = f"Error in {description}\n  {where}\n"
     if code:
         text += f"    {code}\n"
+    chunk = _innermost_chunk_frame(exc.__traceback__)
+    if chunk is not None and chunk is not frame and frame.filename not in _user_code_names:
+        # The failure is inside a built-in module: also name the line of the user's chunk.
+        text += f'  called from File "{chunk.filename}", line {chunk.lineno}\n'
+        if chunk.line:
+            text += f"    {chunk.line.strip()}\n"
     return text + message
 
 
@@ -197,6 +203,13 @@ def _innermost_user_frame(tb: TracebackType | None) -> traceback.FrameSummary | 
     frames = traceback.extract_tb(tb)
     for frame in reversed(frames):
         if frame.filename != __file__ and not _is_library_file(frame.filename):
+            return frame
+    return None
+
+
+def _innermost_chunk_frame(tb: TracebackType | None) -> traceback.FrameSummary | None:
+    for frame in reversed(traceback.extract_tb(tb)):
+        if frame.filename in _user_code_names:
             return frame
     return None
 

@@ -111,7 +111,12 @@ async def connect(
             now = fingerprint(await fetch_host_key(entry.host, entry.port, like=recorded))
         raise ChangedHostKey(entry.host, entry.port, now, path) from None
     except asyncssh.PermissionDenied:
-        how = "the key file was not accepted" if entry.key_file else "wrong user name or password"
+        how = (
+            f"the key file {entry.key_file} was not accepted (is its public key in the "
+            "server's authorized_keys?)"
+            if entry.key_file
+            else "wrong user name or password"
+        )
         raise RemoteError(f"{entry.label} refused the login: {how}") from None
     except asyncssh.Error as exc:
         raise RemoteError(f"SSH connection to {entry.label} failed: {exc.reason}") from None

@@ -104,18 +104,25 @@ def sample_structure(arrays: Sequence[np.ndarray]) -> tuple[TensorSpec, ...]:
 
 
 def check_structure(
-    expected: tuple[TensorSpec, ...], arrays: Sequence[np.ndarray], sample_index: int
+    expected: tuple[TensorSpec, ...],
+    arrays: Sequence[np.ndarray],
+    sample_index: int,
+    names: tuple[str, str] | None = None,
 ) -> None:
-    """Raise a SampleError describing the first difference with the first sample's structure."""
+    """Raise a SampleError describing the first difference with the first sample's structure.
+
+    `names` says which samples are compared (default: "sample N" against "sample 0").
+    """
+    this, first = names or (f"sample {sample_index}", "sample 0")
     if len(arrays) != len(expected):
         raise SampleError(
-            f"sample {sample_index} has {len(arrays)} tensors but sample 0 has {len(expected)}: "
+            f"{this} has {len(arrays)} tensors but {first} has {len(expected)}: "
             "all samples must have the same structure"
         )
     for position, (spec, array) in enumerate(zip(expected, arrays, strict=True)):
         if str(array.dtype) != spec.dtype or array.ndim != spec.ndim:
             raise SampleError(
-                f"sample {sample_index}, tensor {position}: {array.dtype} with {array.ndim} "
-                f"dimensions, but sample 0 has {spec.dtype} with {spec.ndim}: "
+                f"{this}, tensor {position}: {array.dtype} with {array.ndim} "
+                f"dimensions, but {first} has {spec.dtype} with {spec.ndim}: "
                 "all samples must have the same structure"
             )

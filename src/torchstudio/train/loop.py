@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from torchstudio.metricadapter import MetricAdapter
-from torchstudio.modules import safe_exec
+from torchstudio.modules import format_user_error, safe_exec
 from torchstudio.train.batches import BatchSource, to_device
 from torchstudio.train.device import Precision
 from torchstudio.train.settings import TrainSettings
@@ -134,6 +134,33 @@ def compute_loss(parts: TrainingParts, outputs: list[Any], targets: list[Any]) -
     return total
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """A failed allocation: Python's MemoryError, CUDA's, or the CPU allocator's RuntimeError."""
+    if isinstance(exc, MemoryError | torch.OutOfMemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and (
+        "can't allocate memory" in text or "out of memory" in text.lower()
+    )
+
+
+def out_of_memory_text(
+    exc: BaseException,
+    epoch: int,
+    train: bool,
+    batch_index: int,
+    settings: TrainSettings,
+    device: torch.device,
+) -> str:
+    """Say where memory ran out and what to change; the user's line comes after."""
+    phase = "training" if train else "validation"
+    return (
+        f"out of memory at epoch {epoch}, {phase} batch {batch_index} (batch size "
+        f"{settings.batch_size} on {device}): try a smaller batch size or model\n"
+        + format_user_error(exc, "the training step")
+    )
+
+
 def run_pass(
     parts: TrainingParts,
     source: BatchSource,
@@ -167,30 +194,37 @@ def run_pass(
         ):
             if cancelled():
                 raise Cancelled(f"training stopped during epoch {epoch}")
-            inputs = [to_device(batch[i], device) for i in settings.input_ids]
-            targets = [to_device(batch[i], device) for i in settings.output_ids]
-            with precision.autocast():
-                outputs = as_list(model(*inputs))
-                loss = compute_loss(parts, outputs, targets)
-            value = loss.item()
-            scale = getattr(batch, "loss_scale", 1.0)
-            if not math.isfinite(value):
-                phase = "training" if train else "validation"
+            try:
+                inputs = [to_device(batch[i], device) for i in settings.input_ids]
+                targets = [to_device(batch[i], device) for i in settings.output_ids]
+                with precision.autocast():
+                    outputs = as_list(model(*inputs))
+                    loss = compute_loss(parts, outputs, targets)
+                value = loss.item()
+                scale = getattr(batch, "loss_scale", 1.0)
+                if not math.isfinite(value):
+                    phase = "training" if train else "validation"
+                    raise TrainingError(
+                        f"the loss became {value} at epoch {epoch}, {phase} batch {batch_index}: "
+                        "training stopped (a lower learning rate, or checking the data, may help)"
+                    )
+                if train:
+                    optimizer.zero_grad(set_to_none=True)
+                    if precision.scaler is not None:
+                        precision.scaler.scale(loss * scale).backward()
+                        precision.scaler.step(optimizer)
+                        precision.scaler.update()
+                    else:
+                        (loss * scale if scale != 1.0 else loss).backward()
+                        optimizer.step()
+                    if parts.scheduler is not None and parts.step_every_batch:
+                        parts.scheduler.step()
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
                 raise TrainingError(
-                    f"the loss became {value} at epoch {epoch}, {phase} batch {batch_index}: "
-                    "training stopped (a lower learning rate, or checking the data, may help)"
-                )
-            if train:
-                optimizer.zero_grad(set_to_none=True)
-                if precision.scaler is not None:
-                    precision.scaler.scale(loss * scale).backward()
-                    precision.scaler.step(optimizer)
-                    precision.scaler.update()
-                else:
-                    (loss * scale if scale != 1.0 else loss).backward()
-                    optimizer.step()
-                if parts.scheduler is not None and parts.step_every_batch:
-                    parts.scheduler.step()
+                    out_of_memory_text(exc, epoch, train, batch_index, settings, device)
+                ) from exc
             if on_batch is not None:
                 on_batch(batch_index)
             count = getattr(batch, "samples", None)
