@@ -96,3 +96,20 @@ async def test_a_training_cut_off_with_the_app_reads_as_stopped(studio):
     studio.project.update_model(name, status="training")
     await studio.open(studio.project.path)
     assert studio.project.model(name)["status"] == "stopped"
+
+
+async def test_training_after_a_code_change_trains_the_new_code(studio):
+    project, models = studio.project, studio.models
+    name = project.model_names()[0]
+    project.update_model(name, settings={**project.model(name)["settings"], "epochs": 1})
+    first = (await models.build(name))["parameters"]["total"]
+    assert models.is_built(name)
+    code = project.model(name)["code"]
+    # The same model with one more layer: the build kept in memory is now out of date.
+    changed = code + "\nmodel = torch.nn.Sequential(model, torch.nn.Linear(10, 10))\n"
+    project.update_model(name, code="import torch\n" + changed)
+    assert not models.is_built(name)
+    run = await studio.training.wait(name) if studio.training.start(name) else None
+    assert run is not None and run.status == "finished", run and run.error
+    assert project.model(name)["build"]["parameters"]["total"] == first + 110
+    assert models.is_built(name)

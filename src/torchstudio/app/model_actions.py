@@ -51,7 +51,7 @@ class ModelActions:
     def rename(self, name: str, new_name: str) -> None:
         if name in self.states:
             self.states[new_name] = self.states.pop(name)
-        for table in (self.models.built, self.models.graphs):
+        for table in (self.models.built, self.models.built_from, self.models.graphs):
             if name in table:
                 table[new_name] = table.pop(name)
         self._changed()

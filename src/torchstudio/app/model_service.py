@@ -88,6 +88,7 @@ class ModelService:
         self.dataset = dataset
         self.servers = servers  # the remote servers a model may train on
         self.built: dict[str, dict[str, Any]] = {}
+        self.built_from: dict[str, tuple[Any, ...]] = {}  # what each build was made of
         self.graphs: dict[str, dict[str, Any] | None] = {}
         self.placed: dict[str, str | None] = {}  # the server of each model's running trainer
 
@@ -144,6 +145,15 @@ class ModelService:
             request = {**request, "link": link}
         return await trainer.request("train", request)
 
+    def _build_inputs(self, document: dict[str, Any]) -> tuple[Any, ...]:
+        return (document["code"], document.get("workdir"), self.dataset.generation)
+
+    def is_built(self, name: str) -> bool:
+        """Whether the model's build in memory is of its current code and dataset."""
+        return name in self.built and self.built_from.get(name) == self._build_inputs(
+            self.project.model(name)
+        )
+
     async def build(self, name: str, graph: bool = False) -> dict[str, Any]:
         """Run `modelbuild` on the model's code with one training sample; returns the report."""
         if not self.dataset.loaded:
@@ -167,6 +177,7 @@ class ModelService:
             },
         )
         self.built[name] = result["built"]
+        self.built_from[name] = self._build_inputs(document)
         if graph:
             self.graphs[name] = result.get("graph")
         summary = {k: result[k] for k in ("parameters", "outputs", "warnings", "suggestions")}
@@ -184,7 +195,7 @@ class ModelService:
 
         With `resume`, training goes on from the project's last checkpoint (when there is one).
         """
-        if name not in self.built:
+        if not self.is_built(name):  # never train code older than the project's
             await self.build(name)
         document = self.project.model(name)
         roles = self.dataset.definition.get("roles") or []
