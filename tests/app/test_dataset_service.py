@@ -6,21 +6,18 @@ import time
 
 import pytest
 from PIL import Image
+from tests.studios import demo_studio
 
 from torchstudio.app.project import Project
-from torchstudio.app.session import Studio
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-async def studio(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCHSTUDIO_HOME", str(tmp_path / "home"))
-    studio = Studio(env={"TORCHSTUDIO_CACHE": str(tmp_path / "cache")})
-    await studio.start()
-    await studio.new(tmp_path / "demo.tsproj", demo=True)
-    yield studio
-    await studio.close()
+async def studio(tmp_path):
+    """A real studio on a new demo project, its dataset not loaded yet."""
+    async with demo_studio(tmp_path, load=False) as studio:
+        yield studio
 
 
 async def test_load_browse_resplit_analyze_and_reopen(studio, tmp_path):

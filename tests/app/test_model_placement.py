@@ -16,7 +16,6 @@ from torchstudio.app.demo import write_demo
 from torchstudio.app.model_book import check_placement, set_placement
 from torchstudio.app.model_service import training_settings
 from torchstudio.app.pages.model_placement import Placement
-from torchstudio.app.session import Studio
 
 pytestmark = pytest.mark.timeout(240)
 SERVERS = ["gpu1", "gpu2"]
@@ -131,17 +130,6 @@ def test_the_controls_read_and_write_every_form():
 
 
 # ---------------------------------------------------------------- training, real workers
-
-
-@pytest.fixture
-async def studio(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCHSTUDIO_HOME", str(tmp_path / "home"))
-    studio = Studio(env={"TORCHSTUDIO_CACHE": str(tmp_path / "cache")})
-    await studio.start()
-    await studio.new(tmp_path / "demo.tsproj", demo=True)
-    assert await studio.dataset.load(), studio.dataset.error
-    yield studio
-    await studio.close()
 
 
 def without_dropout(studio, name, **settings):

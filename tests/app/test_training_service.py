@@ -5,20 +5,8 @@ import asyncio
 import pytest
 
 from torchstudio.app.model_book import duplicate_model
-from torchstudio.app.session import Studio
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture
-async def studio(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCHSTUDIO_HOME", str(tmp_path / "home"))
-    studio = Studio(env={"TORCHSTUDIO_CACHE": str(tmp_path / "cache")})
-    await studio.start()
-    await studio.new(tmp_path / "demo.tsproj", demo=True)
-    assert await studio.dataset.load(), studio.dataset.error
-    yield studio
-    await studio.close()
 
 
 async def test_train_stop_and_resume_keep_every_epoch(studio):

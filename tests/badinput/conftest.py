@@ -7,11 +7,11 @@ request on the same service still succeeds, which is what "the app keeps running
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from tests.studios import demo_studio
 
 from torchstudio.app.session import Studio
 
@@ -24,22 +24,8 @@ USAGE_RATIO = 0.25
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def studio(tmp_path_factory: pytest.TempPathFactory):
     """The demo project opened in a real studio, its dataset loaded (real workers)."""
-    folder = tmp_path_factory.mktemp("badinput")
-    saved_home = os.environ.get("TORCHSTUDIO_HOME")
-    os.environ["TORCHSTUDIO_HOME"] = str(folder / "home")
-    studio = Studio(env={"TORCHSTUDIO_CACHE": str(folder / "cache")})
-    await studio.start()
-    await studio.new(folder / "demo.tsproj", demo=True)
-    await studio.dataset.configure(usage_ratio=USAGE_RATIO)
-    assert await studio.dataset.load(), studio.dataset.error
-    try:
+    async with demo_studio(tmp_path_factory.mktemp("badinput"), usage_ratio=USAGE_RATIO) as studio:
         yield studio
-    finally:
-        await studio.close()
-        if saved_home is None:
-            os.environ.pop("TORCHSTUDIO_HOME", None)
-        else:
-            os.environ["TORCHSTUDIO_HOME"] = saved_home
 
 
 def demo_model(studio: Studio) -> str:

@@ -8,21 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from torchstudio.app.session import Studio
-
 sys.path.insert(0, str(Path(__file__).parent))
-
-
-@pytest.fixture
-async def studio(tmp_path, monkeypatch):
-    """A real studio on a new demo project with its dataset loaded (real workers)."""
-    monkeypatch.setenv("TORCHSTUDIO_HOME", str(tmp_path / "home"))
-    studio = Studio(env={"TORCHSTUDIO_CACHE": str(tmp_path / "cache")})
-    await studio.start()
-    await studio.new(tmp_path / "demo.tsproj", demo=True)
-    assert await studio.dataset.load(), studio.dataset.error
-    yield studio
-    await studio.close()
 
 
 @pytest.fixture

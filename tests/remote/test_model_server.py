@@ -12,9 +12,9 @@ import asyncio
 import socket
 
 import pytest
+from tests.studios import demo_studio
 
 from torchstudio.app import model_book
-from torchstudio.app.session import Studio
 from torchstudio.remote.process import SSHProcess
 
 pytestmark = pytest.mark.timeout(240)
@@ -30,16 +30,13 @@ def free_port() -> int:
 
 
 @pytest.fixture
-async def studio(sshd, known_hosts, tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCHSTUDIO_HOME", str(tmp_path / "home"))
-    studio = Studio(env={"TORCHSTUDIO_CACHE": str(tmp_path / "cache")})
-    studio.servers.known_hosts = known_hosts
-    studio.servers.add(sshd.entry())  # as the user adds it: saved in the TorchStudio folder
-    await studio.start()
-    await studio.new(tmp_path / "demo.tsproj", demo=True)
-    assert await studio.dataset.load(), studio.dataset.error
-    yield studio
-    await studio.close()
+async def studio(sshd, known_hosts, tmp_path):
+    def add_server(studio):
+        studio.servers.known_hosts = known_hosts
+        studio.servers.add(sshd.entry())  # as the user adds it: saved in the TorchStudio folder
+
+    async with demo_studio(tmp_path, before_start=add_server) as studio:
+        yield studio
 
 
 async def wait_for(condition, seconds: float = 120) -> None:
