@@ -3,7 +3,7 @@
 # it means the suite itself is broken.
 set -uo pipefail
 
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest --durations=25 "$@"
 status=$?
 if [ "$status" -eq 5 ]; then
     echo "run-tests: pytest collected no tests; the suite is broken" >&2

@@ -28,6 +28,10 @@ MODEL = (
 LOSS = "from torchstudio.loss import CrossEntropy\nloss = CrossEntropy()\n"
 METRIC = "from torchstudio.metrics import Accuracy\nmetric = Accuracy(task='multiclass', num_classes=10)\n"
 ADAM = "from torchstudio.optim import Adam\noptimizer = Adam(model.parameters(), lr=0.003)\n"
+# Adam divides each step by the gradient's running size, so the last-bit differences of a
+# sum over two ranks grow into visible ones on near-zero gradients; SGD keeps them tiny, and
+# the comparison below can stay at floating-point tolerance.
+SGD = "import torch\noptimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)\n"
 STEP = (
     "from torchstudio.schedulers import Step\nscheduler = Step(optimizer, step_size=1, gamma=0.7)\n"
 )
@@ -109,9 +113,9 @@ async def test_two_ranks_report_what_one_process_reports(tmp_path):
     async with WorkerManager() as manager:
         job = await start(manager, tmp_path)
         built = await asyncio.to_thread(built_model)
-        single = await job.train(built, s={"batch_size": 64})
+        single = await job.train(built, s={"batch_size": 64, "optimizer": SGD})
         job.messages.clear()
-        both = await job.train(built, s={"devices": TWO_CPUS})
+        both = await job.train(built, s={"devices": TWO_CPUS, "optimizer": SGD})
         assert_same_history(single["history"], both["history"])
         assert both["world_size"] == 2 and both["effective_batch_size"] == 64
         assert both["batch_size_per_device"] == 32 and "linear scaling" in both["lr_scaling"]

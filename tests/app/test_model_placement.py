@@ -132,6 +132,9 @@ def test_the_controls_read_and_write_every_form():
 # ---------------------------------------------------------------- training, real workers
 
 
+SGD = "import torch\noptimizer = torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9)\n"
+
+
 def without_dropout(studio, name, **settings):
     """A small demo model with no random layer (both runs must draw the same numbers)."""
     for parameter, value in (("dropout", "0.0"), ("channels", "8"), ("hidden", "32")):
@@ -143,7 +146,9 @@ def without_dropout(studio, name, **settings):
 async def test_two_cpu_processes_train_like_one_with_the_global_batch(studio):
     project, training = studio.project, studio.training
     name = project.model_names()[0]
-    without_dropout(studio, name, epochs=2, batch_size=64)
+    # SGD, not the suggested Adam: Adam blows the last-bit differences of the two ranks'
+    # gradient sum up into visible ones, SGD keeps them at floating-point size.
+    without_dropout(studio, name, epochs=2, batch_size=64, optimizer=SGD)
 
     async def train() -> list[dict]:
         # The same built model (same initial weights) each time: only the placement changes.
@@ -163,8 +168,8 @@ async def test_two_cpu_processes_train_like_one_with_the_global_batch(studio):
     for a, b in zip(one, ddp, strict=True):
         for key in ("train_loss", "valid_loss", "train_metric", "valid_metric"):
             # Sums in another order (two processes, other thread counts): not bit for bit.
-            assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-5), key
-    assert ddp[-1]["valid_metric"] > 0.5  # ten classes: chance is 0.1
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+    assert ddp[-1]["train_loss"] < ddp[0]["train_loss"]  # it learns (slowly, with SGD)
     best = project.weights(name, "best")
     assert best is not None and best[0] in (1, 2) and len(best[1]) > 1000
 
