@@ -176,6 +176,15 @@ def test_parameter_colours_follow_the_first_metric():
     assert colours[0] != colours[1] and colours[2] == "#9a9a9a"  # cnn has no first metric
 
 
+def test_without_image_the_same_series_and_axes_come_alone():
+    request = {"models": [history("resnet", 12, 9)], "size": [400, 200]}
+    full, bare = plot_metrics(request), plot_metrics({**request, "image": False})
+    assert set(bare) == {"series"} and bare["series"] == full["series"]
+    request = {"models": MODELS, "size": [700, 320]}
+    full, bare = plot_parameters(request), plot_parameters({**request, "image": False})
+    assert "image" not in bare and bare == {k: v for k, v in full.items() if k != "image"}
+
+
 def test_parallel_coordinates_image():
     result = plot_parameters({"models": MODELS, "size": [700, 320]})
     assert result["image"].size == (700, 320) and result["models"] == ["resnet", "mlp", "cnn"]

@@ -120,6 +120,7 @@ def chart_option(models: list[dict[str, Any]], quantity: str, log_scale: bool) -
                 entry["markPoint"] = {"data": [{"name": "best", "coord": list(best)}]}
             series.append(entry)
     return {
+        "animation": False,  # redrawn every epoch: no transition to wait for or spend on
         "title": {"text": QUANTITIES[quantity]},
         "legend": {"data": [entry["name"] for entry in series]},
         "tooltip": {"trigger": "axis"},
@@ -191,7 +192,10 @@ def check_models(value: Any) -> list[dict[str, Any]]:
 
 
 def plot_metrics(request: dict[str, Any]) -> dict[str, Any]:
-    """The `plot` message: the image and the ECharts series of the requested curves."""
+    """The `plot` message: the image and the ECharts series of the requested curves.
+
+    `"image": False` in the request leaves the image out (drawing it is most of the work).
+    """
     size = plot_size(request.get("size"))
     dpi = int(request.get("dpi") or 100)
     log_scale = bool(request.get("log_scale", False))
@@ -201,6 +205,8 @@ def plot_metrics(request: dict[str, Any]) -> dict[str, Any]:
     quantities = ["loss", "metric"] if which == "both" else [which]
     models = check_models(request.get("models", []))
     series = {quantity: chart_option(models, quantity, log_scale) for quantity in quantities}
+    if request.get("image") is False:  # a page drawing the series itself needs no image
+        return {"series": series}
     if not any(model.get("epochs") for model in models):
         return {"image": notice_image("No epochs yet", size, dpi), "series": series}
     figure = new_figure(size, dpi)

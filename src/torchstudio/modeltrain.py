@@ -21,6 +21,7 @@ Messages (see `torchstudio.worker` for the conventions):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -246,7 +247,23 @@ class ModelTrainWorker:
         return export_model(model, self.built, value["format"], value["path"], inputs)
 
 
+NICENESS_VARIABLE = "TORCHSTUDIO_TRAINER_NICENESS"
+DEFAULT_NICENESS = 10
+
+
+def lower_priority() -> None:
+    """Train below the app's priority: on a busy machine the pages still answer at once.
+
+    Alone on the machine a trainer runs as fast as before; its ranks inherit the priority.
+    `TORCHSTUDIO_TRAINER_NICENESS=0` keeps the normal priority.
+    """
+    # Not allowed, or not a POSIX system: then it trains at the normal priority.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.nice(int(os.environ.get(NICENESS_VARIABLE, DEFAULT_NICENESS)))
+
+
 def main() -> None:
+    lower_priority()
     raise SystemExit(run_worker(ModelTrainWorker().handlers, "modeltrain"))
 
 

@@ -187,7 +187,10 @@ def _draw(axes: Axes, names: list[str], columns: list[Axis], colours: list[str])
 
 
 def plot_parameters(request: dict[str, Any]) -> dict[str, Any]:
-    """The `plot` message: the parallel-coordinates image and its axes."""
+    """The `plot` message: the parallel-coordinates image and its axes.
+
+    `"image": False` in the request leaves the image out.
+    """
     size = plot_size(request.get("size"))
     dpi = int(request.get("dpi") or 100)
     models = request.get("models", [])
@@ -196,6 +199,8 @@ def plot_parameters(request: dict[str, Any]) -> dict[str, Any]:
     names = [str(m.get("name", f"model {i + 1}")) for i, m in enumerate(models)]
     columns = build_axes(models)
     result = {"models": names, "axes": [column.as_dict() for column in columns]}
+    if request.get("image") is False:  # a page drawing the axes itself needs no image
+        return result
     if not models or not columns:
         text = "No models to compare" if not models else "No parameters or metrics to compare"
         return {"image": notice_image(text, size, dpi), **result}

@@ -20,6 +20,7 @@ from torchstudio.app.dataset_definition import tensor_ids
 from torchstudio.app.dataset_service import LOADER
 from torchstudio.app.model_book import effective_settings
 from torchstudio.app.model_service import ModelError, ModelService
+from torchstudio.app.plot_cache import PlotCache
 from torchstudio.app.workers import WorkerError
 from torchstudio.remote.errors import RemoteError
 from torchstudio.train.ddp.plan import PlanError, parse_devices
@@ -118,6 +119,7 @@ class ModelViews:
         self.server_devices: dict[str | None, list[str]] = {}
         self.device_errors: dict[str | None, str] = {}
         self._device_locks: dict[str | None, asyncio.Lock] = {}
+        self.plots = PlotCache()  # five pages redrawing one epoch ask the plot worker once
 
     async def find_devices(self, server: str | None = None) -> list[str]:
         """The devices of `server` (None: this machine), from its `pythoncheck`, cached."""
@@ -185,8 +187,12 @@ class ModelViews:
             "models": [self.curve_entry(n) for n in names],
             "size": [320, 200],
             "which": which,
+            "image": False,  # the page draws the series with ECharts
         }
-        series = (await plotter.request("plot", request))["series"]
+        plotted = await self.plots.get(
+            ["metricsplot", request], lambda: plotter.request("plot", request)
+        )
+        series = plotted["series"]
         last = max((e["epoch"] for m in request["models"] for e in m["epochs"]), default=1)
         return {key: epoch_axis(option, last) for key, option in series.items()}
 
@@ -226,7 +232,10 @@ class ModelViews:
             metrics = {k: row[k] for k in ("valid_loss", "valid_metric") if row[k] is not None}
             models.append({"name": name, "parameters": parameters, "metrics": metrics})
         plotter = await self.models.pool.get("parametersplot")
-        return await plotter.request("plot", {"models": models, "size": [640, 320]})
+        request = {"models": models, "size": [640, 320], "image": False}
+        return await self.plots.get(
+            ["parametersplot", request], lambda: plotter.request("plot", request)
+        )
 
     # ------------------------------------------------------------------ trained model
 

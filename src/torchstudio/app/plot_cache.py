@@ -1,0 +1,45 @@
+"""Plots asked for again with the same data come from memory, not from the plot worker.
+
+Every open page redraws its charts when an epoch ends: with five pages that is five
+identical requests to `metricsplot` per epoch. The first one is computed; the others wait
+for it (or find it done) and get a copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+KEPT = 64  # plots remembered: a few per model and chart
+
+
+class PlotCache:
+    """Results of plot requests, keyed by the request itself (JSON-comparable data)."""
+
+    def __init__(self, kept: int = KEPT) -> None:
+        self.kept = kept
+        self._results: OrderedDict[str, asyncio.Future[Any]] = OrderedDict()
+        self.computed = 0  # how many requests really went to a worker
+
+    async def get(self, request: Any, compute: Callable[[], Awaitable[Any]]) -> Any:
+        key = json.dumps(request, sort_keys=True, default=str)
+        future = self._results.get(key)
+        if future is None:
+            self.computed += 1
+            future = asyncio.ensure_future(compute())
+            self._results[key] = future
+            while len(self._results) > self.kept:
+                self._results.popitem(last=False)
+        else:
+            self._results.move_to_end(key)
+        try:
+            result = await asyncio.shield(future)
+        except BaseException:
+            if self._results.get(key) is future:  # a failure is not remembered
+                del self._results[key]
+            raise
+        return copy.deepcopy(result)  # callers adjust their options: not the kept ones
