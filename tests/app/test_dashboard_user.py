@@ -2,10 +2,10 @@
 
 import pytest
 from nicegui.testing.user_simulation import user_simulation
-from tests.app.test_ui_user import MAIN, eventually
+from tests.app.conftest import MAIN
+from tests.app.test_ui_user import eventually
 
 from torchstudio.app import model_book
-from torchstudio.app.demo import write_demo
 from torchstudio.app.model_views import placement_text
 from torchstudio.app.project import Project
 
@@ -24,11 +24,9 @@ def place(project: Project, name: str, **placement: object) -> None:
 
 
 @pytest.fixture
-async def user(tmp_path, monkeypatch):
+async def user(demo_file):
     """The demo project with two models: one on two GPUs of server gpu2, one on 2 CPUs here."""
-    monkeypatch.setenv("TORCHSTUDIO_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("TORCHSTUDIO_TEST_PROJECT", str(tmp_path / "demo.tsproj"))
-    project = write_demo(tmp_path / "demo.tsproj")
+    project = Project.open(demo_file)
     model_book.duplicate_model(project, FIRST)
     place(project, FIRST, server="gpu2", devices=["cuda:0", "cuda:1"], device="cuda:0")
     place(project, SECOND, server=None, devices=["cpu", "cpu"], device="cpu")

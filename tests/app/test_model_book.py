@@ -3,22 +3,8 @@
 import pytest
 
 from torchstudio.app import model_book
-from torchstudio.app.catalog import Catalog
-from torchstudio.app.demo import write_demo
 from torchstudio.app.model_service import with_class_weights
 from torchstudio.app.model_views import device_names
-
-
-@pytest.fixture(scope="module")
-def catalog():
-    return Catalog()
-
-
-@pytest.fixture
-def project(tmp_path, catalog):
-    project = write_demo(tmp_path / "demo.tsproj", catalog)
-    yield project
-    project.close()
 
 
 def test_duplicate_rename_and_parameters(project, catalog):

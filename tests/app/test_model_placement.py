@@ -11,26 +11,12 @@ import re
 import pytest
 
 from torchstudio.app import model_book
-from torchstudio.app.catalog import Catalog
-from torchstudio.app.demo import write_demo
 from torchstudio.app.model_book import check_placement, set_placement
 from torchstudio.app.model_service import training_settings
 from torchstudio.app.pages.model_placement import Placement
 
 pytestmark = pytest.mark.timeout(240)
 SERVERS = ["gpu1", "gpu2"]
-
-
-@pytest.fixture(scope="module")
-def catalog():
-    return Catalog()
-
-
-@pytest.fixture
-def project(tmp_path, catalog):
-    project = write_demo(tmp_path / "demo.tsproj", catalog)
-    yield project
-    project.close()
 
 
 @pytest.mark.parametrize(

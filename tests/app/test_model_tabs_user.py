@@ -2,7 +2,8 @@
 
 import pytest
 from nicegui.testing.user_simulation import user_simulation
-from tests.app.test_ui_user import MAIN, eventually
+from tests.app.conftest import MAIN
+from tests.app.test_ui_user import eventually
 
 from torchstudio.app.demo import write_demo
 from torchstudio.app.model_views import epoch_axis
@@ -10,15 +11,6 @@ from torchstudio.app.pages.dashboard_tab import validation_only
 from torchstudio.app.project import Project
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def user(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCHSTUDIO_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("TORCHSTUDIO_TEST_PROJECT", str(tmp_path / "demo.tsproj"))
-    write_demo(tmp_path / "demo.tsproj").close()
-    async with user_simulation(main_file=MAIN) as user:
-        yield user
 
 
 async def test_add_duplicate_rename_and_dashboard_rows(user, tmp_path):

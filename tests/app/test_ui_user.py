@@ -1,26 +1,13 @@
 """Dataset tab logic through NiceGUI's simulated user (no browser): fast checks of the UI."""
 
 import asyncio
-from pathlib import Path
 
 import pytest
 from nicegui import ui
-from nicegui.testing.user_simulation import user_simulation
 
-from torchstudio.app.demo import write_demo
 from torchstudio.app.project import Project
 
-MAIN = Path(__file__).with_name("ui_main.py")
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def user(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCHSTUDIO_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("TORCHSTUDIO_TEST_PROJECT", str(tmp_path / "demo.tsproj"))
-    write_demo(tmp_path / "demo.tsproj").close()
-    async with user_simulation(main_file=MAIN) as user:
-        yield user
 
 
 def editor_code(user) -> str:

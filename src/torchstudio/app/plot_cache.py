@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from torchstudio.app.lru import LRU
 
 KEPT = 64  # plots remembered: a few per model and chart
 
@@ -21,8 +22,7 @@ class PlotCache:
     """Results of plot requests, keyed by the request itself (JSON-comparable data)."""
 
     def __init__(self, kept: int = KEPT) -> None:
-        self.kept = kept
-        self._results: OrderedDict[str, asyncio.Future[Any]] = OrderedDict()
+        self._results = LRU(kept)  # key -> the future of its result
         self.computed = 0  # how many requests really went to a worker
 
     async def get(self, request: Any, compute: Callable[[], Awaitable[Any]]) -> Any:
@@ -31,11 +31,7 @@ class PlotCache:
         if future is None:
             self.computed += 1
             future = asyncio.ensure_future(compute())
-            self._results[key] = future
-            while len(self._results) > self.kept:
-                self._results.popitem(last=False)
-        else:
-            self._results.move_to_end(key)
+        self._results.put(key, future)  # stored, or asked again: the newest either way
         try:
             result = await asyncio.shield(future)
         except BaseException:

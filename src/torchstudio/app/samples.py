@@ -11,12 +11,12 @@ import asyncio
 import hashlib
 import io
 import textwrap
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from PIL import Image, ImageDraw
 
+from torchstudio.app.lru import LRU
 from torchstudio.app.workers import WorkerError, WorkerHandle
 
 CACHE_IMAGES = 512
@@ -40,26 +40,14 @@ def error_image(text: str, size: tuple[int, int]) -> bytes:
     return png_bytes(image)
 
 
-class _LRU(OrderedDict[Any, Any]):
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def put(self, key: Any, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
-
-
 class SampleImages:
     """Renders sample tensors to PNG through the workers, with caching and de-duplication."""
 
     def __init__(self, loader: GetWorker, renderer: GetWorker) -> None:
         self._loader = loader
         self._renderer = renderer
-        self._samples = _LRU(CACHE_SAMPLES)
-        self._images = _LRU(CACHE_IMAGES)
+        self._samples = LRU(CACHE_SAMPLES)
+        self._images = LRU(CACHE_IMAGES)
         # Renders ahead run one at a time and only while no image is being asked for:
         # a step's own images never queue behind a batch of guesses.
         self._asked = 0
