@@ -269,6 +269,7 @@ def running_server(folder: Path, project: Path) -> Iterator[Server]:
 @dataclass
 class Measures:
     clicks_ms: list[float] = field(default_factory=list)
+    driven_clicks_ms: list[float] = field(default_factory=list)
     gets_ms: list[float] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
 
@@ -357,12 +358,37 @@ def stop_all_and_wait(page: Any) -> None:
     wait_until(lambda: training_rows(page) == 0, 120, "the trainings to stop")
 
 
-def measure_click(page: Any, tab: str, shows: Any) -> float:
-    """Milliseconds from a tab click until the tab's content is visible."""
+# Installed before each click: resolves with the milliseconds from the click event (its
+# timeStamp: when the input reached the page) to the frame after the one where a button
+# with TEXT is first visible, i.e. once that frame has been painted.
+SHOWN_AFTER_CLICK = """text => {
+  window.torchstudioShown = new Promise(resolve => {
+    document.addEventListener('click', event => {
+      const started = event.timeStamp;
+      const visible = () => [...document.querySelectorAll('button')].some(
+        b => b.offsetParent !== null && b.textContent.includes(text));
+      const poll = () => visible()
+        ? requestAnimationFrame(() => resolve(performance.now() - started))
+        : requestAnimationFrame(poll);
+      poll();
+    }, {capture: true, once: true});
+  });
+}"""
+
+
+def measure_click(page: Any, tab: str, button: str) -> tuple[float, float]:
+    """A tab click until the tab's `button` shows: (in the page, as driven by Playwright), ms.
+
+    The first is what the user sees. The second adds the driver's own round trips to the
+    browser (locating, scrolling, hit-testing, then polling for the button): about 70 ms
+    on an idle machine for a click on the tab already shown, so it is reported apart.
+    """
+    page.evaluate(SHOWN_AFTER_CLICK, button)
     started = time.perf_counter()
     page.get_by_role("tab", name=tab).click()
-    shows.wait_for(state="visible")
-    return (time.perf_counter() - started) * 1000
+    page.get_by_role("button", name=button, exact=True).wait_for(state="visible")
+    driven = (time.perf_counter() - started) * 1000
+    return page.evaluate("window.torchstudioShown"), driven
 
 
 def measure_get(server: Server) -> float:
@@ -378,10 +404,10 @@ def exercise(pages: list[Any], server: Server, seconds: float, measures: Measure
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for page in pages:
-            start_all = page.get_by_role("button", name="Start all", exact=True)
-            load = page.get_by_role("button", name="Load", exact=True)
-            measures.clicks_ms.append(measure_click(page, "Dashboard", start_all))
-            measures.clicks_ms.append(measure_click(page, "Dataset", load))
+            for tab, button in (("Dashboard", "Start all"), ("Dataset", "Load")):
+                shown, driven = measure_click(page, tab, button)
+                measures.clicks_ms.append(shown)
+                measures.driven_clicks_ms.append(driven)
             measures.gets_ms.append(measure_get(server))
             if time.monotonic() >= deadline:
                 break
@@ -395,6 +421,7 @@ class LoadReport:
     before: Resources
     after: Resources
     clicks_ms: list[float]
+    driven_clicks_ms: list[float]
     gets_ms: list[float]
     server_errors: list[str]
     console_errors: list[str]
@@ -413,7 +440,15 @@ class LoadReport:
 
     def lines(self) -> list[str]:
         out = [f"measured for {self.seconds:.0f} s"]
-        for what, values in (("tab click", self.clicks_ms), ("HTTP GET", self.gets_ms)):
+        measured = (
+            ("tab click, in the page", self.clicks_ms),
+            ("HTTP GET of the page", self.gets_ms),
+            (
+                "tab click as driven by Playwright (adds the driver's round trips)",
+                self.driven_clicks_ms,
+            ),
+        )
+        for what, values in measured:
             p50, p95, worst = self.percentiles(values)
             verdict = ", ".join(
                 f"{name} {'under' if v < LIMIT_MS else 'OVER'} {LIMIT_MS:.0f} ms"
@@ -500,6 +535,7 @@ def run_load(seconds: float, models: int, pages: int, folder: Path) -> LoadRepor
             before,
             after,
             measures.clicks_ms,
+            measures.driven_clicks_ms,
             measures.gets_ms,
             server.errors(),
             measures.console_errors,

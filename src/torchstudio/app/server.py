@@ -14,6 +14,7 @@ from nicegui import app, ui
 
 from torchstudio.app import recent
 from torchstudio.app.auth import COOKIE, AccessPolicy, TokenMiddleware
+from torchstudio.app.heap import freeze_startup_objects, prune_unconnected_pages
 from torchstudio.app.model_routes import register_model_routes
 from torchstudio.app.origins import allowed_hosts, is_loopback
 from torchstudio.app.pages.main_page import main_page
@@ -141,6 +142,8 @@ def serve(
         target=announce, args=(url, host, port, open_browser, target), daemon=True
     )
     app.on_startup(thread.start)
+    app.on_startup(freeze_startup_objects)
+    app.timer(5.0, prune_unconnected_pages)
     ui.run(
         host=host,
         port=port,

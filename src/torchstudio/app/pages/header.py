@@ -45,15 +45,39 @@ def header(studio: Studio) -> None:
         path = str(project.path) if project else "no project open"
         ui.label(path).classes("text-sm opacity-80").mark("project-path")
         ui.space()
-        new = path_dialog("New project", "create", studio.new)
-        demo = path_dialog("New demo project", "create-demo", lambda p: studio.new(p, demo=True))
-        opener = path_dialog("Open a project", "open", studio.open, with_recent=True)
-        save_as = path_dialog("Save the project as", "save-as", studio.save_as)
+        # Each dialog is drawn when first asked for: four dialogs in every page build cost a
+        # third of it, and most pages never open one.
+        holder = ui.element()
+        dialogs: dict[str, ui.dialog] = {}
+
+        def opener(
+            title: str, action: str, run: Callable[[str], Awaitable[None]], **kw: bool
+        ) -> Callable[[], None]:
+            def open_dialog() -> None:
+                if action not in dialogs:
+                    with holder:
+                        dialogs[action] = path_dialog(title, action, run, **kw)
+                dialogs[action].open()
+
+            return open_dialog
+
         menu_button = ui.button(icon="folder", text="Project").props("flat color=white")
         with menu_button.mark("project-menu"), ui.menu():
-            ui.menu_item("New...", on_click=new.open)
-            ui.menu_item("New demo project...", on_click=demo.open)
-            ui.menu_item("Open...", on_click=opener.open)
-            ui.menu_item("Save as...", on_click=save_as.open)
+            ui.menu_item("New...", on_click=opener("New project", "create", studio.new)).mark(
+                "menu-create"
+            )
+            ui.menu_item(
+                "New demo project...",
+                on_click=opener(
+                    "New demo project", "create-demo", lambda p: studio.new(p, demo=True)
+                ),
+            ).mark("menu-create-demo")
+            ui.menu_item(
+                "Open...",
+                on_click=opener("Open a project", "open", studio.open, with_recent=True),
+            ).mark("menu-open")
+            ui.menu_item(
+                "Save as...", on_click=opener("Save the project as", "save-as", studio.save_as)
+            ).mark("menu-save-as")
         ui.label("Changes are saved as you make them").classes("text-xs opacity-70")
     trust_banner(studio)
