@@ -454,9 +454,11 @@ class LoadReport:
                 f"{name} {'under' if v < LIMIT_MS else 'OVER'} {LIMIT_MS:.0f} ms"
                 for name, v in (("p50", p50), ("p95", p95), ("max", worst))
             )
+            over = sum(v >= LIMIT_MS for v in values)
             out.append(
                 f"{what}: {len(values)} samples, p50 {p50:.0f} ms, p95 {p95:.0f} ms, "
-                f"max {worst:.0f} ms ({verdict})"
+                f"max {worst:.0f} ms ({verdict}); {over} at or over {LIMIT_MS:.0f} ms "
+                f"({100 * over / len(values):.1f}%)"
             )
         out.append(f"before: {self.before.line()}")
         out.append(f"after:  {self.after.line()}")

@@ -163,7 +163,11 @@ def test_two_models_started_together_and_compared(server, page, shot):
     wait_status(page, "build-status", r"[\d,]+ parameters")
     set_field(page, "epochs", 2)
     page.get_by_text("optimizer:").click()
-    editor = page.locator(".cm-editor:visible").last
+    # The optimizer part's own editor, once its expansion has opened (the last editor on the
+    # page is the model's until then: a run typed into it).
+    part = page.locator(".q-expansion-item", has_text="optimizer:").locator("visible=true")
+    editor = part.locator(".cm-editor").first
+    editor.wait_for(state="visible")
     replace_code(
         page, editor, "import torch\noptimizer = torch.optim.Adam(model.parameters(), lr=0.003)\n"
     )
@@ -273,6 +277,11 @@ def test_shape_error_and_nan_loss_are_shown(server, page, shot):
     page.get_by_role("button", name="Train", exact=True).click()
     wait_status(page, "train-error", r"loss became nan")
     shot("nan-loss")
+    # The Dashboard says which model failed (its message is on the model's tab).
+    page.get_by_role("tab", name="Dashboard").click()
+    failed = page.locator("tbody tr", has_text="MNISTClassifier 3")
+    failed.get_by_text("error", exact=True).wait_for()
+    page.get_by_role("tab", name="Models").click()
     # The app keeps working: the first model still shows its output.
     page.get_by_role("tab", name="MNISTClassifier", exact=True).click()
     page.get_by_role("button", name="Show output", exact=True).click()

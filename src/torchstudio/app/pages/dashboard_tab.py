@@ -110,8 +110,13 @@ def dashboard_tab(studio: Studio, watcher: Watcher) -> None:
     def show_rows(_: object) -> None:
         rows = [rounded(views.summary(n)) for n in project.model_names()]
         for row in rows:  # a live training's state is fresher than the project's
+            run = training.runs.get(row["name"])
             if training.running(row["name"]):
-                row["status"] = "training"
+                row["status"] = (
+                    "not responding" if run and run.status == "not responding" else "training"
+                )
+            elif run is not None and run.status == "error":
+                row["status"] = "error"  # the message is on the model's tab: click the row
         table.rows = rows
         names = compared["names"]
         kept = [r for r in rows if names is None or r["name"] in names]
