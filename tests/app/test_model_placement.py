@@ -9,6 +9,7 @@ import asyncio
 import re
 
 import pytest
+from tests.test_distributed import SGD
 
 from torchstudio.app import model_book
 from torchstudio.app.model_book import check_placement, set_placement
@@ -118,9 +119,6 @@ def test_the_controls_read_and_write_every_form():
 # ---------------------------------------------------------------- training, real workers
 
 
-SGD = "import torch\noptimizer = torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9)\n"
-
-
 def without_dropout(studio, name, **settings):
     """A small demo model with no random layer (both runs must draw the same numbers)."""
     for parameter, value in (("dropout", "0.0"), ("channels", "8"), ("hidden", "32")):
@@ -132,8 +130,7 @@ def without_dropout(studio, name, **settings):
 async def test_two_cpu_processes_train_like_one_with_the_global_batch(studio):
     project, training = studio.project, studio.training
     name = project.model_names()[0]
-    # SGD, not the suggested Adam: Adam blows the last-bit differences of the two ranks'
-    # gradient sum up into visible ones, SGD keeps them at floating-point size.
+    # SGD, not the suggested Adam (see tests/test_distributed.py).
     without_dropout(studio, name, epochs=2, batch_size=64, optimizer=SGD)
 
     async def train() -> list[dict]:

@@ -13,6 +13,9 @@ import socket
 import pytest
 import torch
 
+# The same dataset, model and parts as the one-machine tests (SGD, not Adam: see there).
+from tests.test_distributed import DIGITS, LOSS, METRIC, MODEL, SGD
+
 from torchstudio.app.workers import WorkerManager
 from torchstudio.modelbuild import build
 from torchstudio.train.ddp.cluster import ClusterError, train_on_hosts
@@ -20,15 +23,6 @@ from torchstudio.train.ddp.cluster import ClusterError, train_on_hosts
 pytestmark = pytest.mark.timeout(180)
 
 SERVER = "test server"
-DIGITS = "from torchstudio.datasets import Digits\ntrain = Digits(train=True)\nvalid = Digits(train=False)\n"
-MODEL = (
-    "from torchstudio.models import MNISTClassifier\n"
-    "model = MNISTClassifier(channels=8, hidden=32, dropout=0.0)\n"
-)
-LOSS = "from torchstudio.loss import CrossEntropy\nloss = CrossEntropy()\n"
-METRIC = "from torchstudio.metrics import Accuracy\nmetric = Accuracy(task='multiclass', num_classes=10)\n"
-# SGD: Adam would blow the ranks' last-bit differences up past floating-point tolerance.
-SGD = "import torch\noptimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)\n"
 
 
 def free_port() -> int:
