@@ -119,7 +119,7 @@ def run_python(*args: str, wait: bool = True) -> subprocess.Popen | dict:
 
 
 async def handoff_runs(code: str, cache_dir: str) -> tuple[dict, dict]:
-    from torchstudio.app.workers import WorkerManager
+    from torchstudio.app.runtime.manager import WorkerManager
 
     async with WorkerManager() as manager:
         loader = await manager.start_worker("datasetload", env={"TORCHSTUDIO_CACHE": cache_dir})

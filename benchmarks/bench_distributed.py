@@ -62,7 +62,7 @@ def built_model() -> dict[str, Any]:
 
 async def measure(configs: list[tuple[str, dict[str, Any]]]) -> dict[str, float]:
     """Samples/s of the last epoch of each configuration."""
-    from torchstudio.app.workers import WorkerManager
+    from torchstudio.app.runtime.manager import WorkerManager
 
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as cache:

@@ -195,8 +195,8 @@ class Server:
 
 def write_project(folder: Path, models: int) -> Path:
     """The demo project with `models` copies of the demo model, each with many epochs."""
-    from torchstudio.app.model_book import duplicate_model
-    from torchstudio.app.project import Project
+    from torchstudio.app.models.definition import duplicate_model
+    from torchstudio.app.store.project import Project
 
     path = folder / "load.tsproj"
     subprocess.run(

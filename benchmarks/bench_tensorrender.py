@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from torchstudio.app.workers import WorkerManager
+from torchstudio.app.runtime.manager import WorkerManager
 from torchstudio.renderers import Bitmap
 
 CODE = "from torchstudio.renderers import Bitmap\nrenderer = Bitmap()\n"

@@ -98,7 +98,7 @@ def loaded(dataset: torch.utils.data.TensorDataset, shuffle: bool):
 
 
 async def modeltrain_runs(cache_dir: str) -> dict:
-    from torchstudio.app.workers import WorkerManager
+    from torchstudio.app.runtime.manager import WorkerManager
     from torchstudio.modelbuild import build
 
     built = build({"code": MODEL_CODE, "inputs": [torch.zeros(1, 1, 28, 28)], "graph": False})[

@@ -22,7 +22,7 @@ async def demo_studio(
     TorchStudio's home (recent projects, trust, servers) is in `folder` too, for the
     studio's lifetime; `before_start` gets the studio before it starts (to add servers).
     """
-    from torchstudio.app.session import Studio
+    from torchstudio.app.studio import Studio
 
     saved_home = os.environ.get("TORCHSTUDIO_HOME")
     os.environ["TORCHSTUDIO_HOME"] = str(folder / "home")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from torchstudio.app.workers import WorkerError, WorkerManager
+from torchstudio.app.runtime.manager import WorkerError, WorkerManager
 from torchstudio.data.handoff import fetch_dataset
 
 pytestmark = pytest.mark.timeout(180)

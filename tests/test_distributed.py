@@ -15,7 +15,7 @@ import time
 import pytest
 import torch
 
-from torchstudio.app.workers import WorkerError, WorkerManager
+from torchstudio.app.runtime.manager import WorkerError, WorkerManager
 from torchstudio.modelbuild import build
 
 pytestmark = pytest.mark.timeout(240)

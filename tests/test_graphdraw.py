@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from torchstudio.app.workers import WorkerError, WorkerManager
+from torchstudio.app.runtime.manager import WorkerError, WorkerManager
 from torchstudio.graph.labels import node_texts, shape_text
 from torchstudio.graph.layout import graph_edges
 from torchstudio.graph.synthetic import random_graph, resnet_graph

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from torchstudio.app.workers import WorkerError, WorkerManager
+from torchstudio.app.runtime.manager import WorkerError, WorkerManager
 from torchstudio.model import BuildError, load_built_model
 from torchstudio.model.suggest import suggest_training, target_kind
 from torchstudio.modelbuild import build

@@ -7,7 +7,7 @@ import pytest
 import safetensors.torch
 import torch
 
-from torchstudio.app.workers import WorkerError, WorkerManager
+from torchstudio.app.runtime.manager import WorkerError, WorkerManager
 from torchstudio.modelbuild import build
 from torchstudio.modeltrain import Best, is_better
 from torchstudio.train.settings import TrainSettings

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from torchstudio.app.plot_cache import PlotCache
+from torchstudio.app.models.plot_cache import PlotCache
 
 
 async def test_identical_requests_at_once_are_computed_once_and_get_copies():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from torchstudio.app.workers import WorkerError, WorkerManager
+from torchstudio.app.runtime.manager import WorkerError, WorkerManager
 from torchstudio.metricsplot import PlotError, plot_metrics
 from torchstudio.parametersplot import build_axes, model_colours, plot_parameters
 

@@ -8,9 +8,10 @@ import socket
 import numpy as np
 import pytest
 import torch
+from tests.recording import RecordingManager
 
 from torchstudio import tcpcodec
-from torchstudio.app.workers import WorkerDied, WorkerError, WorkerManager, describe_exit
+from torchstudio.app.runtime.manager import WorkerDied, WorkerError, WorkerManager, describe_exit
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -30,7 +31,7 @@ async def next_event(manager: WorkerManager, worker: str, kind: str, timeout: fl
 
 
 async def test_echo_of_every_value_kind(worker_env):
-    async with WorkerManager() as manager:
+    async with RecordingManager() as manager:
         worker = await start(manager, worker_env)
         for value in [None, 7, 2.5, "héllo", {"a": [1, 2]}, b"raw"]:
             assert await worker.request("echo", value) == value
@@ -45,7 +46,7 @@ async def test_echo_of_every_value_kind(worker_env):
 
 
 async def test_progress_log_and_custom_messages_become_events(worker_env):
-    async with WorkerManager() as manager:
+    async with RecordingManager() as manager:
         worker = await start(manager, worker_env)
         seen = []
         manager.subscribe(seen.append)
@@ -60,7 +61,7 @@ async def test_progress_log_and_custom_messages_become_events(worker_env):
 
 
 async def test_print_in_user_code_goes_to_the_log(worker_env):
-    async with WorkerManager() as manager:
+    async with RecordingManager() as manager:
         worker = await start(manager, worker_env)
         await worker.request("print", "printed by user code")
         event = await next_event(manager, worker.name, "stderr")
@@ -68,7 +69,7 @@ async def test_print_in_user_code_goes_to_the_log(worker_env):
 
 
 async def test_handler_exception_is_an_error_and_the_worker_lives(worker_env):
-    async with WorkerManager() as manager:
+    async with RecordingManager() as manager:
         worker = await start(manager, worker_env)
         with pytest.raises(WorkerError, match="ValueError: bad value 5"):
             await worker.request("fail", 5)
@@ -78,7 +79,7 @@ async def test_handler_exception_is_an_error_and_the_worker_lives(worker_env):
 
 async def test_crash_at_start_reports_the_exception(worker_env):
     env = {**worker_env, "CRASHWORKER_FAIL_AT_START": "1"}
-    async with WorkerManager() as manager:
+    async with RecordingManager() as manager:
         with pytest.raises(WorkerDied, match="crashed: RuntimeError: boom at start"):
             await start(manager, env)
         event = await next_event(manager, "crashworker-1", "exited")
@@ -86,7 +87,7 @@ async def test_crash_at_start_reports_the_exception(worker_env):
 
 
 async def test_os_exit_is_reported_with_its_code_and_fails_the_request(worker_env):
-    async with WorkerManager() as manager:
+    async with RecordingManager() as manager:
         worker = await start(manager, worker_env)
         with pytest.raises(WorkerDied, match="exited with code 3"):
             await worker.request("exit", 3)
@@ -100,7 +101,7 @@ async def test_os_exit_is_reported_with_its_code_and_fails_the_request(worker_en
 
 
 async def test_sigkill_is_reported_as_a_signal(worker_env):
-    async with WorkerManager() as manager:
+    async with RecordingManager() as manager:
         worker = await start(manager, worker_env)
         request = asyncio.ensure_future(worker.request("sleep", 30))
         await asyncio.sleep(0.3)
@@ -112,7 +113,7 @@ async def test_sigkill_is_reported_as_a_signal(worker_env):
 
 
 async def test_stop_is_clean_when_the_worker_listens(worker_env):
-    async with WorkerManager() as manager:
+    async with RecordingManager() as manager:
         worker = await start(manager, worker_env)
         result = await worker.stop(timeout=10)
         assert result["text"] == "exited normally"
@@ -120,7 +121,7 @@ async def test_stop_is_clean_when_the_worker_listens(worker_env):
 
 
 async def test_stop_escalates_to_terminate_then_kill(worker_env):
-    async with WorkerManager() as manager:
+    async with RecordingManager() as manager:
         busy = await start(manager, worker_env)
         asyncio.ensure_future(busy.request("sleep", 60))
         await asyncio.sleep(0.2)
@@ -134,7 +135,7 @@ async def test_stop_escalates_to_terminate_then_kill(worker_env):
 
 
 async def test_a_connection_without_the_secret_is_rejected(worker_env):
-    async with WorkerManager() as manager:
+    async with RecordingManager() as manager:
         worker = await start(manager, worker_env)
 
         def intrude():

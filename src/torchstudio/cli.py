@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from torchstudio import __version__
 
 if TYPE_CHECKING:
-    from torchstudio.app.project import Project
+    from torchstudio.app.store.project import Project
 
 COMMANDS = ("new", "run", "modules")
 
@@ -113,7 +113,7 @@ def with_suffix(path: str) -> Path:
 
 def cmd_new(args: argparse.Namespace) -> int:
     from torchstudio.app.demo import write_demo, write_from_files
-    from torchstudio.app.project import ProjectError
+    from torchstudio.app.store.project import ProjectError
 
     target = with_suffix(args.path)
     if target.exists():
@@ -138,8 +138,8 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 def trust_here(project: Project) -> None:
     """A project made on this machine is trusted: the app runs its code without asking."""
-    from torchstudio.app import recent
-    from torchstudio.app.trust import TrustStore
+    from torchstudio.app.store import recent
+    from torchstudio.app.store.trust import TrustStore
 
     TrustStore(recent.home()).trust(project)
 
@@ -166,8 +166,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def default_project() -> Path:
     """The last project opened, else the demo project in the user's folder (made if needed)."""
-    from torchstudio.app import recent
     from torchstudio.app.demo import write_demo
+    from torchstudio.app.store import recent
 
     for entry in recent.recent_projects():
         if Path(entry).is_file():
@@ -182,7 +182,7 @@ def default_project() -> Path:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    from torchstudio.app.project import Project, ProjectError
+    from torchstudio.app.store.project import Project, ProjectError
 
     project = Path(args.project).expanduser() if args.project else default_project()
     try:
@@ -190,8 +190,8 @@ def cmd_app(args: argparse.Namespace) -> int:
     except ProjectError as exc:
         print(f"torchstudio: {exc}", file=sys.stderr)
         return 2
-    from torchstudio.app.login import PasswordError, password_from_user
-    from torchstudio.app.server import ExposureError, check_exposure, serve
+    from torchstudio.app.web.login import PasswordError, password_from_user
+    from torchstudio.app.web.server import ExposureError, check_exposure, serve
 
     try:
         check_exposure(args.host, args.password or not args.no_token)

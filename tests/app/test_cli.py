@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from torchstudio.app.project import Project
+from torchstudio.app.store.project import Project
 from torchstudio.cli import main
 
 TORCHSTUDIO = str(Path(sys.executable).with_name("torchstudio"))

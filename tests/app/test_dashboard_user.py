@@ -5,9 +5,9 @@ from nicegui.testing.user_simulation import user_simulation
 from tests.app.conftest import MAIN
 from tests.app.test_ui_user import eventually
 
-from torchstudio.app import model_book
-from torchstudio.app.model_views import placement_text
-from torchstudio.app.project import Project
+from torchstudio.app.models import definition as model_book
+from torchstudio.app.models.views import placement_text
+from torchstudio.app.store.project import Project
 
 pytestmark = pytest.mark.timeout(60)
 

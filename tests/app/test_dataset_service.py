@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from tests.studios import demo_studio
 
-from torchstudio.app.project import Project
+from torchstudio.app.store.project import Project
 
 pytestmark = pytest.mark.timeout(120)
 

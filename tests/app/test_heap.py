@@ -6,7 +6,7 @@ import time
 from nicegui import Client
 from nicegui.page import page
 
-from torchstudio.app import heap
+from torchstudio.app.web import heap
 
 
 def test_startup_objects_leave_the_collected_generations_and_collections_come_less_often():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from torchstudio.app.logbook import LogBook
+from torchstudio.app.store.logbook import LogBook
 
 
 def test_lines_that_could_not_be_saved_are_saved_by_the_next_flush():

@@ -2,9 +2,9 @@
 
 import pytest
 
-from torchstudio.app import model_book
-from torchstudio.app.model_service import with_class_weights
-from torchstudio.app.model_views import device_names
+from torchstudio.app.models import definition as model_book
+from torchstudio.app.models.service import with_class_weights
+from torchstudio.app.models.views import device_names
 
 
 def test_duplicate_rename_and_parameters(project, catalog):

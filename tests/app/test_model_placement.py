@@ -11,9 +11,9 @@ import re
 import pytest
 from tests.test_distributed import SGD
 
-from torchstudio.app import model_book
-from torchstudio.app.model_book import check_placement, set_placement
-from torchstudio.app.model_service import training_settings
+from torchstudio.app.models import definition as model_book
+from torchstudio.app.models.definition import check_placement, set_placement
+from torchstudio.app.models.service import training_settings
 from torchstudio.app.pages.model_placement import Placement
 
 pytestmark = pytest.mark.timeout(240)

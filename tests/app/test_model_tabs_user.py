@@ -6,9 +6,9 @@ from tests.app.conftest import MAIN
 from tests.app.test_ui_user import eventually
 
 from torchstudio.app.demo import write_demo
-from torchstudio.app.model_views import epoch_axis
+from torchstudio.app.models.views import epoch_axis
 from torchstudio.app.pages.dashboard_tab import validation_only
-from torchstudio.app.project import Project
+from torchstudio.app.store.project import Project
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import save
 
-from torchstudio.app.project import Project, ProjectError
-from torchstudio.app.project_schema import APPLICATION_ID, SCHEMA_VERSION
+from torchstudio.app.store.project import Project, ProjectError
+from torchstudio.app.store.schema import APPLICATION_ID, SCHEMA_VERSION
 
 WEIGHTS = save({"fc.weight": np.arange(6, dtype=np.float32).reshape(2, 3)})
 
@@ -182,7 +182,7 @@ def test_foreign_and_newer_files_are_refused(tmp_path):
 
 WRITER = """
 import sys
-from torchstudio.app.project import Project
+from torchstudio.app.store.project import Project
 project = Project.open(sys.argv[1])
 print("ready", flush=True)
 epoch = 0

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from torchstudio.app.model_book import duplicate_model
+from torchstudio.app.models.definition import duplicate_model
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from nicegui import ui
 
-from torchstudio.app.project import Project
+from torchstudio.app.store.project import Project
 
 pytestmark = pytest.mark.timeout(60)
 

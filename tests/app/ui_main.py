@@ -5,8 +5,8 @@ from pathlib import Path
 
 from nicegui import ui
 
-from torchstudio.app.server import register
-from torchstudio.app.session import Studio
+from torchstudio.app.studio import Studio
+from torchstudio.app.web.server import register
 
 register(Studio(), Path(os.environ["TORCHSTUDIO_TEST_PROJECT"]))
 ui.run(storage_secret="test", reload=False, show=False)

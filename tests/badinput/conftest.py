@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from tests.studios import demo_studio
 
-from torchstudio.app.session import Studio
+from torchstudio.app.studio import Studio
 
 HERE = Path(__file__).resolve().parent
 

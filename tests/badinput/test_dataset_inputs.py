@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from torchstudio.app.session import Studio
+from torchstudio.app.studio import Studio
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.asyncio(loop_scope="session")]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from tests.studios import demo_studio
 
-from torchstudio.app.project import ProjectError
-from torchstudio.app.project_schema import SCHEMA_VERSION
+from torchstudio.app.store.project import ProjectError
+from torchstudio.app.store.schema import SCHEMA_VERSION
 
 pytestmark = pytest.mark.timeout(120)
 

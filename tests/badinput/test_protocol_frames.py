@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from torchstudio.app.workers import WorkerDied, WorkerManager
+from torchstudio.app.runtime.manager import WorkerDied, WorkerManager
 from torchstudio.data.handoff import fetch_dataset
 
 pytestmark = pytest.mark.timeout(240)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from torchstudio.app.launchers import MEMORY_LIMIT_VARIABLE
-from torchstudio.app.model_book import duplicate_model
-from torchstudio.app.session import Studio
+from torchstudio.app.models.definition import duplicate_model
+from torchstudio.app.runtime.launchers import MEMORY_LIMIT_VARIABLE
+from torchstudio.app.studio import Studio
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.asyncio(loop_scope="session")]
 

@@ -10,8 +10,8 @@ import pytest
 from badinput_helpers import expect_line
 from user_code_cases import CASES, BrokenCode
 
-from torchstudio.app.session import Studio
-from torchstudio.app.workers import WorkerError
+from torchstudio.app.runtime.manager import WorkerError
+from torchstudio.app.studio import Studio
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.asyncio(loop_scope="session")]
 

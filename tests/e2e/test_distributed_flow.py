@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from torchstudio.app.project import Project
+from torchstudio.app.store.project import Project
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from torchstudio.app.project import Project
+from torchstudio.app.store.project import Project
 
 pytestmark = pytest.mark.timeout(300)
 

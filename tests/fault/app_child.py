@@ -9,8 +9,8 @@ import asyncio
 import sys
 from typing import Any
 
-from torchstudio.app.session import Studio
-from torchstudio.app.workers import WorkerEvent
+from torchstudio.app.runtime.manager import WorkerEvent
+from torchstudio.app.studio import Studio
 
 
 def report(event: WorkerEvent) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from safetensors.torch import load as load_safetensors
 
-from torchstudio.app.project import Project
-from torchstudio.app.weights import check_safetensors
+from torchstudio.app.store.project import Project
+from torchstudio.app.store.weights import check_safetensors
 from torchstudio.train import state as checkpoints
 
 # A linear model on Digits (8x8 images, ten classes): an epoch takes a fraction of a second.

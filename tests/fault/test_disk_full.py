@@ -8,7 +8,7 @@ import torch
 from faultsetup import check_project_file, fill, use_tiny_model
 from safetensors.torch import save as save_safetensors
 
-from torchstudio.app.project import Project, ProjectError
+from torchstudio.app.store.project import Project, ProjectError
 from torchstudio.data.cache import CacheEntry, CacheError, materialise
 from torchstudio.train import state as checkpoints
 

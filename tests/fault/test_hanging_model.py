@@ -6,7 +6,7 @@ import time
 import pytest
 from faultsetup import HANGING_MODEL, use_tiny_model, wait_until_gone
 
-from torchstudio.app.model_book import duplicate_model
+from torchstudio.app.models.definition import duplicate_model
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 from faultsetup import process_gone
+from tests.recording import RecordingManager
 
-from torchstudio.app.workers import WorkerManager
+from torchstudio.app.runtime.manager import WorkerManager
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -31,7 +32,7 @@ async def next_event(manager: WorkerManager, worker: str, kinds: set[str], timeo
 
 
 async def test_a_job_stuck_in_user_code_is_reported_and_stopped(hang_env):
-    async with WorkerManager(stall_timeout=STALL_SECONDS) as manager:
+    async with RecordingManager(stall_timeout=STALL_SECONDS) as manager:
         seen = []
         manager.subscribe(seen.append)
         worker = await manager.start_worker("hangworker", module="hangworker", env=hang_env)
@@ -60,7 +61,7 @@ async def test_a_job_stuck_in_user_code_is_reported_and_stopped(hang_env):
 
 
 async def test_a_worker_stuck_in_user_code_ends_when_the_app_goes_away(hang_env):
-    async with WorkerManager(stall_timeout=STALL_SECONDS) as manager:
+    async with RecordingManager(stall_timeout=STALL_SECONDS) as manager:
         worker = await manager.start_worker("hangworker", module="hangworker", env=hang_env)
         await worker.send("spin")  # its message loop is stuck: it cannot see the app leave
         await next_event(manager, worker.name, {"unresponsive"}, timeout=60)

@@ -177,7 +177,7 @@ def known_hosts(sshd: SSHServer, tmp_path: Path) -> str:
 @pytest.fixture
 async def servers(sshd: SSHServer, known_hosts: str):
     """The app's server API with the test server added (key login) and trusted."""
-    from torchstudio.app.servers import Servers
+    from torchstudio.app.runtime.remote_servers import Servers
 
     api = Servers(known_hosts=known_hosts)
     api.add(sshd.entry())

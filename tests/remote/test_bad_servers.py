@@ -8,7 +8,7 @@ import socket
 import asyncssh
 import pytest
 
-from torchstudio.app.servers import Servers
+from torchstudio.app.runtime.remote_servers import Servers
 from torchstudio.remote.hostkeys import record_host_key
 
 pytestmark = pytest.mark.timeout(120)

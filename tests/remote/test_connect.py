@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from torchstudio.app.servers import ServerBook, Servers
+from torchstudio.app.runtime.remote_servers import ServerBook, Servers
 from torchstudio.remote.entry import Credentials, ServerEntry
 from torchstudio.remote.errors import RemoteError
 from torchstudio.remote.hostkeys import (

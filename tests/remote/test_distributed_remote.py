@@ -16,7 +16,7 @@ import torch
 # The same dataset, model and parts as the one-machine tests (SGD, not Adam: see there).
 from tests.test_distributed import DIGITS, LOSS, METRIC, MODEL, SGD
 
-from torchstudio.app.workers import WorkerManager
+from torchstudio.app.runtime.manager import WorkerManager
 from torchstudio.modelbuild import build
 from torchstudio.train.ddp.cluster import ClusterError, train_on_hosts
 

@@ -20,9 +20,9 @@ import uvicorn
 from fastapi import FastAPI
 from tests.remote.test_model_server import SERVER, studio  # noqa: F401 (the fixture)
 
-from torchstudio.app import model_book
-from torchstudio.app.model_routes import register_model_routes
-from torchstudio.app.model_views import OUTPUT_WORKER
+from torchstudio.app.models import definition as model_book
+from torchstudio.app.models.views import OUTPUT_WORKER
+from torchstudio.app.web.model_routes import register_model_routes
 from torchstudio.remote.process import SSHProcess
 
 pytestmark = pytest.mark.timeout(240)

@@ -14,7 +14,7 @@ import socket
 import pytest
 from tests.studios import demo_studio
 
-from torchstudio.app import model_book
+from torchstudio.app.models import definition as model_book
 from torchstudio.remote.process import SSHProcess
 
 pytestmark = pytest.mark.timeout(240)

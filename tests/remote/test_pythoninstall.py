@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from torchstudio.app.workers import WorkerError, WorkerManager
+from torchstudio.app.runtime.manager import WorkerError, WorkerManager
 from torchstudio.pythoninstall import InstallError, InstallRequest, pip_command
 
 pytestmark = pytest.mark.timeout(120)

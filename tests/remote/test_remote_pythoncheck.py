@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from torchstudio.app.workers import WorkerManager
+from torchstudio.app.runtime.manager import WorkerManager
 
 pytestmark = pytest.mark.timeout(90)
 

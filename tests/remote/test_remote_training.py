@@ -11,7 +11,7 @@ import pytest
 import safetensors.torch
 import torch
 
-from torchstudio.app.workers import WorkerManager
+from torchstudio.app.runtime.manager import WorkerManager
 
 pytestmark = pytest.mark.timeout(180)
 

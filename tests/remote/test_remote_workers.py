@@ -8,8 +8,9 @@ import subprocess
 import time
 
 import pytest
+from tests.recording import RecordingManager
 
-from torchstudio.app.workers import WorkerManager
+from torchstudio.app.runtime.manager import WorkerManager
 from torchstudio.data.handoff import fetch_dataset
 
 pytestmark = pytest.mark.timeout(120)
@@ -45,7 +46,7 @@ def running(pattern: str) -> list[int]:
 
 async def test_remote_datasetload_answers_and_streams_stderr(servers, tmp_path):
     env = {"TORCHSTUDIO_CACHE": str(tmp_path / "server-cache")}
-    async with WorkerManager() as manager:
+    async with RecordingManager() as manager:
         loader = await servers.start_worker(manager, SERVER, "datasetload", env=env)
         report = await loader.request("load", {"code": CHATTY})
         assert (report["train_count"], report["valid_count"]) == (1438, 359)
@@ -70,7 +71,7 @@ async def test_remote_datasetload_answers_and_streams_stderr(servers, tmp_path):
 
 async def test_dataset_handoff_through_the_tunnel(servers, tmp_path):
     """Local datasetload, remote datasetanalyze: the link goes through the SSH connection."""
-    async with WorkerManager() as manager:
+    async with RecordingManager() as manager:
         loader = await manager.start_worker(
             "datasetload", env={"TORCHSTUDIO_CACHE": str(tmp_path / "local")}
         )
@@ -91,7 +92,7 @@ async def test_dataset_handoff_through_the_tunnel(servers, tmp_path):
 
 
 async def test_a_dropped_connection_ends_the_remote_worker(servers, tmp_path):
-    async with WorkerManager() as manager:
+    async with RecordingManager() as manager:
         loader = await manager.start_worker(
             "datasetload", env={"TORCHSTUDIO_CACHE": str(tmp_path / "local")}
         )
@@ -125,7 +126,7 @@ async def test_a_dropped_connection_ends_the_remote_worker(servers, tmp_path):
 
 
 async def test_a_killed_remote_worker_is_reported(servers):
-    async with WorkerManager() as manager:
+    async with RecordingManager() as manager:
         worker = await servers.start_worker(manager, SERVER, "pythoncheck")
         worker.process.kill()
         exited = await next_event(manager, worker.name, "exited")
@@ -136,6 +137,6 @@ async def test_a_worker_that_cannot_start_says_why(servers, sshd):
     from torchstudio.remote.errors import RemoteError
 
     servers.add(sshd.entry(name="broken", python="/nowhere/python3"))
-    async with WorkerManager() as manager:
+    async with RecordingManager() as manager:
         with pytest.raises(RemoteError, match="did not start on .*/nowhere/python3"):
             await servers.start_worker(manager, "broken", "datasetload")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from nicegui import ui
 
-from torchstudio.app.server import register
-from torchstudio.app.session import Studio
+from torchstudio.app.studio import Studio
+from torchstudio.app.web.server import register
 from torchstudio.remote.entry import ServerEntry
 
 studio = Studio()

@@ -20,8 +20,8 @@ import pytest
 import safetensors.torch
 import torch
 
-from torchstudio.app.project import Project
-from torchstudio.app.weights import WeightsError
+from torchstudio.app.store.project import Project
+from torchstudio.app.store.weights import WeightsError
 from torchstudio.model.package import load_state_bytes
 from torchstudio.tcpcodec import Connection
 from torchstudio.train import state

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from tests.security.running_server import new_project, server_env
 
-from torchstudio.app import recent
-from torchstudio.app.server import free_port
+from torchstudio.app.store import recent
+from torchstudio.app.web.server import free_port
 from torchstudio.remote.errors import RemoteError
 
 HERE = Path(__file__).resolve().parent
@@ -40,7 +40,7 @@ async def test_secrets_stay_out_of_the_project_the_book_and_the_logs(
 ):
     if sshd.password_user is None:
         pytest.skip("password logins need a test user, which only root can create")
-    from torchstudio.app.session import Studio
+    from torchstudio.app.studio import Studio
     from torchstudio.remote.entry import ServerEntry
 
     monkeypatch.setenv("TORCHSTUDIO_HOME", str(tmp_path / "home"))

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from tests.security.running_server import new_project
 
-from torchstudio.app.project import Project
-from torchstudio.app.session import Studio
-from torchstudio.app.trust import TrustStore, UntrustedProject
+from torchstudio.app.store.project import Project
+from torchstudio.app.store.trust import TrustStore, UntrustedProject
+from torchstudio.app.studio import Studio
 
 SENDER_CODE = "import pathlib\npathlib.Path({marker!r}).write_text('ran')\ntrain = valid = []\n"
 

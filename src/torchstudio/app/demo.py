@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from torchstudio.app.catalog import Catalog, code_for, module_key
-from torchstudio.app.dataset_definition import new_definition
-from torchstudio.app.project import Project
+from torchstudio.app.dataset.definition import new_definition
+from torchstudio.app.store.project import Project
 
 DEMO_MODEL = "MNISTClassifier"
 

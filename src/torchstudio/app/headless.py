@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from torchstudio.app.model_service import ModelService
-from torchstudio.app.project import ProjectError
-from torchstudio.app.session import Studio
-from torchstudio.app.workers import WorkerError
+from torchstudio.app.models.service import ModelService
+from torchstudio.app.runtime.manager import WorkerError
+from torchstudio.app.store.project import ProjectError
+from torchstudio.app.studio import Studio
 
 
 def emit(record: dict[str, Any]) -> None:

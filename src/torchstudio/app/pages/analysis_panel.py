@@ -5,7 +5,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from torchstudio.app.catalog import module_key
-from torchstudio.app.dataset_service import DatasetService
+from torchstudio.app.dataset.service import DatasetService
 from torchstudio.app.pages.sync import Watcher
 
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from torchstudio.app.model_views import placement_text
+from torchstudio.app.models.views import placement_text
 from torchstudio.app.pages.sync import Watcher
-from torchstudio.app.session import Studio
+from torchstudio.app.studio import Studio
 
 
 def _column(name: str, label: str) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from typing import Any
 from nicegui import ui
 
 from torchstudio.app.catalog import module_key
-from torchstudio.app.dataset_definition import ROLES, SHUFFLE_MODES
-from torchstudio.app.dataset_service import DatasetService
+from torchstudio.app.dataset.definition import ROLES, SHUFFLE_MODES
+from torchstudio.app.dataset.service import DatasetService
 from torchstudio.app.pages.sync import Watcher
 
 

@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 
 from nicegui import ui
 
-from torchstudio.app import recent
 from torchstudio.app.pages.trust_banner import trust_banner
-from torchstudio.app.project import ProjectError
-from torchstudio.app.session import Studio
+from torchstudio.app.store import recent
+from torchstudio.app.store.project import ProjectError
+from torchstudio.app.studio import Studio
 
 
 def path_dialog(

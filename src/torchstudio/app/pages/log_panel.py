@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from nicegui import ui
 
-from torchstudio.app.logbook import format_line
 from torchstudio.app.pages.sync import Watcher
-from torchstudio.app.session import Studio
+from torchstudio.app.store.logbook import format_line
+from torchstudio.app.studio import Studio
 
 
 def log_panel(studio: Studio, watcher: Watcher) -> None:

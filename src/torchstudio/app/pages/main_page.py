@@ -15,7 +15,7 @@ from torchstudio.app.pages.log_panel import log_panel
 from torchstudio.app.pages.model_tab import models_tab
 from torchstudio.app.pages.sample_browser import ZOOM_SCRIPT, sample_browser
 from torchstudio.app.pages.sync import Watcher
-from torchstudio.app.session import Studio
+from torchstudio.app.studio import Studio
 
 # (tab name, builder) of the tabs after Dataset.
 TabBuilder = Callable[[Studio, Watcher], None]

@@ -8,10 +8,10 @@ from urllib.parse import quote
 
 from nicegui import background_tasks, ui
 
-from torchstudio.app import model_book
 from torchstudio.app.catalog import form_parameters, module_key
+from torchstudio.app.models import definition as model_book
 from torchstudio.app.pages.sync import Watcher
-from torchstudio.app.session import Studio
+from torchstudio.app.studio import Studio
 
 # The graph's SVG comes over HTTP and is put inline, so its nodes' <title> show as tooltips
 # (op, parameters, shape, dtype) on hover; the sample browser's zoom script zooms and pans it.

@@ -11,10 +11,10 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from torchstudio.app import model_book
+from torchstudio.app.models import definition as model_book
 from torchstudio.app.pages.model_editor import mark_id
 from torchstudio.app.pages.sync import Watcher
-from torchstudio.app.session import Studio
+from torchstudio.app.studio import Studio
 
 HERE = ""  # the server select's value for this machine (None cannot be an option key)
 MODES = {

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from nicegui import background_tasks, ui
 
-from torchstudio.app import model_book
+from torchstudio.app.models import definition as model_book
 from torchstudio.app.pages.model_editor import GRAPH_SCRIPT, build_panel, mark_id, model_source
 from torchstudio.app.pages.model_training import (
     export_panel,
@@ -15,8 +15,8 @@ from torchstudio.app.pages.model_training import (
     train_bar,
 )
 from torchstudio.app.pages.sync import Watcher
-from torchstudio.app.project import ProjectError
-from torchstudio.app.session import Studio
+from torchstudio.app.store.project import ProjectError
+from torchstudio.app.studio import Studio
 
 Selector = Callable[[str | None], None]  # opens a model's tab (None: the first one)
 

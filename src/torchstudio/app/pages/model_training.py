@@ -7,13 +7,13 @@ from urllib.parse import quote
 
 from nicegui import background_tasks, ui
 
-from torchstudio.app import model_book
-from torchstudio.app.model_views import EXPORT_FORMATS
+from torchstudio.app.models import definition as model_book
+from torchstudio.app.models.views import EXPORT_FORMATS
 from torchstudio.app.pages.model_editor import mark_id
 from torchstudio.app.pages.model_placement import placement_form
 from torchstudio.app.pages.part_picker import part_editor
 from torchstudio.app.pages.sync import Watcher
-from torchstudio.app.session import Studio
+from torchstudio.app.studio import Studio
 
 CODE_SETTINGS = ("loss", "metric", "optimizer", "scheduler")
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from nicegui import ui
 
-from torchstudio.app import model_book
 from torchstudio.app.catalog import form_parameters, module_key
+from torchstudio.app.models import definition as model_book
 from torchstudio.app.pages.model_editor import ask_replace, edited_badge, mark_id
 from torchstudio.app.pages.sync import Watcher
-from torchstudio.app.session import Studio
+from torchstudio.app.studio import Studio
 
 
 def part_marker(key: str, name: str, output: int) -> str:

@@ -11,7 +11,7 @@ import hashlib
 
 from nicegui import ui
 
-from torchstudio.app.dataset_service import DatasetService
+from torchstudio.app.dataset.service import DatasetService
 from torchstudio.app.pages.sync import Watcher
 
 PANEL = (280, 280)

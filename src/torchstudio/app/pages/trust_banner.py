@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
-from torchstudio.app.session import Studio
+from torchstudio.app.studio import Studio
 
 
 def trust_banner(studio: Studio) -> None:

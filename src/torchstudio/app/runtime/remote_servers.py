@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from torchstudio.app.workers import WorkerHandle, WorkerManager
+from torchstudio.app.runtime.manager import WorkerHandle, WorkerManager
 from torchstudio.remote.entry import Credentials, ServerEntry
 from torchstudio.remote.errors import RemoteError
 from torchstudio.remote.hostkeys import (

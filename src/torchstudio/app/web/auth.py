@@ -23,8 +23,8 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from torchstudio.app import login
-from torchstudio.app.origins import LOOPBACK_NAMES, host_name, same_origin
+from torchstudio.app.web import login
+from torchstudio.app.web.origins import LOOPBACK_NAMES, host_name, same_origin
 
 COOKIE = "torchstudio_token"
 TOKEN_HEADER = b"x-torchstudio-token"

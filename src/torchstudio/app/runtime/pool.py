@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from torchstudio.app.workers import WorkerHandle, WorkerManager
+from torchstudio.app.runtime.manager import WorkerHandle, WorkerManager
 
 
 class WorkerPool:

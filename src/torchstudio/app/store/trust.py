@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from torchstudio.app.project import Project
-from torchstudio.app.worker_pool import WorkerPool
-from torchstudio.app.workers import WorkerError, WorkerHandle, WorkerManager
+from torchstudio.app.runtime.manager import WorkerError, WorkerHandle, WorkerManager
+from torchstudio.app.runtime.pool import WorkerPool
+from torchstudio.app.store.project import Project
 
 TRUST_FILE = "trusted.json"
 CODE_KEYS = ("code", "loss", "metric", "optimizer", "scheduler")

@@ -6,7 +6,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from torchstudio.app.workers import WorkerEvent
+from torchstudio.app.runtime.manager import WorkerEvent
 
 MAX_LINES = 2000
 UNSAVED_LIMIT = 20_000  # lines kept while the project cannot be written (disk full)

@@ -3,7 +3,8 @@
 The manager listens on one loopback port. Each worker it starts gets a one-time secret and
 must present it in its `hello` message, so no other process can connect in its place.
 Everything that happens to a worker (messages, progress, log lines, its end) becomes a
-`WorkerEvent` on the manager's queue and for its subscribers; the app never blocks on a
+`WorkerEvent` for the manager's subscribers, which take what they need and let it go (no
+queue keeps them: a checkpoint's bytes are freed once handled); the app never blocks on a
 worker and keeps running whatever a worker does.
 
 Workers send a heartbeat every second saying what they are busy with and for how long
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torchstudio import tcpcodec
-from torchstudio.app.launchers import Launcher, LocalLauncher, WorkerProcess
+from torchstudio.app.runtime.launchers import Launcher, LocalLauncher, WorkerProcess
 from torchstudio.worker import (
     ERROR_SUFFIX,
     HEARTBEAT,
@@ -202,7 +203,6 @@ class WorkerManager:
         self.launcher = launcher or LocalLauncher()
         self.stall_timeout = default_stall_timeout() if stall_timeout is None else stall_timeout
         self.workers: dict[str, WorkerHandle] = {}
-        self.events: asyncio.Queue[WorkerEvent] = asyncio.Queue()
         self.rejected_connections = 0
         self._subscribers: list[Callable[[WorkerEvent], None]] = []
         self._listener: socket.socket | None = None
@@ -294,7 +294,6 @@ class WorkerManager:
         task.add_done_callback(self._tasks.discard)
 
     def _emit(self, event: WorkerEvent) -> None:
-        self.events.put_nowait(event)
         for callback in list(self._subscribers):
             try:
                 callback(event)

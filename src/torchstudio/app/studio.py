@@ -15,18 +15,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from torchstudio.app import recent
 from torchstudio.app.catalog import Catalog
-from torchstudio.app.dataset_service import DatasetService
-from torchstudio.app.logbook import LogBook
-from torchstudio.app.model_actions import ModelActions
-from torchstudio.app.model_service import ModelService
-from torchstudio.app.model_views import ModelViews
-from torchstudio.app.project import Project, ProjectError
-from torchstudio.app.servers import ServerBook, Servers
-from torchstudio.app.training_service import TrainingService
-from torchstudio.app.trust import GatedPool, TrustStore, code_parts, fingerprint, summary
-from torchstudio.app.workers import WorkerManager
+from torchstudio.app.dataset.service import DatasetService
+from torchstudio.app.events import ChangeBus
+from torchstudio.app.models.actions import ModelActions
+from torchstudio.app.models.service import ModelService
+from torchstudio.app.models.training import TrainingService
+from torchstudio.app.models.views import ModelViews
+from torchstudio.app.runtime.manager import WorkerManager
+from torchstudio.app.runtime.remote_servers import ServerBook, Servers
+from torchstudio.app.store import recent
+from torchstudio.app.store.logbook import LogBook
+from torchstudio.app.store.project import Project, ProjectError
+from torchstudio.app.store.trust import GatedPool, TrustStore, code_parts, fingerprint, summary
 
 LOG_FLUSH_SECONDS = 1.0
 
@@ -38,6 +39,7 @@ class Studio:
         self, env: Mapping[str, str] | None = None, trust: TrustStore | None = None
     ) -> None:
         self.catalog = Catalog()
+        self.changes = ChangeBus()  # every committed change, for the pages that show it
         self.manager = WorkerManager()
         # The remote servers models may train on (entries in the user's folder, no secrets).
         self.servers = Servers(ServerBook(str(recent.home() / "servers.json")))
@@ -63,6 +65,7 @@ class Studio:
         self._unsubscribe = self.manager.subscribe(self.log.on_worker_event)
 
     async def start(self) -> None:
+        self.changes.bind(asyncio.get_running_loop())
         await self.manager.start()
         # Library modules (torchvision, torch...) come from a cache: fast, but still I/O.
         await asyncio.to_thread(self.catalog.scan)
@@ -120,6 +123,7 @@ class Studio:
             self._trusted_print = fingerprint(code_parts(self.project))
         self.trusted, self.untrusted_code = True, []
         self.version += 1
+        self.changes.emit("project")
         self.log.add("app", f"trusted {self.project.path}: its code may run")
 
     def _judge_trust(self, project: Project, created_here: bool) -> None:
@@ -144,6 +148,7 @@ class Studio:
         if self.project is not None and self.project is not project:
             self.project.close()
         self.project = project
+        project.changes = self.changes
         self.log = LogBook(project.logs(500))
         self._unsubscribe()
         self._unsubscribe = self.manager.subscribe(self.log.on_worker_event)
@@ -156,10 +161,11 @@ class Studio:
         self.views = ModelViews(self.models)
         self.actions = ModelActions(self.models, self.views)
         self.version += 1
+        self.changes.emit("project")
         recent.remember(project.path)
 
     async def _stop_dataset_workers(self) -> None:
-        from torchstudio.app.dataset_service import ANALYZER, LOADER
+        from torchstudio.app.dataset.service import ANALYZER, LOADER
 
         for name in (LOADER, ANALYZER):
             await self.pool.stop(name)

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from torchstudio.app.dataset_definition import tensor_ids
-from torchstudio.app.dataset_service import LOADER
-from torchstudio.app.model_book import effective_settings
-from torchstudio.app.model_service import ModelError, ModelService
-from torchstudio.app.plot_cache import PlotCache
-from torchstudio.app.workers import WorkerError
+from torchstudio.app.dataset.definition import tensor_ids
+from torchstudio.app.dataset.service import LOADER
+from torchstudio.app.models.definition import effective_settings
+from torchstudio.app.models.plot_cache import PlotCache
+from torchstudio.app.models.service import ModelError, ModelService
+from torchstudio.app.runtime.manager import WorkerError
 from torchstudio.remote.errors import RemoteError
 from torchstudio.train.ddp.plan import PlanError, parse_devices
 

@@ -20,8 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from torchstudio.app.project_schema import APPLICATION_ID, MIGRATIONS, SCHEMA, SCHEMA_VERSION
-from torchstudio.app.weights import check_safetensors
+from torchstudio.app.events import ChangeBus, Topic
+from torchstudio.app.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA, SCHEMA_VERSION
+from torchstudio.app.store.weights import check_safetensors
 
 SUFFIX = ".tsproj"
 _MAGIC = b"SQLite format 3\x00"
@@ -68,6 +69,9 @@ class Project:
         self.path = path
         self._db = connection
         self._lock = threading.RLock()  # the app writes from its loop and from threads
+        # Changes are announced once their transaction has committed (never a rolled-back one).
+        self.changes: ChangeBus | None = None
+        self._pending: list[tuple[Topic, str | None]] = []
 
     # ------------------------------------------------------------------ opening and closing
 
@@ -188,6 +192,7 @@ class Project:
                     yield cursor
                     cursor.execute("COMMIT")
                 except BaseException:
+                    self._pending.clear()
                     # SQLite may have rolled back already (a full disk does that).
                     if self._db.in_transaction:
                         with contextlib.suppress(sqlite3.Error):
@@ -198,6 +203,17 @@ class Project:
                 if error is None:
                     raise
                 raise error from exc
+            pending, self._pending = self._pending, []
+        # Announced outside the lock: a subscriber reading the project from another thread
+        # does not wait for this one.
+        if self.changes is not None:
+            for topic, model in pending:
+                self.changes.emit(topic, model)
+
+    def _notify(self, topic: Topic, model: str | None = None) -> None:
+        """Announce `topic` once the current transaction commits."""
+        if (topic, model) not in self._pending:
+            self._pending.append((topic, model))
 
     def _write_error(self, exc: sqlite3.OperationalError) -> ProjectError | None:
         """A clear ProjectError for a full disk or a failed write; None for other errors."""
@@ -231,6 +247,8 @@ class Project:
     def set_document(self, name: str, value: Any) -> None:
         """Store a JSON document (the dataset definition, app settings...) under `name`."""
         with self.transaction() as cursor:
+            if name == "dataset":
+                self._notify("dataset")
             cursor.execute("INSERT OR REPLACE INTO documents VALUES (?, ?)", (name, _dumps(value)))
 
     def document(self, name: str, default: Any = None) -> Any:
@@ -240,6 +258,7 @@ class Project:
     def set_blob(self, name: str, data: bytes | None) -> None:
         """Store bytes (a report image...) under `name`; None removes them."""
         with self.transaction() as cursor:
+            self._notify("dataset")
             if data is None:
                 cursor.execute("DELETE FROM blobs WHERE name = ?", (name,))
             else:
@@ -269,6 +288,7 @@ class Project:
     def add_model(self, name: str, value: dict[str, Any]) -> str:
         """Add a model; a taken name gets a number (`name 2`). Returns the name used."""
         with self.transaction() as cursor:
+            self._notify("models")
             taken = {row[0] for row in cursor.execute("SELECT name FROM models")}
             unique, number = name, 2
             while unique in taken:
@@ -288,6 +308,7 @@ class Project:
 
     def set_model(self, name: str, value: dict[str, Any]) -> None:
         with self.transaction() as cursor:
+            self._notify("model", name)
             cursor.execute(
                 "UPDATE models SET value = ? WHERE id = ?", (_dumps(value), self._model_id(name))
             )
@@ -301,6 +322,7 @@ class Project:
 
     def rename_model(self, name: str, new_name: str) -> None:
         with self.transaction() as cursor:
+            self._notify("models")
             try:
                 cursor.execute(
                     "UPDATE models SET name = ? WHERE id = ?", (new_name, self._model_id(name))
@@ -310,10 +332,12 @@ class Project:
 
     def delete_model(self, name: str) -> None:
         with self.transaction() as cursor:
+            self._notify("models")
             cursor.execute("DELETE FROM models WHERE id = ?", (self._model_id(name),))
 
     def add_epoch(self, model: str, epoch: int, metrics: dict[str, Any]) -> None:
         with self.transaction() as cursor:
+            self._notify("epochs", model)
             cursor.execute(
                 "INSERT OR REPLACE INTO epochs VALUES (?, ?, ?)",
                 (self._model_id(model), int(epoch), _dumps(metrics)),
@@ -330,6 +354,7 @@ class Project:
     def clear_epochs(self, model: str, after: int = -1) -> None:
         """Forget the epochs after `after` (all of them by default), e.g. for a new training."""
         with self.transaction() as cursor:
+            self._notify("epochs", model)
             cursor.execute(
                 "DELETE FROM epochs WHERE model_id = ? AND epoch > ?",
                 (self._model_id(model), after),
@@ -344,6 +369,7 @@ class Project:
         if kind == "best":
             check_safetensors(data, f"the best weights of {model!r}")
         with self.transaction() as cursor:
+            self._notify("epochs", model)
             cursor.execute(
                 "INSERT OR REPLACE INTO weights VALUES (?, ?, ?, ?)",
                 (self._model_id(model), kind, int(epoch), bytes(data)),

@@ -9,12 +9,12 @@ from pathlib import Path
 from fastapi import FastAPI, HTTPException, Response
 from nicegui import app as nicegui_app
 
-from torchstudio.app.model_actions import OUTPUT_KINDS
-from torchstudio.app.model_service import ModelError
-from torchstudio.app.model_views import EXPORT_FORMATS
-from torchstudio.app.routes import MAX_SIDE
-from torchstudio.app.session import Studio
-from torchstudio.app.workers import WorkerError
+from torchstudio.app.models.actions import OUTPUT_KINDS
+from torchstudio.app.models.service import ModelError
+from torchstudio.app.models.views import EXPORT_FORMATS
+from torchstudio.app.runtime.manager import WorkerError
+from torchstudio.app.studio import Studio
+from torchstudio.app.web.routes import MAX_SIDE
 
 
 def single_file_onnx(path: Path) -> None:

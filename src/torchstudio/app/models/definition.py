@@ -10,7 +10,7 @@ from typing import Any
 
 from torchstudio.app.catalog import Catalog, code_for, module_key
 from torchstudio.app.demo import DEMO_MODEL, model_document, new_model
-from torchstudio.app.project import Project
+from torchstudio.app.store.project import Project
 from torchstudio.train.ddp.plan import PlanError, backend_for, batch_summary, parse_devices
 
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")

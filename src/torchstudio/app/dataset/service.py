@@ -8,13 +8,13 @@ import asyncio
 import contextlib
 from typing import Any
 
-from torchstudio.app import dataset_definition as definition_logic
 from torchstudio.app.catalog import Catalog
-from torchstudio.app.logbook import LogBook
-from torchstudio.app.project import Project
-from torchstudio.app.samples import SampleImages, error_image, png_bytes
-from torchstudio.app.worker_pool import WorkerPool
-from torchstudio.app.workers import WorkerDied, WorkerError, WorkerEvent
+from torchstudio.app.dataset import definition as definition_logic
+from torchstudio.app.dataset.samples import SampleImages, error_image, png_bytes
+from torchstudio.app.runtime.manager import WorkerDied, WorkerError, WorkerEvent
+from torchstudio.app.runtime.pool import WorkerPool
+from torchstudio.app.store.logbook import LogBook
+from torchstudio.app.store.project import Project
 
 LOADER, RENDERER, ANALYZER = "datasetload", "tensorrender", "datasetanalyze"
 REPORT_BLOB = "analysis_report"

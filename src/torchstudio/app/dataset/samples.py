@@ -17,7 +17,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from torchstudio.app.lru import LRU
-from torchstudio.app.workers import WorkerError, WorkerHandle
+from torchstudio.app.runtime.manager import WorkerError, WorkerHandle
 
 CACHE_IMAGES = 512
 CACHE_SAMPLES = 64

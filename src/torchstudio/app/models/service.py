@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from torchstudio.app.dataset_definition import tensor_ids
-from torchstudio.app.dataset_service import LOADER, DatasetService
-from torchstudio.app.project import Project, ProjectError
-from torchstudio.app.worker_pool import WorkerPool
-from torchstudio.app.workers import WorkerEvent, WorkerHandle
+from torchstudio.app.dataset.definition import tensor_ids
+from torchstudio.app.dataset.service import LOADER, DatasetService
+from torchstudio.app.runtime.manager import WorkerEvent, WorkerHandle
+from torchstudio.app.runtime.pool import WorkerPool
+from torchstudio.app.store.project import Project, ProjectError
 from torchstudio.remote.errors import RemoteError
 from torchstudio.train.ddp.cluster import ClusterError, train_on_hosts
 from torchstudio.train.ddp.plan import parse_devices
 
 if TYPE_CHECKING:
-    from torchstudio.app.servers import Servers
+    from torchstudio.app.runtime.remote_servers import Servers
 
 EpochCallback = Callable[[dict[str, Any]], None]
 

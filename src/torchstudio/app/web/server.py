@@ -12,15 +12,15 @@ from pathlib import Path
 
 from nicegui import app, ui
 
-from torchstudio.app import recent
-from torchstudio.app.auth import COOKIE, AccessPolicy, TokenMiddleware
-from torchstudio.app.heap import freeze_startup_objects, prune_unconnected_pages
-from torchstudio.app.model_routes import register_model_routes
-from torchstudio.app.origins import allowed_hosts, is_loopback
 from torchstudio.app.pages.main_page import main_page
-from torchstudio.app.routes import register_routes
-from torchstudio.app.session import Studio
-from torchstudio.app.trust import TrustStore
+from torchstudio.app.store import recent
+from torchstudio.app.store.trust import TrustStore
+from torchstudio.app.studio import Studio
+from torchstudio.app.web.auth import COOKIE, AccessPolicy, TokenMiddleware
+from torchstudio.app.web.heap import freeze_startup_objects, prune_unconnected_pages
+from torchstudio.app.web.model_routes import register_model_routes
+from torchstudio.app.web.origins import allowed_hosts, is_loopback
+from torchstudio.app.web.routes import register_routes
 
 
 class ExposureError(ValueError):

@@ -10,12 +10,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from torchstudio.app.dataset_definition import tensor_ids
-from torchstudio.app.dataset_service import RENDERER
-from torchstudio.app.model_service import ModelError, ModelService
-from torchstudio.app.model_views import ModelViews
-from torchstudio.app.samples import error_image, png_bytes
-from torchstudio.app.workers import WorkerError
+from torchstudio.app.dataset.definition import tensor_ids
+from torchstudio.app.dataset.samples import error_image, png_bytes
+from torchstudio.app.dataset.service import RENDERER
+from torchstudio.app.models.service import ModelError, ModelService
+from torchstudio.app.models.views import ModelViews
+from torchstudio.app.runtime.manager import WorkerError
 
 OUTPUT_KINDS = ("inputs", "outputs", "targets")  # the output view's rows of images
 

@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from torchstudio.app.model_book import effective_settings
-from torchstudio.app.model_service import ModelError, ModelService
-from torchstudio.app.project import ProjectError
-from torchstudio.app.workers import WorkerError, WorkerEvent
+from torchstudio.app.models.definition import effective_settings
+from torchstudio.app.models.service import ModelError, ModelService
+from torchstudio.app.runtime.manager import WorkerError, WorkerEvent
+from torchstudio.app.store.project import ProjectError
 
 NOT_RESPONDING = "not responding"
 STOP_GRACE_SECONDS = 10.0  # for the current batch to end after a stop request

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import HTTPException, Response
 from nicegui import app
 
-from torchstudio.app.session import Studio
+from torchstudio.app.studio import Studio
 
 MAX_SIDE = 4096
 
