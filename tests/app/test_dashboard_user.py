@@ -1,6 +1,7 @@
 """The Dashboard's "Trains on" column through NiceGUI's simulated user (no browser)."""
 
 import pytest
+from nicegui import app
 from nicegui.testing.user_simulation import user_simulation
 from tests.app.conftest import MAIN
 from tests.app.test_ui_user import eventually
@@ -40,7 +41,7 @@ def trains_on(user) -> dict[str, str]:
     return {row["name"]: row["device"] for row in table.rows}
 
 
-async def test_the_dashboard_shows_each_models_server_and_devices(user, tmp_path):
+async def test_the_dashboard_shows_each_models_server_and_devices(user):
     await user.open("/")
     user.find(marker="tab-dashboard").click()
     await user.should_see(marker="models-table")
@@ -48,16 +49,12 @@ async def test_the_dashboard_shows_each_models_server_and_devices(user, tmp_path
     table = next(iter(user.find(marker="models-table").elements))
     assert {c["name"]: c["label"] for c in table.columns}["device"] == "Trains on"
     assert trains_on(user) == {FIRST: "gpu2: cuda:0, cuda:1", SECOND: "this machine: 2 × cpu"}
-    # Another placement (here written by a second connection to the project, as another
-    # page would): the row follows without a reload.
-    project = Project.open(tmp_path / "demo.tsproj")
-    try:
-        place(project, SECOND, server="gpu2", devices=HOSTS, device="cpu")
-        await eventually(lambda: trains_on(user)[SECOND] == "gpu2: cuda:0, cuda:1 + gpu3: all GPUs")
-        place(project, FIRST, server=None, devices=None, device="cpu")
-        await eventually(lambda: trains_on(user)[FIRST] == "this machine: cpu")
-    finally:
-        project.close()
+    # Another placement, made in the app as another page would: the row follows, pushed.
+    project = app.state.studio.project
+    place(project, SECOND, server="gpu2", devices=HOSTS, device="cpu")
+    await eventually(lambda: trains_on(user)[SECOND] == "gpu2: cuda:0, cuda:1 + gpu3: all GPUs")
+    place(project, FIRST, server=None, devices=None, device="cpu")
+    await eventually(lambda: trains_on(user)[FIRST] == "this machine: cpu")
 
 
 def test_placement_text_for_each_kind_of_placement():

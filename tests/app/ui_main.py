@@ -3,10 +3,12 @@
 import os
 from pathlib import Path
 
-from nicegui import ui
+from nicegui import app, ui
 
 from torchstudio.app.studio import Studio
 from torchstudio.app.web.server import register
 
-register(Studio(), Path(os.environ["TORCHSTUDIO_TEST_PROJECT"]))
+studio = Studio()
+app.state.studio = studio  # the tests change the project through the app, as a page does
+register(studio, Path(os.environ["TORCHSTUDIO_TEST_PROJECT"]))
 ui.run(storage_secret="test", reload=False, show=False)

@@ -43,6 +43,7 @@ class Studio:
         self.manager = WorkerManager()
         # The remote servers models may train on (entries in the user's folder, no secrets).
         self.servers = Servers(ServerBook(str(recent.home() / "servers.json")))
+        self.servers.book.on_change = lambda: self.changes.emit("servers")
         # With a trust store (the app), an untrusted project's code waits for the user's
         # consent; without one (headless runs, library use) the caller vouches for it.
         self.trust = trust
@@ -51,7 +52,7 @@ class Studio:
         self._trusted_print = ""
         self.pool = GatedPool(self.manager, env, allowed=lambda: self.trusted)
         self.project: Project | None = None
-        self.log = LogBook()
+        self.log = LogBook(on_change=self._log_changed)
         self.dataset: DatasetService | None = None
         self.models: ModelService | None = None
         self.training: TrainingService | None = None
@@ -86,6 +87,9 @@ class Studio:
             self.dataset.close()
         if self.project is not None:
             self.project.close()
+
+    def _log_changed(self) -> None:
+        self.changes.emit("log")
 
     def _flush(self) -> None:
         if self.project is not None:
@@ -149,7 +153,7 @@ class Studio:
             self.project.close()
         self.project = project
         project.changes = self.changes
-        self.log = LogBook(project.logs(500))
+        self.log = LogBook(project.logs(500), on_change=self._log_changed)
         self._unsubscribe()
         self._unsubscribe = self.manager.subscribe(self.log.on_worker_event)
         modules = project.path.parent / "modules"

@@ -11,6 +11,7 @@ from typing import Any
 from torchstudio.app.catalog import Catalog
 from torchstudio.app.dataset import definition as definition_logic
 from torchstudio.app.dataset.samples import SampleImages, error_image, png_bytes
+from torchstudio.app.events import Topic
 from torchstudio.app.runtime.manager import WorkerDied, WorkerError, WorkerEvent
 from torchstudio.app.runtime.pool import WorkerPool
 from torchstudio.app.store.logbook import LogBook
@@ -24,7 +25,8 @@ REPORT_SIZE = (900, 520)
 class DatasetService:
     """Everything the Dataset tab does; pages read its attributes and call its methods.
 
-    `version` grows with every change; pages compare it to what they last drew.
+    Every change is announced on the project's change bus (`dataset`, `dataset.state`,
+    `dataset.browse`).
     """
 
     def __init__(self, project: Project, pool: WorkerPool, catalog: Catalog, log: LogBook) -> None:
@@ -61,10 +63,12 @@ class DatasetService:
     def loaded(self) -> bool:
         return self.status == "loaded" and self.link is not None
 
-    def _changed(self, save: bool = True) -> None:
+    def _changed(self, save: bool = True, topic: Topic = "dataset.state") -> None:
+        """Store the definition (the store announces it), and announce the state change."""
         if save:
             self.project.set_document("dataset", self.definition)
         self.version += 1
+        self.project.changes.emit(topic)
 
     def _on_event(self, event: WorkerEvent) -> None:
         if event.kind == "progress" and event.worker == LOADER and self.status == "loading":
@@ -139,7 +143,7 @@ class DatasetService:
             self.browse["index"] = int(index)
         count = self.split_count(self.browse["split"])
         self.browse["index"] = max(0, min(self.browse["index"], max(count - 1, 0)))
-        self._changed(save=False)
+        self._changed(save=False, topic="dataset.browse")
 
     def split_count(self, split: str) -> int:
         report = self.report or {}

@@ -1,6 +1,6 @@
 """The Model tabs' actions and their state (build, output view, export), kept in the app.
 
-Pages call these and watch `version`; a reload or a second browser tab shows the same.
+Pages call these and follow their "actions" changes; a reload or a second browser tab shows the same.
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ class ModelActions:
     def state(self, name: str) -> ModelState:
         return self.states.setdefault(name, ModelState())
 
-    def _changed(self) -> None:
+    def _changed(self, name: str) -> None:
         self.version += 1
+        self.models.project.changes.emit("actions", name)
 
     def rename(self, name: str, new_name: str) -> None:
         if name in self.states:
@@ -54,27 +55,27 @@ class ModelActions:
         for table in (self.models.built, self.models.built_from, self.models.graphs):
             if name in table:
                 table[new_name] = table.pop(name)
-        self._changed()
+        self._changed(new_name)
 
     async def build(self, name: str) -> bool:
         state = self.state(name)
         state.build_status, state.build_error = "building", None
-        self._changed()
+        self._changed(name)
         try:
             await self.models.build(name, graph=True)
         except (ModelError, WorkerError) as exc:
             state.build_status, state.build_error = "error", str(exc)
             self.models.project.update_model(name, status="error")
-            self._changed()
+            self._changed(name)
             return False
         state.build_status = "built"
         state.level = min(max(1, state.level), max(1, self.views.graph_levels(name)))
-        self._changed()
+        self._changed(name)
         return True
 
     def set_level(self, name: str, level: int) -> None:
         self.state(name).level = int(level)
-        self._changed()
+        self._changed(name)
 
     async def predict(self, name: str, index: int) -> None:
         state = self.state(name)
@@ -86,7 +87,7 @@ class ModelActions:
         state.images.clear()
         state.serial += 1
         state.prediction = {**prediction, "serial": state.serial}
-        self._changed()
+        self._changed(name)
 
     def _renderer_code(self, kind: str, position: int) -> str:
         """The Dataset tab's renderer of the tensor shown: outputs use their target's."""
@@ -132,23 +133,23 @@ class ModelActions:
         state = self.state(name)
         if not path.strip():
             state.export_message = "export failed: give the path of the file to save"
-            self._changed()
+            self._changed(name)
             return None
         # The app's own reading of the path: the worker's working folder may differ.
         path = os.path.abspath(os.path.expanduser(path.strip()))
         state.export_message = f"exporting {fmt}..."
-        self._changed()
+        self._changed(name)
         try:
             result = await self.views.export(name, fmt, path)
         except (ModelError, WorkerError) as exc:
             state.export_message = f"export failed: {exc}"
-            self._changed()
+            self._changed(name)
             return None
         state.export_message = (
             f"exported {result['format']} to {result['path']} ({result['bytes']} bytes, "
             f"checked: max difference {result['max_difference']:.2g})"
         )
-        self._changed()
+        self._changed(name)
         return result
 
     def spawn(self, coroutine: Any) -> None:

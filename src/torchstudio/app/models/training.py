@@ -64,8 +64,9 @@ class TrainingService:
         task = self.tasks.get(name)
         return task is not None and not task.done()
 
-    def _changed(self) -> None:
+    def _changed(self, name: str) -> None:
         self.version += 1
+        self.models.project.changes.emit("training", name)
 
     def _on_event(self, event: WorkerEvent) -> None:
         name = event.worker.removeprefix("modeltrain ")
@@ -73,13 +74,13 @@ class TrainingService:
             return
         run = self.runs[name]
         if event.kind in ("unresponsive", "responding"):
-            self._on_responsiveness(run, event)
+            self._on_responsiveness(name, run, event)
             return
         if event.kind != "progress":
             return
         run.fraction = float(event.data.get("fraction") or 0.0)
         run.message = str(event.data.get("text") or "")
-        self._changed()
+        self._changed(name)
 
     def _on_epoch(self, name: str, record: dict[str, Any]) -> None:
         run = self.run(name)
@@ -91,7 +92,7 @@ class TrainingService:
         run.seconds_left = run.seconds / done_here * left
         run.fraction = run.epoch / max(1, run.epochs)
         run.message = f"epoch {run.epoch}/{run.epochs}"
-        self._changed()
+        self._changed(name)
 
     # ------------------------------------------------------------------ start and stop
 
@@ -105,7 +106,7 @@ class TrainingService:
         first = checkpoint[0] if checkpoint else 0
         run = Run("starting", first, first, int(epochs), message="starting")
         self.runs[name] = run
-        self._changed()
+        self._changed(name)
         task = asyncio.ensure_future(self._train(name, resume, overrides))
         self.tasks[name] = task
         return task
@@ -114,13 +115,13 @@ class TrainingService:
         run = self.runs[name]
         try:
             run.status = "training"
-            self._changed()
+            self._changed(name)
             result = await self.models.train(
                 name, lambda r: self._on_epoch(name, r), resume=resume, **overrides
             )
         except (ModelError, ProjectError, WorkerError, KeyError, ValueError) as exc:
             run.status, run.error, run.message = "error", str(exc), str(exc)
-            self._changed()
+            self._changed(name)
             return
         reason = str(result.get("reason") or "finished")
         run.status = "stopped" if reason.startswith("stopped") else "finished"
@@ -128,9 +129,9 @@ class TrainingService:
         run.epoch = int(result.get("epochs_done") or run.epoch)
         run.seconds_left = 0.0 if run.status == "finished" else None
         self.models.project.update_model(name, status=run.status)
-        self._changed()
+        self._changed(name)
 
-    def _on_responsiveness(self, run: Run, event: WorkerEvent) -> None:
+    def _on_responsiveness(self, name: str, run: Run, event: WorkerEvent) -> None:
         """A trainer stuck in user code shows as 'not responding' until it moves or is stopped."""
         if event.kind == "unresponsive" and run.status == "training":
             run.status, run.message = NOT_RESPONDING, str(event.data["text"])
@@ -138,7 +139,7 @@ class TrainingService:
             run.status, run.message = "training", "responding again"
         else:
             return
-        self._changed()
+        self._changed(name)
 
     async def stop(self, name: str) -> None:
         """Ask the trainer to stop after its current batch; the epochs done stay.
@@ -166,7 +167,7 @@ class TrainingService:
         )
         run.seconds_left = None
         self.models.project.update_model(name, status="stopped")
-        self._changed()
+        self._changed(name)
 
     def start_all(self) -> list[str]:
         """Start every model neither training nor finished; resume those with a checkpoint."""

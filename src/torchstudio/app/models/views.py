@@ -129,6 +129,7 @@ class ModelViews:
                 self.server_devices[server] = await self._check_devices(server)
             if server is None:
                 self.devices, self.devices_checked = self.server_devices[None], True
+            self.project.changes.emit("devices")
             return self.server_devices[server]
 
     async def _check_devices(self, server: str | None) -> list[str]:

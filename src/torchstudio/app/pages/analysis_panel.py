@@ -6,10 +6,10 @@ from nicegui import ui
 
 from torchstudio.app.catalog import module_key
 from torchstudio.app.dataset.service import DatasetService
-from torchstudio.app.pages.sync import Watcher
+from torchstudio.app.pages.live import Live
 
 
-def analysis_panel(dataset: DatasetService, watcher: Watcher, salt: str) -> None:
+def analysis_panel(dataset: DatasetService, live: Live, salt: str) -> None:
     analyzers = {module_key(m): m.name for m in dataset.catalog.modules.get("analyzers", [])}
     with ui.card().classes("w-full"):
         ui.label("Analysis").classes("text-h6")
@@ -61,7 +61,9 @@ def analysis_panel(dataset: DatasetService, watcher: Watcher, salt: str) -> None
         progress.set_value(fraction or 0)
         status.set_text(state if not message else f"{state}: {message.splitlines()[-1]}")
 
-    watcher.watch(
+    live.watch(
+        ["dataset", "dataset.state"],
+        show,
         lambda: (
             dataset.analysis_status,
             dataset.analysis_message,
@@ -69,6 +71,7 @@ def analysis_panel(dataset: DatasetService, watcher: Watcher, salt: str) -> None
             dataset.loaded,
             (dataset.definition.get("analyzer") or {}).get("module"),
         ),
-        show,
     )
-    watcher.watch(lambda: str(dataset.definition.get("analysis")), lambda _: results.refresh())
+    live.watch(
+        ["dataset"], lambda _: results.refresh(), lambda: str(dataset.definition.get("analysis"))
+    )

@@ -6,8 +6,8 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from torchstudio.app.models.views import placement_text
-from torchstudio.app.pages.sync import Watcher
+from torchstudio.app.pages.live import Live
+from torchstudio.app.pages.navigation import Navigation
 from torchstudio.app.studio import Studio
 
 
@@ -78,7 +78,7 @@ def validation_only(option: dict[str, Any]) -> dict[str, Any]:
     return {**option, "series": series, "legend": legend, "title": title}
 
 
-def dashboard_tab(studio: Studio, watcher: Watcher) -> None:
+def dashboard_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
     if studio.project is None or studio.training is None or studio.views is None:
         ui.label("Open or create a project (Project menu).")
         return
@@ -100,10 +100,8 @@ def dashboard_tab(studio: Studio, watcher: Watcher) -> None:
 
     def open_model(e: Any) -> None:
         row = e.args[1] if isinstance(e.args, list) and len(e.args) > 1 else {}
-        tabs, select = watcher.shared.get("tabs"), watcher.shared.get("open_model")
-        if row.get("name") and tabs is not None and select is not None:
-            select(row["name"])
-            tabs.set_value("Models")
+        if row.get("name"):
+            navigation.show_model(row["name"])
 
     table.on("rowClick", open_model)
 
@@ -152,26 +150,21 @@ def dashboard_tab(studio: Studio, watcher: Watcher) -> None:
 
     def picked() -> None:
         compared["names"] = {r["name"] for r in table.selected}
+        background_tasks.create(show_charts(None))
 
     table.on("selection", picked)
 
-    def signature() -> tuple:
-        epochs = tuple(training.run(n).epoch for n in training.runs)
-        built = studio.actions.version if studio.actions else 0
-        # Where each model trains: its placement, and the GPUs found for "all GPUs".
-        gpus = views.gpu_counts()
-        placed = tuple(
-            placement_text(project.model(n).get("settings") or {}, gpus)
-            for n in project.model_names()
+    def training_states() -> tuple:
+        # What a row shows of a live training: not its progress, which changes all the time.
+        return tuple(
+            (n, training.running(n), training.run(n).status, training.run(n).epoch)
+            for n in training.runs
         )
-        return training.version, tuple(project.model_names()), epochs, built, placed
 
-    watcher.watch(signature, show_rows)
-    watcher.watch(
-        lambda: (
-            tuple(r["name"] for r in table.selected),
-            tuple(training.run(n).epoch for n in training.runs),
-            tuple(training.run(n).status for n in training.runs),
-        ),
+    live.watch(["models", "model", "epochs", "actions", "devices"], show_rows)
+    live.watch(["training"], show_rows, training_states, now=False)
+    live.watch(
+        ["models", "epochs", "training"],
         lambda value: background_tasks.create(show_charts(value)),
+        lambda: (tuple(project.model_names()), training_states()),
     )

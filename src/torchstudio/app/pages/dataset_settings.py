@@ -9,10 +9,10 @@ from nicegui import ui
 from torchstudio.app.catalog import module_key
 from torchstudio.app.dataset.definition import ROLES, SHUFFLE_MODES
 from torchstudio.app.dataset.service import DatasetService
-from torchstudio.app.pages.sync import Watcher
+from torchstudio.app.pages.live import Live
 
 
-def summary(dataset: DatasetService, watcher: Watcher) -> None:
+def summary(dataset: DatasetService, live: Live) -> None:
     """Counts, classes and tensor shapes of the last load."""
 
     @ui.refreshable
@@ -34,12 +34,14 @@ def summary(dataset: DatasetService, watcher: Watcher) -> None:
             )
 
     draw()
-    watcher.watch(
-        lambda: (dataset.generation, dataset.status, str(dataset.report)), lambda _: draw.refresh()
+    live.watch(
+        ["dataset", "dataset.state"],
+        lambda _: draw.refresh(),
+        lambda: (dataset.generation, dataset.status, str(dataset.report)),
     )
 
 
-def split_settings(dataset: DatasetService, watcher: Watcher) -> None:
+def split_settings(dataset: DatasetService, live: Live) -> None:
     """Training samples (count or ratio), shuffle, seed, sample usage."""
 
     @ui.refreshable
@@ -110,10 +112,15 @@ def split_settings(dataset: DatasetService, watcher: Watcher) -> None:
         return dataset.configure(**changes)
 
     draw()
-    watcher.watch(lambda: str(dataset.definition["settings"]), lambda _: draw.refresh(), now=False)
+    live.watch(
+        ["dataset"],
+        lambda _: draw.refresh(),
+        lambda: str(dataset.definition["settings"]),
+        now=False,
+    )
 
 
-def tensor_settings(dataset: DatasetService, watcher: Watcher) -> None:
+def tensor_settings(dataset: DatasetService, live: Live) -> None:
     """Per tensor: shape, role and renderer (a module or custom code)."""
     renderers = {module_key(m): m.name for m in dataset.catalog.modules.get("renderers", [])}
 
@@ -167,19 +174,20 @@ def tensor_settings(dataset: DatasetService, watcher: Watcher) -> None:
         dataset.set_roles(roles)
 
     draw()
-    watcher.watch(
+    live.watch(
+        ["dataset"],
+        lambda _: draw.refresh(),
         lambda: (
             str(dataset.report and dataset.report["tensors"]),
             str(dataset.definition.get("roles")),
             str(dataset.definition.get("renderers")),
         ),
-        lambda _: draw.refresh(),
         now=False,
     )
 
 
-def settings_panel(dataset: DatasetService, watcher: Watcher) -> None:
+def settings_panel(dataset: DatasetService, live: Live) -> None:
     with ui.card().classes("w-full"):
-        summary(dataset, watcher)
-        split_settings(dataset, watcher)
-        tensor_settings(dataset, watcher)
+        summary(dataset, live)
+        split_settings(dataset, live)
+        tensor_settings(dataset, live)

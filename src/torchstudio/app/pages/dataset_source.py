@@ -6,10 +6,10 @@ from nicegui import ui
 
 from torchstudio.app.catalog import ORIGINS, form_parameters, module_key
 from torchstudio.app.dataset.service import DatasetService
-from torchstudio.app.pages.sync import Watcher
+from torchstudio.app.pages.live import Live
 
 
-def module_picker(dataset: DatasetService, watcher: Watcher) -> None:
+def module_picker(dataset: DatasetService, live: Live) -> None:
     """Origin, then module; the chosen module's documentation below."""
     groups = dataset.catalog.grouped("datasets")
     current = dataset.module_info()
@@ -43,7 +43,7 @@ def module_picker(dataset: DatasetService, watcher: Watcher) -> None:
                 module_select.options = {**module_select.options, key: key} if key else {}
             module_select.set_value(key)
 
-    watcher.watch(lambda: dataset.definition.get("module"), show_module)
+    live.watch(["dataset"], show_module, lambda: dataset.definition.get("module"))
 
     @ui.refreshable
     def documentation() -> None:
@@ -57,10 +57,12 @@ def module_picker(dataset: DatasetService, watcher: Watcher) -> None:
             ).mark("dataset-doc")
 
     documentation()
-    watcher.watch(lambda: dataset.definition.get("module"), lambda _: documentation.refresh())
+    live.watch(
+        ["dataset"], lambda _: documentation.refresh(), lambda: dataset.definition.get("module")
+    )
 
 
-def parameter_form(dataset: DatasetService, watcher: Watcher) -> None:
+def parameter_form(dataset: DatasetService, live: Live) -> None:
     """One input per parameter of the module's signature; the code follows each change."""
     inputs: dict[str, ui.input] = {}
 
@@ -95,18 +97,22 @@ def parameter_form(dataset: DatasetService, watcher: Watcher) -> None:
             field.update()
 
     form()
-    watcher.watch(lambda: dataset.definition.get("module"), lambda _: form.refresh(), now=False)
-    watcher.watch(lambda: dict(dataset.param_errors), show_errors)
+    live.watch(
+        ["dataset"], lambda _: form.refresh(), lambda: dataset.definition.get("module"), now=False
+    )
+    live.watch(["dataset"], show_errors, lambda: dict(dataset.param_errors))
 
 
-def code_editor(dataset: DatasetService, watcher: Watcher) -> ui.codemirror:
+def code_editor(dataset: DatasetService, live: Live) -> ui.codemirror:
     """The code the loader runs: generated from the form, editable by hand."""
     editor = ui.codemirror(dataset.definition.get("code", ""), language="Python")
     editor.classes("w-full border").style("height: 260px").mark("dataset-code")
     editor.on_value_change(lambda e: dataset.set_code(e.value or ""))
     edited = ui.label("Edited by hand: changing a parameter above generates the code again.")
     edited.classes("text-xs text-grey-7").mark("code-edited")
-    watcher.watch(lambda: bool(dataset.definition.get("code_edited")), edited.set_visibility)
+    live.watch(
+        ["dataset"], edited.set_visibility, lambda: bool(dataset.definition.get("code_edited"))
+    )
 
     def show_code(code: str) -> None:
         if editor.value != code:
@@ -119,12 +125,12 @@ def code_editor(dataset: DatasetService, watcher: Watcher) -> ui.codemirror:
         if line:
             editor.reveal_line(line)
 
-    watcher.watch(lambda: dataset.definition.get("code", ""), show_code, now=False)
-    watcher.watch(lambda: dataset.error_line, show_error_line)
+    live.watch(["dataset"], show_code, lambda: dataset.definition.get("code", ""), now=False)
+    live.watch(["dataset.state"], show_error_line, lambda: dataset.error_line)
     return editor
 
 
-def load_bar(dataset: DatasetService, watcher: Watcher) -> None:
+def load_bar(dataset: DatasetService, live: Live) -> None:
     """Load / Cancel, the progress and the result or the error."""
     with ui.row().classes("w-full items-center gap-2"):
         load = ui.button("Load", icon="play_arrow", on_click=dataset.load).mark("load")
@@ -151,13 +157,17 @@ def load_bar(dataset: DatasetService, watcher: Watcher) -> None:
         status.set_text(f"{state}" + (f": {message}" if message and not text else ""))
         error.set_text(text or "")
 
-    watcher.watch(lambda: (dataset.status, dataset.message, dataset.progress, dataset.error), show)
+    live.watch(
+        ["dataset.state"],
+        show,
+        lambda: (dataset.status, dataset.message, dataset.progress, dataset.error),
+    )
 
 
-def source_panel(dataset: DatasetService, watcher: Watcher) -> None:
+def source_panel(dataset: DatasetService, live: Live) -> None:
     with ui.card().classes("w-full"):
         ui.label("Dataset").classes("text-h6")
-        module_picker(dataset, watcher)
-        parameter_form(dataset, watcher)
-        code_editor(dataset, watcher)
-        load_bar(dataset, watcher)
+        module_picker(dataset, live)
+        parameter_form(dataset, live)
+        code_editor(dataset, live)
+        load_bar(dataset, live)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from nicegui import ui
 
-from torchstudio.app.pages.sync import Watcher
+from torchstudio.app.pages.live import Live
 from torchstudio.app.store.logbook import format_line
 from torchstudio.app.studio import Studio
 
 
-def log_panel(studio: Studio, watcher: Watcher) -> None:
+def log_panel(studio: Studio, live: Live) -> None:
     with ui.expansion("Log", icon="terminal").classes("w-full").mark("log-panel"):
         view = ui.log(max_lines=1000).classes("w-full h-48 text-xs").mark("log")
     shown = {"version": studio.log.version - len(studio.log.lines)}
@@ -19,4 +19,4 @@ def log_panel(studio: Studio, watcher: Watcher) -> None:
             view.push(format_line(entry))
         shown["version"] = version
 
-    watcher.watch(lambda: studio.log.version, push)
+    live.watch(["log"], push, lambda: studio.log.version)

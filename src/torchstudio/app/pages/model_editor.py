@@ -10,7 +10,7 @@ from nicegui import background_tasks, ui
 
 from torchstudio.app.catalog import form_parameters, module_key
 from torchstudio.app.models import definition as model_book
-from torchstudio.app.pages.sync import Watcher
+from torchstudio.app.pages.live import Live
 from torchstudio.app.studio import Studio
 
 # The graph's SVG comes over HTTP and is put inline, so its nodes' <title> show as tooltips
@@ -36,11 +36,11 @@ def mark_id(name: str) -> str:
     return name.replace(" ", "_")
 
 
-def edited_badge(watcher: Watcher, edited: Callable[[], bool], marker: str) -> None:
+def edited_badge(live: Live, name: str, edited: Callable[[], bool], marker: str) -> None:
     """An "edited" badge, shown while code typed by hand replaces the module's."""
     badge = ui.badge("edited", color="orange").props("data-ts=edited").mark(marker)
     badge.tooltip("Code edited by hand: picking a module or changing a parameter replaces it")
-    watcher.watch(edited, badge.set_visibility)
+    live.watch(["model"], badge.set_visibility, edited, model=name)
 
 
 def ask_replace(what: str, replace: Callable[[], None], keep: Callable[[], None]) -> None:
@@ -58,7 +58,7 @@ def ask_replace(what: str, replace: Callable[[], None], keep: Callable[[], None]
     dialog.open()
 
 
-def model_source(studio: Studio, watcher: Watcher, name: str) -> None:
+def model_source(studio: Studio, live: Live, name: str) -> None:
     """Module picker with its documentation and parameter form, then the code editor."""
     assert studio.project is not None
     project, catalog = studio.project, studio.catalog
@@ -71,7 +71,8 @@ def model_source(studio: Studio, watcher: Watcher, name: str) -> None:
         picker = ui.select(options, value=current, label="Model module", with_input=True)
         picker.classes("grow").mark(f"model-module-{mark_id(name)}")
         edited_badge(
-            watcher,
+            live,
+            name,
             lambda: bool(project.model(name).get("code_edited")),
             f"model-edited-{mark_id(name)}",
         )
@@ -128,7 +129,9 @@ def model_source(studio: Studio, watcher: Watcher, name: str) -> None:
         if editor.value != code:
             editor.set_value(code)
 
-    watcher.watch(lambda: project.model(name).get("code", ""), show_code, now=False)
+    live.watch(
+        ["model"], show_code, lambda: project.model(name).get("code", ""), model=name, now=False
+    )
 
     def show_module(module: str | None) -> None:
         # Picked in another browser tab (or page) of the same app: show it here too.
@@ -137,10 +140,12 @@ def model_source(studio: Studio, watcher: Watcher, name: str) -> None:
         if drawn["module"] != module:
             module_form.refresh()
 
-    watcher.watch(lambda: project.model(name).get("module"), show_module, now=False)
+    live.watch(
+        ["model"], show_module, lambda: project.model(name).get("module"), model=name, now=False
+    )
 
 
-def build_panel(studio: Studio, watcher: Watcher, name: str) -> None:
+def build_panel(studio: Studio, live: Live, name: str) -> None:
     """Build, the parameter count and shapes (or the error), and the graph by depth level."""
     assert studio.project is not None and studio.actions is not None and studio.views is not None
     actions, views, project = studio.actions, studio.views, studio.project
@@ -196,4 +201,4 @@ def build_panel(studio: Studio, watcher: Watcher, name: str) -> None:
         graph_id = id(studio.models.graphs.get(name)) if studio.models else 0
         return state.build_status, state.build_error, state.level, graph_id
 
-    watcher.watch(signature, show)
+    live.watch(["actions", "model"], show, signature, model=name)

@@ -12,8 +12,8 @@ from typing import Any
 from nicegui import background_tasks, ui
 
 from torchstudio.app.models import definition as model_book
+from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.model_editor import mark_id
-from torchstudio.app.pages.sync import Watcher
 from torchstudio.app.studio import Studio
 
 HERE = ""  # the server select's value for this machine (None cannot be an option key)
@@ -79,7 +79,7 @@ class Placement:
         return [first, *({"server": s, "devices": self.device_list()} for s in self.others)]
 
 
-def placement_form(studio: Studio, watcher: Watcher, name: str) -> None:
+def placement_form(studio: Studio, live: Live, name: str) -> None:
     """The server, devices and effective-batch controls of model `name`."""
     assert studio.project is not None and studio.views is not None
     project, views, servers = studio.project, studio.views, studio.servers
@@ -188,17 +188,14 @@ def placement_form(studio: Studio, watcher: Watcher, name: str) -> None:
         body()
         error = ui.label().classes("text-sm text-negative").props("data-ts=placement-error")
         error.mark(f"placement-error-{marker}")
-    # The form around this one is redrawn after a build: watch once, refresh the latest.
-    key = f"placement {name}"
-    first = key not in watcher.shared
-    watcher.shared[key] = body
-    if first:
-        watcher.watch(
-            lambda: (
-                str(views.server_devices),
-                model_book.effective_settings(project.model(name))["batch_size"],
-                tuple(known()),
-            ),
-            lambda _: watcher.shared[key].refresh(),
-            now=False,
-        )
+    # `live` is the settings form's scope: drawn again with it, these subscriptions go with it.
+    live.watch(
+        ["devices", "servers", "model"],
+        lambda _: body.refresh(),
+        lambda: (
+            str(views.server_devices),
+            model_book.effective_settings(project.model(name))["batch_size"],
+            tuple(known()),
+        ),
+        now=False,
+    )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from nicegui import background_tasks, ui
 
 from torchstudio.app.models import definition as model_book
+from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.model_editor import GRAPH_SCRIPT, build_panel, mark_id, model_source
 from torchstudio.app.pages.model_training import (
     export_panel,
@@ -14,7 +15,7 @@ from torchstudio.app.pages.model_training import (
     settings_form,
     train_bar,
 )
-from torchstudio.app.pages.sync import Watcher
+from torchstudio.app.pages.navigation import Navigation
 from torchstudio.app.store.project import ProjectError
 from torchstudio.app.studio import Studio
 
@@ -65,33 +66,34 @@ def model_header(studio: Studio, name: str, select: Selector) -> None:
         )
 
 
-def model_panel(studio: Studio, watcher: Watcher, name: str, select: Selector) -> None:
+def model_panel(studio: Studio, live: Live, name: str, select: Selector) -> None:
     model_header(studio, name, select)
     with ui.row().classes("w-full no-wrap items-start gap-4"):
         with ui.column().classes("w-[44%] min-w-[420px]"), ui.card().classes("w-full"):
             ui.label("Model").classes("text-h6")
-            model_source(studio, watcher, name)
-            build_panel(studio, watcher, name)
+            model_source(studio, live, name)
+            build_panel(studio, live, name)
         with ui.column().classes("grow"):
             with ui.card().classes("w-full"):
                 ui.label("Training").classes("text-h6")
-                settings_form(studio, watcher, name)
-                train_bar(studio, watcher, name)
+                settings_form(studio, live, name)
+                train_bar(studio, live, name)
             with ui.card().classes("w-full"):
                 ui.label("Output").classes("text-h6")
-                output_view(studio, watcher, name)
+                output_view(studio, live, name)
             with ui.card().classes("w-full"):
                 ui.label("Export").classes("text-h6")
-                export_panel(studio, watcher, name)
+                export_panel(studio, live, name)
 
 
-def models_tab(studio: Studio, watcher: Watcher) -> None:
+def models_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
     if studio.project is None:
         ui.label("Open or create a project (Project menu).")
         return
     project = studio.project
     ui.add_head_html(GRAPH_SCRIPT)
     chosen: dict[str, str | None] = {"name": None}
+    drawn: dict[str, list[str]] = {"names": []}
     if studio.views is not None and not studio.views.devices_checked:
         background_tasks.create(studio.views.find_devices())  # for the device pickers
 
@@ -101,14 +103,14 @@ def models_tab(studio: Studio, watcher: Watcher) -> None:
         chosen["name"] = name
         area.refresh()
 
-    watcher.shared["open_model"] = select
+    navigation.open_model = select
 
     def add() -> None:
         select(model_book.add_model(project, studio.catalog))
 
     @ui.refreshable
     def area() -> None:
-        names = open_models(studio)
+        names = drawn["names"] = open_models(studio)
         if chosen["name"] not in names:
             chosen["name"] = names[0] if names else None
         with ui.row().classes("w-full items-center gap-2"):
@@ -120,9 +122,14 @@ def models_tab(studio: Studio, watcher: Watcher) -> None:
         if chosen["name"] is None:
             ui.label("No model open: add one, or open one from the Dashboard.")
             return
-        # The panel's own watcher: its timer goes with the panel when the area is redrawn.
-        inner = Watcher()
-        inner.shared = watcher.shared
-        model_panel(studio, inner, chosen["name"], select)
+        # The panel's own subscriptions go with the panel when the area is drawn again.
+        model_panel(studio, live.scope("model panel"), chosen["name"], select)
 
     area()
+
+    def follow(_: object) -> None:
+        # A model added, closed, renamed or deleted (here or in another browser tab).
+        if open_models(studio) != drawn["names"]:
+            area.refresh()
+
+    live.watch(["models", "model"], follow, now=False)

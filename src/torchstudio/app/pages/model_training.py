@@ -9,16 +9,16 @@ from nicegui import background_tasks, ui
 
 from torchstudio.app.models import definition as model_book
 from torchstudio.app.models.views import EXPORT_FORMATS
+from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.model_editor import mark_id
 from torchstudio.app.pages.model_placement import placement_form
 from torchstudio.app.pages.part_picker import part_editor
-from torchstudio.app.pages.sync import Watcher
 from torchstudio.app.studio import Studio
 
 CODE_SETTINGS = ("loss", "metric", "optimizer", "scheduler")
 
 
-def settings_form(studio: Studio, watcher: Watcher, name: str) -> None:
+def settings_form(studio: Studio, live: Live, name: str) -> None:
     """Every training setting; the empty ones take modelbuild's suggestion."""
     assert studio.project is not None and studio.views is not None
     project = studio.project
@@ -49,8 +49,10 @@ def settings_form(studio: Studio, watcher: Watcher, name: str) -> None:
             shuffle.on_value_change(lambda e: save("shuffle", e.value))
             weights = ui.switch("class weights", value=bool(values["class_weights"]))
             weights.on_value_change(lambda e: save("class_weights", e.value))
-        placement_form(studio, watcher, name)  # server, device(s), effective batch
-        parts_form(studio, name, values)
+        # Drawn again with the form: their subscriptions go with the previous drawing.
+        inner = live.scope("settings form")
+        placement_form(studio, inner, name)  # server, device(s), effective batch
+        parts_form(studio, inner, name, values)
 
     form()
 
@@ -58,8 +60,10 @@ def settings_form(studio: Studio, watcher: Watcher, name: str) -> None:
         build = project.model(name).get("build") or {}
         return str((build.get("suggestions"), build.get("outputs")))
 
-    watcher.watch(suggestions, lambda _: form.refresh(), now=False)
-    watcher.watch(lambda: tuple(studio.views.devices), lambda _: form.refresh(), now=False)
+    live.watch(["model"], lambda _: form.refresh(), suggestions, model=name, now=False)
+    live.watch(
+        ["devices"], lambda _: form.refresh(), lambda: tuple(studio.views.devices), now=False
+    )
 
 
 def output_labels(document: dict[str, Any]) -> list[str]:
@@ -71,12 +75,10 @@ def output_labels(document: dict[str, Any]) -> list[str]:
     ]
 
 
-def parts_form(studio: Studio, name: str, values: dict[str, Any]) -> None:
+def parts_form(studio: Studio, live: Live, name: str, values: dict[str, Any]) -> None:
     """The loss and metric of each model output, then the optimizer and the scheduler."""
     assert studio.project is not None
     project = studio.project
-    # Its own watcher: the edited badges' and titles' checks go with the form when redrawn.
-    watcher = Watcher()
     labels = output_labels(project.model(name))
     for key in CODE_SETTINGS:
         chunks = values[key]
@@ -96,9 +98,9 @@ def parts_form(studio: Studio, name: str, values: dict[str, Any]) -> None:
             with ui.expansion(title()).classes("w-full text-sm") as part:
                 if output is not None:
                     part.props(f"data-ts={key}-part")
-                part_editor(studio, watcher, name, key, text, output or 0)
+                part_editor(studio, live, name, key, text, output or 0)
             # Picking a module or editing the code changes the title without a redraw.
-            watcher.watch(title, part.set_text, now=False)
+            live.watch(["model"], part.set_text, title, model=name, now=False)
 
 
 def part_title(document: dict[str, Any], key: str, output: int | None, labels: list[str]) -> str:
@@ -120,7 +122,7 @@ def first_call(code: str) -> str:
     return lines[-1] if lines else "(suggested after Build)"
 
 
-def train_bar(studio: Studio, watcher: Watcher, name: str) -> None:
+def train_bar(studio: Studio, live: Live, name: str) -> None:
     """Train / Stop / Resume, progress, speed and time left, and the live curves."""
     assert studio.training is not None and studio.views is not None
     training, views = studio.training, studio.views
@@ -178,13 +180,13 @@ def train_bar(studio: Studio, watcher: Watcher, name: str) -> None:
                 chart.options.update(series[key])
                 chart.update()
 
-    actions = studio.actions  # a build changes the status shown before any training
-    watcher.watch(
-        lambda: (training.version, training.run(name).status, actions and actions.version), show
-    )
-    watcher.watch(
-        lambda: (training.run(name).epoch, training.run(name).status),
+    # A build ("actions") changes the status shown before any training.
+    live.watch(["training", "actions", "model"], show, model=name)
+    live.watch(
+        ["training"],
         lambda value: background_tasks.create(curves(value)),
+        lambda: (training.run(name).epoch, training.run(name).status),
+        model=name,
     )
 
 
@@ -192,7 +194,7 @@ OUTPUT_SIDE = 160  # pixels of each image of the output view
 OUTPUT_TITLES = {"inputs": "Input", "outputs": "Output", "targets": "Target"}
 
 
-def output_view(studio: Studio, watcher: Watcher, name: str) -> None:
+def output_view(studio: Studio, live: Live, name: str) -> None:
     """A validation sample: its inputs, the model's outputs and the targets, each drawn by
     the Dataset tab's renderer of that tensor, and a line of predicted vs target."""
     assert studio.actions is not None
@@ -230,7 +232,7 @@ def output_view(studio: Studio, watcher: Watcher, name: str) -> None:
         else:
             text.set_text(prediction_line(prediction))
 
-    watcher.watch(lambda: str(actions.state(name).prediction), show)
+    live.watch(["actions"], show, lambda: str(actions.state(name).prediction), model=name)
 
 
 def output_image(name: str, kind: str, position: int, title: str, serial: int, salt: str) -> None:
@@ -259,7 +261,7 @@ def prediction_line(prediction: dict[str, Any]) -> str:
     )
 
 
-def export_panel(studio: Studio, watcher: Watcher, name: str) -> None:
+def export_panel(studio: Studio, live: Live, name: str) -> None:
     """Export the best weights' model: a browser download, or saved to a path."""
     assert studio.actions is not None
     actions = studio.actions
@@ -278,4 +280,6 @@ def export_panel(studio: Studio, watcher: Watcher, name: str) -> None:
             on_click=lambda: actions.export(name, fmt.value, path.value or ""),
         ).mark(f"export-save-{mark_id(name)}")  # fmt: skip
     message = ui.label().classes("text-sm").mark(f"export-message-{mark_id(name)}")
-    watcher.watch(lambda: actions.state(name).export_message, message.set_text)
+    live.watch(
+        ["actions"], message.set_text, lambda: actions.state(name).export_message, model=name
+    )

@@ -11,8 +11,8 @@ from nicegui import ui
 
 from torchstudio.app.catalog import form_parameters, module_key
 from torchstudio.app.models import definition as model_book
+from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.model_editor import ask_replace, edited_badge, mark_id
-from torchstudio.app.pages.sync import Watcher
 from torchstudio.app.studio import Studio
 
 
@@ -22,7 +22,7 @@ def part_marker(key: str, name: str, output: int) -> str:
 
 
 def part_editor(
-    studio: Studio, watcher: Watcher, name: str, key: str, text: str, output: int = 0
+    studio: Studio, live: Live, name: str, key: str, text: str, output: int = 0
 ) -> None:
     """Picking a module writes its code; its parameters rewrite it; the code stays editable."""
     assert studio.project is not None
@@ -39,7 +39,7 @@ def part_editor(
             options, value=entry().get("module"), label=f"{key} module", with_input=True
         )
         picker.classes("grow").props("dense").mark(f"part-{marker}")
-        edited_badge(watcher, lambda: bool(entry().get("edited")), f"part-edited-{marker}")
+        edited_badge(live, name, lambda: bool(entry().get("edited")), f"part-edited-{marker}")
 
     @ui.refreshable
     def form() -> None:

@@ -12,7 +12,7 @@ import hashlib
 from nicegui import ui
 
 from torchstudio.app.dataset.service import DatasetService
-from torchstudio.app.pages.sync import Watcher
+from torchstudio.app.pages.live import Live
 
 PANEL = (280, 280)
 
@@ -68,7 +68,7 @@ def image_url(dataset: DatasetService, salt: str, split: str, index: int, tensor
     )
 
 
-def sample_browser(dataset: DatasetService, watcher: Watcher, salt: str) -> None:
+def sample_browser(dataset: DatasetService, live: Live, salt: str) -> None:
     images: list[ui.element] = []
 
     def show_images() -> None:
@@ -78,7 +78,7 @@ def sample_browser(dataset: DatasetService, watcher: Watcher, salt: str) -> None
 
     def browse(split: str | None = None, index: int | None = None) -> None:
         dataset.set_browse(split, index)
-        watcher.check()  # draw now: waiting for the next tick would add up to 100 ms a step
+        live.flush()  # this page draws the step now, not at the next frame
 
     def step(delta: int) -> None:
         browse(index=dataset.browse["index"] + delta)
@@ -131,16 +131,18 @@ def sample_browser(dataset: DatasetService, watcher: Watcher, salt: str) -> None
         count.set_text(f"of {total}")
         show_images()
 
-    watcher.watch(
-        lambda: (dataset.generation, dataset.loaded, str(dataset.definition.get("renderers"))),
+    live.watch(
+        ["dataset", "dataset.state"],
         lambda _: panels.refresh(),
+        lambda: (dataset.generation, dataset.loaded, str(dataset.definition.get("renderers"))),
         now=False,
     )
-    watcher.watch(
+    live.watch(
+        ["dataset", "dataset.state", "dataset.browse"],
+        show_position,
         lambda: (
             dataset.browse["split"],
             dataset.browse["index"],
             dataset.split_count(dataset.browse["split"]),
         ),
-        show_position,
     )

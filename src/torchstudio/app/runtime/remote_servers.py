@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from torchstudio.app.runtime.manager import WorkerHandle, WorkerManager
@@ -36,6 +36,7 @@ class ServerBook:
     def __init__(self, path: str | None = None) -> None:
         self.path = path
         self.entries: dict[str, ServerEntry] = {}
+        self.on_change: Callable[[], None] | None = None  # the app's "servers" change
         if path and os.path.exists(path):
             with open(path, encoding="utf-8") as file:
                 for data in json.load(file):
@@ -46,10 +47,12 @@ class ServerBook:
         entry.validate()
         self.entries[entry.name] = entry
         self.save()
+        self._changed()
 
     def remove(self, name: str) -> None:
         self.entries.pop(name, None)
         self.save()
+        self._changed()
 
     def get(self, name: str) -> ServerEntry:
         try:
@@ -65,6 +68,10 @@ class ServerBook:
         with open(temporary, "w", encoding="utf-8") as file:
             json.dump([e.to_json() for e in self.entries.values()], file, indent=2)
         os.replace(temporary, self.path)
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
 
 class Servers:

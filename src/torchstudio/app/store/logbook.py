@@ -14,12 +14,17 @@ Sink = Callable[[list[tuple[float, str, str]]], None]
 
 
 class LogBook:
-    """Lines with their source; `version` grows with every line so pages can follow."""
+    """Lines with their source; `version` grows with every line, `on_change` hears of each."""
 
-    def __init__(self, history: list[tuple[float, str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        history: list[tuple[float, str, str]] | None = None,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self.lines: deque[tuple[float, str, str]] = deque(history or [], maxlen=MAX_LINES)
         self.version = 0  # the number of lines ever added
         self._pending: list[tuple[float, str, str]] = []
+        self.on_change = on_change
 
     def add(self, source: str, text: str) -> None:
         for line in str(text).splitlines() or [""]:
@@ -27,6 +32,8 @@ class LogBook:
             self.lines.append(entry)
             self._pending.append(entry)
             self.version += 1
+        if self.on_change is not None:
+            self.on_change()
 
     def since(self, version: int) -> list[tuple[float, str, str]]:
         """The lines added after `version` (all the kept ones if too many were added since)."""

@@ -70,7 +70,7 @@ class Project:
         self._db = connection
         self._lock = threading.RLock()  # the app writes from its loop and from threads
         # Changes are announced once their transaction has committed (never a rolled-back one).
-        self.changes: ChangeBus | None = None
+        self.changes = ChangeBus()  # the app's bus once a Studio opens it
         self._pending: list[tuple[Topic, str | None]] = []
 
     # ------------------------------------------------------------------ opening and closing
@@ -206,9 +206,8 @@ class Project:
             pending, self._pending = self._pending, []
         # Announced outside the lock: a subscriber reading the project from another thread
         # does not wait for this one.
-        if self.changes is not None:
-            for topic, model in pending:
-                self.changes.emit(topic, model)
+        for topic, model in pending:
+            self.changes.emit(topic, model)
 
     def _notify(self, topic: Topic, model: str | None = None) -> None:
         """Announce `topic` once the current transaction commits."""

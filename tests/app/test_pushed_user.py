@@ -1,0 +1,57 @@
+"""Two pages of one app see each other's changes, pushed within 100 ms, with no timer."""
+
+import asyncio
+import time
+
+import pytest
+from nicegui.elements.timer import Timer
+from nicegui.testing.user import User
+
+pytestmark = pytest.mark.timeout(60)
+PUSH_LIMIT = 0.1  # seconds from a change in one page to its sight in the other
+
+
+def element(user: User, marker: str):
+    return next(iter(user.find(marker=marker).elements))
+
+
+def timers(user: User) -> list[Timer]:
+    assert user.client is not None
+    return [e for e in user.client.elements.values() if isinstance(e, Timer)]
+
+
+async def seen_within(check, limit: float) -> float:
+    """Seconds until `check()` holds, looked at every millisecond (5 s at most)."""
+    started = time.perf_counter()
+    while not check():
+        assert time.perf_counter() - started < 5, "the other page never saw the change"
+        await asyncio.sleep(0.001)
+    return time.perf_counter() - started
+
+
+async def test_a_change_in_one_page_shows_in_another_within_100_ms(user):
+    other = User(user.http_client)
+    await user.open("/")
+    await other.open("/")
+    await user.should_see(marker="dataset-module")
+    await other.should_see(marker="dataset-module")
+    assert timers(user) == [] and timers(other) == []  # nothing polls
+
+    element(user, "dataset-module").set_value("torchstudio:RandomGenerator")
+    elapsed = await seen_within(
+        lambda: "RandomGenerator(" in element(other, "dataset-code").value, PUSH_LIMIT
+    )
+    assert elapsed < PUSH_LIMIT, f"the other page saw the module after {elapsed * 1000:.0f} ms"
+    await other.should_see(marker="param-size")  # its form follows too
+
+    # And back the other way, for a model's code typed in the second page.
+    other.find(marker="tab-models").click()
+    user.find(marker="tab-models").click()
+    await other.should_see(marker="model-code-MNISTClassifier")
+    await user.should_see(marker="model-code-MNISTClassifier")
+    element(other, "model-code-MNISTClassifier").set_value("model = None  # typed elsewhere\n")
+    elapsed = await seen_within(
+        lambda: "typed elsewhere" in element(user, "model-code-MNISTClassifier").value, PUSH_LIMIT
+    )
+    assert elapsed < PUSH_LIMIT, f"the first page saw the code after {elapsed * 1000:.0f} ms"
+    assert timers(user) == [] and timers(other) == []
