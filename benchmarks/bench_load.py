@@ -7,7 +7,10 @@ opens PAGES headless Chromium pages, and for SECONDS measures the UI's response 
 the server's output and the pages' consoles. Processes (the server's descendants),
 listening ports and open file handles are counted after a warm-up (every worker started
 once) and again after the trainings are stopped and the pages closed: with no leak they
-are the same. Run: python benchmarks/bench_load.py [--seconds 600] [--models 4] [--pages 5]
+are the same. Also: the server's CPU while the pages sit idle on the Models tab (nothing
+training; against the same server with no page open), and the time from an epoch's arrival
+in the app to its point on a page's chart during the load.
+Run: python benchmarks/bench_load.py [--seconds 600] [--models 4] [--pages 5]
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ LIMIT_MS = 300.0
 EPOCHS = 100_000  # never reached: the trainings are stopped when the time is up
 ERROR_LINE = re.compile(r"Traceback|\bERROR\b|Exception in")
 LOADED = re.compile(r"^\d+ training samples$")
+IDLE_SECONDS = 20.0  # how long the server's CPU is measured with the pages idle
 
 
 # ---------------------------------------------------------------------- the process tree
@@ -103,6 +107,19 @@ class Resources:
             f"{len(self.ports)}, open files: server {self.server_files}, "
             f"with its workers {self.all_files}"
         )
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_share(pid: int, seconds: float) -> float:
+    """The share of one core `pid` uses over the next `seconds`."""
+    used, started = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - used) / (time.monotonic() - started)
 
 
 def count_resources(pid: int) -> Resources:
@@ -215,6 +232,16 @@ def write_project(folder: Path, models: int) -> Path:
     finally:
         project.close()
     return path
+
+
+def first_model(path: Path) -> str:
+    from torchstudio.app.store.project import Project
+
+    project = Project.open(path)
+    try:
+        return project.model_names()[0]
+    finally:
+        project.close()
 
 
 def server_env(folder: Path) -> dict[str, str]:
@@ -352,6 +379,53 @@ def wait_for_an_epoch_each(page: Any, models: int) -> None:
     )
 
 
+def show_models_tab(pages: list[Any]) -> None:
+    for page in pages:
+        page.get_by_role("tab", name="Models").click()
+        page.locator(".ts-curves").first.wait_for()
+
+
+# Installed in a page on the Models tab: every time the first curves chart gains points
+# (after what it showed when installed), the number of points and the wall-clock time (ms)
+# of the frame that showed them.
+FOLLOW_CHART = """() => {
+  window.tsChartTimes = [];
+  const holder = document.querySelector('.ts-curves');
+  let last = null;
+  const look = () => {
+    const chart = getElement(holder.id.slice(1)).chart;
+    const series = (chart && chart.getOption() || {}).series || [];
+    const points = Math.max(0, ...series.map(s => (s.data || []).length));
+    if (last === null) {
+      last = points;
+    } else if (points !== last) {
+      last = points;
+      requestAnimationFrame(() => window.tsChartTimes.push([points, Date.now()]));
+    }
+    requestAnimationFrame(look);
+  };
+  look();
+}"""
+
+
+def epoch_to_chart_ms(page: Any, project: Path, model: str) -> list[float]:
+    """For each epoch the page's chart showed: ms from its arrival in the app to its point."""
+    from torchstudio.app.store.project import Project
+
+    shown = {points: at for points, at in page.evaluate("window.tsChartTimes") if points}
+    stored = Project.open(project)  # the server's file, read beside it (write-ahead log)
+    try:
+        received = {e["epoch"]: e.get("received") for e in stored.epochs(model)}
+    finally:
+        stored.close()
+    # The chart shows the epochs of the last training from 1: point n is epoch n.
+    return [
+        shown[n] - received[n] * 1000
+        for n in sorted(shown)
+        if received.get(n) is not None and shown[n] >= received[n] * 1000
+    ]
+
+
 def stop_all_and_wait(page: Any) -> None:
     page.get_by_role("tab", name="Dashboard").click()
     page.get_by_role("button", name="Stop all", exact=True).click()
@@ -427,6 +501,9 @@ class LoadReport:
     console_errors: list[str]
     seconds: float
     models: int
+    idle_cpu: tuple[float, float]  # share of a core: no page open, the pages on the Models tab
+    pages: int
+    epoch_to_chart_ms: list[float]
 
     @property
     def leaks(self) -> list[str]:
@@ -459,6 +536,19 @@ class LoadReport:
                 f"{what}: {len(values)} samples, p50 {p50:.0f} ms, p95 {p95:.0f} ms, "
                 f"max {worst:.0f} ms ({verdict}); {over} at or over {LIMIT_MS:.0f} ms "
                 f"({100 * over / len(values):.1f}%)"
+            )
+        alone, idle = self.idle_cpu
+        out.append(
+            f"server CPU with nothing training: no page open {100 * alone:.2f}% of a core, "
+            f"{self.pages} pages idle on the Models tab {100 * idle:.2f}% "
+            f"({'under' if idle < 0.01 else 'OVER'} the 1% goal)"
+        )
+        if self.epoch_to_chart_ms:
+            p50, p95, worst = self.percentiles(self.epoch_to_chart_ms)
+            out.append(
+                f"an epoch's arrival to its point on a page's chart, under this load: "
+                f"{len(self.epoch_to_chart_ms)} epochs, p50 {p50:.0f} ms, p95 {p95:.0f} ms, "
+                f"max {worst:.0f} ms"
             )
         out.append(f"before: {self.before.line()}")
         out.append(f"after:  {self.after.line()}")
@@ -522,11 +612,20 @@ def run_load(seconds: float, models: int, pages: int, folder: Path) -> LoadRepor
             first.context.close()
             before = steady(server.process.pid)
 
+            alone = cpu_share(server.process.pid, IDLE_SECONDS)
             opened = [open_page(browser, server, measures) for _ in range(pages)]
+            show_models_tab(opened)
+            time.sleep(3)  # the pages' first drawings are done
+            idle = cpu_share(server.process.pid, IDLE_SECONDS)
+
+            # One page stays on the Models tab and times the curves; the others are exercised.
+            follower, exercised = opened[-1], opened[:-1] or opened
+            follower.evaluate(FOLLOW_CHART)
             start_all_and_wait(opened[0], server, models)
             started = time.monotonic()
-            exercise(opened, server, seconds, measures)
+            exercise(exercised, server, seconds, measures)
             elapsed = time.monotonic() - started
+            charted = epoch_to_chart_ms(follower, project, first_model(project))
             stop_all_and_wait(opened[0])
             for page in opened:
                 page.context.close()
@@ -543,6 +642,9 @@ def run_load(seconds: float, models: int, pages: int, folder: Path) -> LoadRepor
             measures.console_errors,
             elapsed,
             models,
+            (alone, idle),
+            pages,
+            charted,
         )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -225,6 +226,7 @@ class ModelService:
             kind, value = event.data
             try:
                 if kind == "epoch":
+                    value = {**value, "received": time.time()}  # when it reached the app
                     self.project.add_epoch(name, int(value["epoch"]), value)
                     if on_epoch is not None:
                         on_epoch(value)
