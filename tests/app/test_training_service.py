@@ -4,8 +4,6 @@ import asyncio
 
 import pytest
 
-from torchstudio.app.models.definition import duplicate_model
-
 pytestmark = pytest.mark.timeout(180)
 
 
@@ -43,8 +41,8 @@ async def test_start_all_trains_models_in_parallel_and_errors_are_kept(studio):
     assert await studio.dataset.analyze(), studio.dataset.analysis_message
     settings = {**project.model(name)["settings"], "epochs": 2, "class_weights": True}
     project.update_model(name, settings=settings)
-    second = duplicate_model(project, name)
-    broken = duplicate_model(project, name, "broken")
+    second = studio.models.duplicate(name)
+    broken = studio.models.duplicate(name, "broken")
     project.update_model(broken, code="import torch\nmodel = torch.nn.Linear(3, 2)\n")
     assert set(training.start_all()) == {name, second, broken}
     assert len([n for n in (name, second) if training.running(n)]) == 2
