@@ -212,7 +212,8 @@ class Server:
 
 def write_project(folder: Path, models: int) -> Path:
     """The demo project with `models` copies of the demo model, each with many epochs."""
-    from torchstudio.app.models.definition import duplicate_model
+    from torchstudio.app.models.definition import duplicate
+    from torchstudio.app.models.document import ModelDocument
     from torchstudio.app.store.project import Project
 
     path = folder / "load.tsproj"
@@ -227,8 +228,9 @@ def write_project(folder: Path, models: int) -> Path:
         name = project.model_names()[0]
         settings = {**project.model(name)["settings"], "epochs": EPOCHS}
         project.update_model(name, settings=settings)
+        copy = duplicate(ModelDocument.from_json(project.model(name))).to_json()
         for _ in range(models - 1):
-            duplicate_model(project, name)
+            project.add_model(name, copy)
     finally:
         project.close()
     return path

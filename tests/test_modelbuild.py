@@ -310,7 +310,7 @@ def test_suggestions_for_each_kind_of_target():
         "early_stop_patience": 10,
     }
     assert classes["optimizer"]["name"] == "AdamW" and classes["optimizer"]["values"] == {
-        "lr": "0.001"
+        "lr": "0.01"
     }
     scheduler = classes["scheduler"]
     # The schedule follows the trainer's own epochs and steps, whatever batch size is chosen.

@@ -6,7 +6,8 @@ from nicegui.testing.user_simulation import user_simulation
 from tests.app.conftest import MAIN
 from tests.app.test_ui_user import eventually
 
-from torchstudio.app.models import definition as model_book
+from torchstudio.app.models import definition
+from torchstudio.app.models.document import ModelDocument
 from torchstudio.app.models.views import placement_text
 from torchstudio.app.store.project import Project
 
@@ -28,7 +29,8 @@ def place(project: Project, name: str, **placement: object) -> None:
 async def user(demo_file):
     """The demo project with two models: one on two GPUs of server gpu2, one on 2 CPUs here."""
     project = Project.open(demo_file)
-    model_book.duplicate_model(project, FIRST)
+    copy = definition.duplicate(ModelDocument.from_json(project.model(FIRST)))
+    project.add_model(FIRST, copy.to_json())
     place(project, FIRST, server="gpu2", devices=["cuda:0", "cuda:1"], device="cuda:0")
     place(project, SECOND, server=None, devices=["cpu", "cpu"], device="cpu")
     project.close()

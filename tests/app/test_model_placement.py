@@ -11,9 +11,9 @@ import re
 import pytest
 from tests.test_distributed import SGD
 
-from torchstudio.app.models import definition as model_book
+from torchstudio.app.models import definition as model_definition
 from torchstudio.app.models.definition import check_placement, set_placement
-from torchstudio.app.models.service import training_settings
+from torchstudio.app.models.document import ModelDocument
 from torchstudio.app.pages.model_placement import Placement
 
 pytestmark = pytest.mark.timeout(240)
@@ -65,38 +65,37 @@ def test_refused_placements_say_why(server, devices, message):
 
 
 def test_placement_is_stored_and_reaches_the_trainer_settings(project):
-    name = project.model_names()[0]
-    set_placement(project, name, "gpu1", ["cpu", "cpu"], SERVERS)
-    stored = project.model(name)["settings"]
+    document = ModelDocument.from_json(project.model(project.model_names()[0]))
+    document = set_placement(document, "gpu1", ["cpu", "cpu"], SERVERS)
+    stored = ModelDocument.from_json(document.to_json()).to_json()["settings"]
     assert stored["server"] == "gpu1" and stored["devices"] == ["cpu", "cpu"]
-    settings = training_settings(project.model(name), {}, ["input", "target"])
+    settings = document.effective().trainer_settings(["input", "target"])
     assert settings["devices"] == ["cpu", "cpu"] and "server" not in settings
-    set_placement(project, name, None, "cuda:1", SERVERS)  # one device: the device setting
-    stored = project.model(name)["settings"]
-    assert stored["device"] == "cuda:1" and stored["devices"] is None
+    document = set_placement(document, None, "cuda:1", SERVERS)  # one device: `device`
+    stored = document.to_json()["settings"]
+    assert stored["device"] == "cuda:1" and "devices" not in stored
     with pytest.raises(ValueError, match="not one of the app's servers"):
-        set_placement(project, name, "gone", None, SERVERS)
-    assert project.model(name)["settings"]["device"] == "cuda:1"  # refused: nothing changed
-    assert model_book.parse_setting("dist_port", "29501") == 29501
+        set_placement(document, "gone", None, SERVERS)
+    assert model_definition.parse_setting("dist_port", "29501") == 29501
     with pytest.raises(ValueError, match="dist_port must be a TCP port"):
-        model_book.parse_setting("dist_port", "70000")
+        model_definition.parse_setting("dist_port", "70000")
 
 
 def test_world_size_and_the_effective_batch_line():
-    assert model_book.world_size(["cpu", "cpu"], "cpu", None, {}) == 2
-    assert model_book.world_size("all", "cpu", "gpu1", {"gpu1": 4}) == 4
-    assert model_book.world_size("all", "cpu", "gpu1", {}) is None  # GPUs not checked yet
+    assert model_definition.world_size(["cpu", "cpu"], "cpu", None, {}) == 2
+    assert model_definition.world_size("all", "cpu", "gpu1", {"gpu1": 4}) == 4
+    assert model_definition.world_size("all", "cpu", "gpu1", {}) is None  # GPUs not checked yet
     hosts = [
         {"server": None, "devices": "all", "address": "a"},
         {"server": "gpu2", "devices": ["cuda:0", "cuda:1"]},
     ]
-    assert model_book.world_size(hosts, "cpu", "gpu1", {"gpu1": 3}) == 5
-    line = model_book.batch_line(32, 2)
+    assert model_definition.world_size(hosts, "cpu", "gpu1", {"gpu1": 3}) == 5
+    line = model_definition.batch_line(32, 2)
     assert line.startswith("effective batch 64 = 32 per device x 2 processes")
     assert "Learning rate not scaled" in line
-    assert model_book.batch_line(32, 1) == "batch 32 on one device"
+    assert model_definition.batch_line(32, 1) == "batch 32 on one device"
     with pytest.raises(ValueError, match="CPU processes must be at least 1"):
-        model_book.cpu_processes(0)
+        model_definition.cpu_processes(0)
 
 
 def test_the_controls_read_and_write_every_form():
@@ -122,7 +121,7 @@ def test_the_controls_read_and_write_every_form():
 def without_dropout(studio, name, **settings):
     """A small demo model with no random layer (both runs must draw the same numbers)."""
     for parameter, value in (("dropout", "0.0"), ("channels", "8"), ("hidden", "32")):
-        assert model_book.set_value(studio.project, studio.catalog, name, parameter, value) == ""
+        assert studio.models.set_value(name, parameter, value) == ""
     current = studio.project.model(name)["settings"]
     studio.project.update_model(name, settings={**current, **settings})
 
@@ -141,7 +140,7 @@ async def test_two_cpu_processes_train_like_one_with_the_global_batch(studio):
         return project.epochs(name)
 
     one = await train()
-    set_placement(project, name, None, ["cpu", "cpu"], [])
+    studio.models.set_placement(name, None, ["cpu", "cpu"], [])
     project.update_model(name, settings={**project.model(name)["settings"], "batch_size": 32})
     ddp = await train()
     summary = project.model(name)["training"]

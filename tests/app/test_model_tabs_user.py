@@ -1,14 +1,17 @@
 """The Models and Dashboard tabs through NiceGUI's simulated user (no browser)."""
 
 import pytest
+import torch
 from nicegui.testing.user_simulation import user_simulation
 from tests.app.conftest import MAIN
 from tests.app.test_ui_user import eventually
 
 from torchstudio.app.demo import write_demo
+from torchstudio.app.models.document import ModelDocument
 from torchstudio.app.models.views import epoch_axis
 from torchstudio.app.pages.dashboard_tab import validation_only
 from torchstudio.app.store.project import Project
+from torchstudio.model.suggest import suggest_training
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -78,7 +81,8 @@ async def test_two_outputs_get_a_loss_and_a_metric_picker_each(two_output_user, 
     await eventually(lambda: len(model_document(tmp_path)["settings"]["loss"]) == 2)
     document = model_document(tmp_path)
     first, second = document["settings"]["loss"]
-    assert first == "loss = 'first'\n"  # the first output keeps its suggestion
+    assert first is None  # the first output keeps its suggestion, not the user's
+    assert ModelDocument.from_json(document).effective()["loss"][0] == "loss = 'first'\n"
     assert (
         "MeanSquareError" in second
         and document["parts"]["loss"][1]["module"] == "torchstudio:MeanSquareError"
@@ -167,3 +171,91 @@ async def test_picking_a_loss_updates_its_title(two_output_user, tmp_path):
     await user.should_not_see("loss · output 2 [1, 1]: (none yet: pick a module)")
     element(user, "part-optimizer-MNISTClassifier").set_value("torchstudio:SGD")
     await user.should_see("optimizer: optimizer = SGD(", retries=20)
+
+
+def digits_build() -> dict:
+    """The build summary of the demo model on Digits, with modelbuild's real suggestions."""
+    suggestions = suggest_training(
+        [torch.rand(1, 1, 8, 8)], [torch.tensor([3])], [torch.rand(1, 10)], train_count=1438
+    )
+    return {"parameters": {"total": 5}, "outputs": [{"shape": [1, 10]}], "suggestions": suggestions}
+
+
+async def test_a_typed_batch_size_survives_build(user, tmp_path):
+    await user.open("/")
+    user.find(marker="tab-models").click()
+    field = element(user, "setting-batch_size-MNISTClassifier")
+    # Not set: the default is shown greyed, so typing the same number is still a change
+    # (the field used to hold "64" itself: typing 64 changed nothing and was not saved).
+    assert field.value == "" and field.props["placeholder"] == "64"
+    assert field.props["hint"] == "default"
+    user.find(marker="setting-batch_size-MNISTClassifier").type("64").trigger("change")
+    await eventually(lambda: model_document(tmp_path)["settings"].get("batch_size") == 64)
+    project = Project.open(tmp_path / "demo.tsproj")  # the build's report arrives (128)
+    try:
+        project.update_model("MNISTClassifier", build=digits_build(), status="built")
+    finally:
+        project.close()
+    await eventually(lambda: element(user, "setting-batch_size-MNISTClassifier") is not field)
+    field = element(user, "setting-batch_size-MNISTClassifier")
+    assert field.value == "64" and "hint" not in field.props
+    await user.should_not_see(marker="accept-batch_size-MNISTClassifier")
+    assert model_document(tmp_path)["settings"]["batch_size"] == 64
+
+
+@pytest.fixture
+async def built_user(tmp_path, monkeypatch):
+    """The demo project as saved after a build on Digits (no dataset load needed)."""
+    monkeypatch.setenv("TORCHSTUDIO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TORCHSTUDIO_TEST_PROJECT", str(tmp_path / "demo.tsproj"))
+    project = write_demo(tmp_path / "demo.tsproj")
+    project.update_model("MNISTClassifier", build=digits_build(), status="built")
+    project.close()
+    async with user_simulation(main_file=MAIN) as user:
+        yield user
+
+
+async def test_suggested_parts_show_their_module_and_form_and_accept_makes_them_the_users(
+    built_user, tmp_path
+):
+    user = built_user
+    await user.open("/")
+    user.find(marker="tab-models").click()
+    await user.should_see(marker="suggested-optimizer-MNISTClassifier", retries=20)
+    assert element(user, "part-optimizer-MNISTClassifier").value == "torchstudio:AdamW"
+    assert element(user, "part-param-lr-optimizer-MNISTClassifier").value == "0.01"
+    assert element(user, "part-scheduler-MNISTClassifier").value == "torchstudio:OneCycle"
+    assert element(user, "part-param-epochs-scheduler-MNISTClassifier").value == "epochs"
+    await user.should_see("optimizer: optimizer = AdamW(model.parameters(), lr=0.01) (suggested)")
+    # The batch size is suggested: greyed, marked, and Accept makes it the user's.
+    field = element(user, "setting-batch_size-MNISTClassifier")
+    assert field.value == "" and field.props["placeholder"] == "128"
+    assert field.props["hint"] == "suggested"
+    user.find(marker="accept-batch_size-MNISTClassifier").click()
+    await eventually(lambda: model_document(tmp_path)["settings"].get("batch_size") == 128)
+
+    user.find(marker="accept-optimizer-MNISTClassifier").click()
+    await user.should_not_see(marker="suggested-optimizer-MNISTClassifier")
+    document = model_document(tmp_path)
+    assert "AdamW(model.parameters(), lr=0.01)" in document["settings"]["optimizer"]
+    assert document["parts"]["optimizer"]["module"] == "torchstudio:AdamW"
+    await user.should_see("optimizer: optimizer = AdamW(model.parameters(), lr=0.01)")
+
+    # Picking another scheduler, then OneCycle again, keeps epochs and steps per epoch.
+    picker = element(user, "part-scheduler-MNISTClassifier")
+    picker.set_value("torchstudio:Step")
+    await eventually(
+        lambda: "Step(" in (model_document(tmp_path)["settings"].get("scheduler") or "")
+    )
+    await user.should_not_see(marker="suggested-scheduler-MNISTClassifier")
+    picker.set_value("torchstudio:OneCycle")
+    await eventually(
+        lambda: (
+            "OneCycle(optimizer, epochs=epochs, steps_per_epoch=steps_per_epoch)"
+            in model_document(tmp_path)["settings"]["scheduler"]
+        )
+    )
+    await user.should_see(marker="part-param-steps_per_epoch-scheduler-MNISTClassifier")
+    assert element(user, "part-param-steps_per_epoch-scheduler-MNISTClassifier").value == (
+        "steps_per_epoch"
+    )

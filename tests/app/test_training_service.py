@@ -4,8 +4,6 @@ import asyncio
 
 import pytest
 
-from torchstudio.app.models.definition import duplicate_model
-
 pytestmark = pytest.mark.timeout(180)
 
 
@@ -43,8 +41,8 @@ async def test_start_all_trains_models_in_parallel_and_errors_are_kept(studio):
     assert await studio.dataset.analyze(), studio.dataset.analysis_message
     settings = {**project.model(name)["settings"], "epochs": 2, "class_weights": True}
     project.update_model(name, settings=settings)
-    second = duplicate_model(project, name)
-    broken = duplicate_model(project, name, "broken")
+    second = studio.models.duplicate(name)
+    broken = studio.models.duplicate(name, "broken")
     project.update_model(broken, code="import torch\nmodel = torch.nn.Linear(3, 2)\n")
     assert set(training.start_all()) == {name, second, broken}
     assert len([n for n in (name, second) if training.running(n)]) == 2
@@ -101,3 +99,26 @@ async def test_training_after_a_code_change_trains_the_new_code(studio):
     assert run is not None and run.status == "finished", run and run.error
     assert project.model(name)["build"]["parameters"]["total"] == first + 110
     assert models.is_built(name)
+
+
+async def test_the_optimizers_lr_is_the_peak_and_a_typed_batch_size_survives_build(studio):
+    models, training, project = studio.models, studio.training, studio.project
+    name = project.model_names()[0]
+    models.set_setting(name, "batch_size", "64")
+    models.set_setting(name, "epochs", "2")
+    await models.build(name)
+    values = models.effective(name)
+    suggested = project.model(name)["build"]["suggestions"]["hyperparameters"]["batch_size"]
+    assert suggested != 64 and values["batch_size"] == 64  # the user's, not the suggestion
+    assert not values.is_suggested("batch_size") and values.is_suggested("scheduler")
+    # The suggested OneCycle peaks at the optimizer's learning rate: the one the user sets.
+    assert models.set_part_value(name, "optimizer", "lr", "0.002") == ""
+    training.start(name)
+    run = await training.wait(name)
+    assert run.status == "finished", run.error
+    used = project.model(name)["settings_used"]
+    assert used["batch_size"] == 64 and "lr=0.002" in used["optimizer"]
+    assert "OneCycle(" in used["scheduler"] and "max_lr" not in used["scheduler"]
+    rates = [e["lr"] for e in project.epochs(name)]
+    assert len(rates) == 2 and max(rates) <= 0.002 * (1 + 1e-9)
+    assert rates[0] > 0.001  # near the peak after the warm-up: the schedule follows the lr

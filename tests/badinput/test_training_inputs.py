@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from torchstudio.app.models.definition import duplicate_model
 from torchstudio.app.runtime.launchers import MEMORY_LIMIT_VARIABLE
 from torchstudio.app.studio import Studio
 
@@ -115,7 +114,7 @@ async def test_a_device_that_does_not_exist(studio):
 
 
 async def test_out_of_memory_in_a_memory_limited_trainer(studio):
-    name = duplicate_model(studio.project, studio.project.model_names()[0], "limited")
+    name = studio.models.duplicate(studio.project.model_names()[0], "limited")
     good = studio.project.model(name)["code"]
     studio.project.update_model(name, code=HUGE_ACTIVATIONS)
     studio.pool.env[MEMORY_LIMIT_VARIABLE] = str(WORKER_MEMORY_MB)

@@ -6,8 +6,6 @@ import time
 import pytest
 from faultsetup import HANGING_MODEL, use_tiny_model, wait_until_gone
 
-from torchstudio.app.models.definition import duplicate_model
-
 pytestmark = pytest.mark.timeout(240)
 
 STALL_SECONDS = 3.0
@@ -24,7 +22,7 @@ async def test_a_model_stuck_in_its_forward_is_reported_and_stopped_from_the_ui(
     studio.manager.stall_timeout = STALL_SECONDS
     project, training, pool = studio.project, studio.training, studio.pool
     name = project.model_names()[0]
-    good = duplicate_model(project, name, "good")
+    good = studio.models.duplicate(name, "good")
     use_tiny_model(project, good, epochs=1)
     use_tiny_model(project, name, epochs=2)
     project.update_model(name, code=HANGING_MODEL)

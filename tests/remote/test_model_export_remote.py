@@ -20,7 +20,6 @@ import uvicorn
 from fastapi import FastAPI
 from tests.remote.test_model_server import SERVER, studio  # noqa: F401 (the fixture)
 
-from torchstudio.app.models import definition as model_book
 from torchstudio.app.models.views import OUTPUT_WORKER
 from torchstudio.app.web.model_routes import register_model_routes
 from torchstudio.remote.process import SSHProcess
@@ -61,8 +60,8 @@ async def test_outputs_and_exports_of_a_remote_training_land_here(studio, tmp_pa
     project, training, models = studio.project, studio.training, studio.models
     name = project.model_names()[0]
     for parameter, value in (("channels", "8"), ("hidden", "32")):
-        assert model_book.set_value(project, studio.catalog, name, parameter, value) == ""
-    model_book.set_placement(project, name, SERVER, None, sorted(studio.servers.book.entries))
+        assert studio.models.set_value(name, parameter, value) == ""
+    studio.models.set_placement(name, SERVER, None, sorted(studio.servers.book.entries))
     project.update_model(name, settings={**project.model(name)["settings"], "epochs": 1})
     training.start(name)
     run = await asyncio.wait_for(training.wait(name), 180)

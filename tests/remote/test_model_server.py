@@ -14,7 +14,6 @@ import socket
 import pytest
 from tests.studios import demo_studio
 
-from torchstudio.app.models import definition as model_book
 from torchstudio.remote.process import SSHProcess
 
 pytestmark = pytest.mark.timeout(240)
@@ -54,8 +53,8 @@ async def test_a_model_trains_on_its_server_stops_and_resumes_on_two(studio, ssh
     project, training, models = studio.project, studio.training, studio.models
     name = project.model_names()[0]
     for parameter, value in (("channels", "8"), ("hidden", "32")):
-        assert model_book.set_value(project, studio.catalog, name, parameter, value) == ""
-    model_book.set_placement(project, name, SERVER, None, sorted(studio.servers.book.entries))
+        assert studio.models.set_value(name, parameter, value) == ""
+    studio.models.set_placement(name, SERVER, None, sorted(studio.servers.book.entries))
     # No scheduler: the rate stays the same when the resumed run asks for fewer epochs.
     settings = {**project.model(name)["settings"], "epochs": 50, "scheduler": ""}
     project.update_model(name, settings=settings)
@@ -80,7 +79,7 @@ async def test_a_model_trains_on_its_server_stops_and_resumes_on_two(studio, ssh
         {"server": None, "devices": ["cpu"], "address": "127.0.0.1", "interface": "lo"},
         {"server": OTHER, "devices": ["cpu"], "interface": "lo"},
     ]
-    model_book.set_placement(project, name, SERVER, hosts, sorted(studio.servers.book.entries))
+    studio.models.set_placement(name, SERVER, hosts, sorted(studio.servers.book.entries))
     settings = project.model(name)["settings"]
     project.update_model(
         name, settings={**settings, "epochs": stopped_at + 1, "dist_port": free_port()}
@@ -98,6 +97,6 @@ async def test_a_model_trains_on_its_server_stops_and_resumes_on_two(studio, ssh
     assert models.pool.running(f"modeltrain {name}") is trainer  # the same remote trainer
 
     # Back to this machine: the remote trainer makes way for a local one of the same name.
-    model_book.set_placement(project, name, None, None, [])
+    studio.models.set_placement(name, None, None, [])
     local = await models.trainer(name, None)
     assert local is not trainer and not trainer.alive and models.placed[name] is None

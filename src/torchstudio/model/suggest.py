@@ -10,8 +10,9 @@ Each target (one per model output) is read as one of:
 - "regression": anything else -> MeanSquareError, and torchmetrics' MeanAbsoluteError as
   the metric (none of the built-in metrics measures regression; the error in the target's
   own unit reads better than the squared loss).
-Then AdamW (lr 1e-3) and OneCycle (max_lr 10 x lr, stepped per batch when the training set
-size is known, else per epoch): a warm-up then an anneal suits every task here, so
+Then AdamW (lr 1e-2) and OneCycle (its peak is the optimizer's learning rate, so the rate
+the user sets on the optimizer is the peak; stepped per batch when the training set size is
+known, else per epoch): a warm-up then an anneal suits every task here, so
 NoSchedule (meant for schedule-free optimizers) is not suggested. Batch size, epochs and
 early-stop patience come from the dataset size and the sample size: the largest power of two
 up to 256 that keeps a batch of raw samples under 32 MiB and an epoch at 10 steps or more;
@@ -32,7 +33,7 @@ import torch
 
 from torchstudio.pythonparse import ModuleInfo, generate_code, scan_builtin
 
-LEARNING_RATE = 1e-3
+LEARNING_RATE = 1e-2  # the peak of the suggested one-cycle schedule
 MAX_BATCH = 256
 BATCH_BYTES = 32 << 20  # raw sample data per batch: keeps large samples in small batches
 MIN_STEPS_PER_EPOCH = 10
@@ -87,7 +88,13 @@ def target_kind(target: torch.Tensor, output: torch.Tensor | None = None) -> str
 
 
 def _suggestion(info: ModuleInfo, values: dict[str, str], **extra: Any) -> dict[str, Any]:
-    return {"name": info.name, "values": values, "code": generate_code(info, values), **extra}
+    return {
+        "name": info.name,
+        "module": f"{info.origin}:{info.name}",  # the catalog's key (app.catalog.module_key)
+        "values": values,
+        "code": generate_code(info, values),
+        **extra,
+    }
 
 
 def suggest_loss(kind: str) -> dict[str, Any]:
@@ -132,7 +139,8 @@ def suggest_hyperparameters(
 def suggest_scheduler(epochs: int, steps_per_epoch: int | None) -> dict[str, Any]:
     # The trainer defines `epochs` and `steps_per_epoch` where the chunk runs: naming them
     # keeps the schedule right when the user changes the batch size or the epoch count.
-    values = {"max_lr": repr(LEARNING_RATE * 10), "epochs": "epochs"}
+    # No max_lr: OneCycle then peaks at the optimizer's learning rate, the user's.
+    values = {"epochs": "epochs"}
     if steps_per_epoch:
         values["steps_per_epoch"] = "steps_per_epoch"
     return _suggestion(_builtin("schedulers", "OneCycle"), values)

@@ -9,6 +9,9 @@ from torch.optim.lr_scheduler import OneCycleLR
 class OneCycle(OneCycleLR):
     """Warm the learning rate up to `max_lr`, then anneal it far below the start, in one cycle.
 
+    Without `max_lr`, the peak is the optimizer's own learning rate (of each parameter
+    group): the rate set on the optimizer is the highest the schedule reaches.
+
     The cycle lasts `total_steps` steps, or `epochs * steps_per_epoch`. With
     `steps_per_epoch` or `total_steps` given it is meant to be stepped after every batch
     (`step_every_batch` is True); with only `epochs`, once per epoch. `optimizer` is filled by
@@ -18,7 +21,7 @@ class OneCycle(OneCycleLR):
     def __init__(
         self,
         optimizer: torch.optim.Optimizer,
-        max_lr: float = 0.01,
+        max_lr: float | list[float] | None = None,
         epochs: int = 10,
         steps_per_epoch: int | None = None,
         total_steps: int | None = None,
@@ -29,6 +32,8 @@ class OneCycle(OneCycleLR):
     ) -> None:
         # Read by the trainer to know when to call step().
         self.step_every_batch = steps_per_epoch is not None or total_steps is not None
+        if max_lr is None:
+            max_lr = [float(group["lr"]) for group in optimizer.param_groups]
         if total_steps is None:
             total_steps = epochs * (steps_per_epoch or 1)
         super().__init__(

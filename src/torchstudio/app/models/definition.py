@@ -1,159 +1,167 @@
-"""The project's models as the Model tabs edit them: add, duplicate, rename, delete, settings.
+"""A model's edits as the Model tabs make them: pure functions, document -> new document.
 
-Pure functions over the project store, so the tabs' logic is tested without a browser.
+`ModelService` (service.py) loads a model's document, applies one of these and stores the
+result; the module catalog is only read here.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from typing import Any
 
-from torchstudio.app.catalog import Catalog, code_for, module_key
-from torchstudio.app.demo import DEMO_MODEL, model_document, new_model
-from torchstudio.app.store.project import Project
+from torchstudio.app.catalog import Catalog, code_for, form_parameters, module_key
+from torchstudio.app.models.document import (
+    NUMBER_SETTINGS,
+    PART_KINDS,
+    PER_OUTPUT,
+    SUGGESTED_NUMBERS,
+    DocumentError,
+    ModelDocument,
+    PartChoice,
+    TrainingSettings,
+)
+from torchstudio.pythonparse import ModuleInfo
 from torchstudio.train.ddp.plan import PlanError, backend_for, batch_summary, parse_devices
+from torchstudio.train.settings import PRECISIONS
 
-PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
-# Settings a user types in the tab, with the type their text becomes.
-NUMBER_SETTINGS = {"batch_size": int, "epochs": int, "early_stop": int, "seed": int}
 MAX_PORT = 65535
+# Names the trainer defines where a part's code runs: a parameter so named gets them, so
+# the schedule follows the epochs and the batches per epoch (train count / batch size).
+TRAINER_NAMES = ("epochs", "steps_per_epoch")
 
 
-def add_model(project: Project, catalog: Catalog, name: str = DEMO_MODEL) -> str:
-    """A new model tab with a built-in model (the demo's by default); returns its name."""
-    return project.add_model(name, new_model(catalog, name))
-
-
-def duplicate_model(project: Project, name: str, new_name: str | None = None) -> str:
-    """A copy with the code and every setting, but no build, epochs or weights."""
-    document = copy.deepcopy(project.model(name))
-    document.update(build=None, status="not built", training=None)
-    return project.add_model(new_name or name, document)
-
-
-def rename_model(project: Project, name: str, new_name: str) -> str:
-    new_name = new_name.strip()
-    if not new_name:
-        raise ValueError("a model needs a name")
-    if new_name != name:
-        project.rename_model(name, new_name)
-    return new_name
-
-
-def choose_module(project: Project, catalog: Catalog, name: str, key: str) -> None:
-    """Use model module `key` with its default parameters; its code replaces the model's."""
-    info = catalog.find("models", key)
-    if info is None:
-        raise KeyError(f"no model module {key}")
-    code, _ = code_for(info, {})
-    project.update_model(
-        name, module=module_key(info), values={}, code=code or "", code_edited=False
+def duplicate(document: ModelDocument) -> ModelDocument:
+    """A copy with the code and every setting, but no build or training results."""
+    return dataclasses.replace(
+        document, build=None, status="not built", training=None, settings_used=None, closed=False
     )
 
 
-def set_value(project: Project, catalog: Catalog, name: str, parameter: str, text: str) -> str:
-    """Change one parameter of the model module; returns the error text ('' when valid)."""
-    document = project.model(name)
-    info = catalog.find("models", document.get("module") or "")
+def clean_name(text: str) -> str:
+    """A model's name as typed, trimmed; ValueError when nothing is left."""
+    name = text.strip()
+    if not name:
+        raise ValueError("a model needs a name")
+    return name
+
+
+def choose_module(document: ModelDocument, info: ModuleInfo) -> ModelDocument:
+    """Use model module `info` with its default parameters; its code replaces the model's."""
+    code, _ = code_for(info, {})
+    return dataclasses.replace(
+        document, module=module_key(info), values={}, code=code or "", code_edited=False
+    )
+
+
+def set_value(
+    document: ModelDocument, info: ModuleInfo | None, parameter: str, text: str
+) -> tuple[ModelDocument, str]:
+    """Change one parameter of the model module: (new document, error text or '')."""
     if info is None:
-        return "custom code: edit the code"
-    values = {**(document.get("values") or {}), parameter: text}
+        return document, "custom code: edit the code"
+    values = {**document.values, parameter: text}
     code, errors = code_for(info, values)
     if code is None:
-        return next(iter(errors.values()))
-    project.update_model(name, values=values, code=code, code_edited=False)
-    return ""
+        return document, next(iter(errors.values()))  # the last valid code stays
+    return dataclasses.replace(document, values=values, code=code, code_edited=False), ""
 
 
-def set_code(project: Project, name: str, code: str) -> None:
-    if code != project.model(name).get("code"):
-        project.update_model(name, code=code, code_edited=True, status="not built")
+def set_code(document: ModelDocument, code: str) -> ModelDocument:
+    """Code typed by hand: kept, marked as edited, and the model needs a new build."""
+    if code == document.code:
+        return document
+    return dataclasses.replace(document, code=code, code_edited=True, status="not built")
 
 
-# Training parts the tab picks from modules: setting -> module kind in the catalog.
-PART_KINDS = {"loss": "loss", "metric": "metrics", "optimizer": "optim", "scheduler": "schedulers"}
+# ------------------------------------------------------------------ training parts
 
 
-PER_OUTPUT = ("loss", "metric")  # one chunk per model output
+def part_module(catalog: Catalog, key: str, module: str | None) -> ModuleInfo | None:
+    return catalog.find(PART_KINDS[key], module) if module else None
 
 
-def part_entry(document: dict[str, Any], key: str, output: int = 0) -> dict[str, Any]:
-    """The module choice of training part `key` (of output `output` for losses and metrics)."""
-    part = (document.get("parts") or {}).get(key)
-    if isinstance(part, list):
-        return (part[output] if output < len(part) else None) or {}
-    return (part or {}) if output == 0 else {}  # a single choice: the first output's
-
-
-def part_code(key: str, code: str) -> Any:
-    """A setting's value for a part's code: one chunk per output for losses and metrics."""
-    return [code] if key in PER_OUTPUT else code
+def carried_values(info: ModuleInfo, previous: dict[str, str]) -> tuple[dict[str, str], str]:
+    """The parameter texts a newly picked module keeps, and its code: the same-named values
+    set before, and the trainer's names for parameters so named (TRAINER_NAMES). A value the
+    new module refuses is dropped (its default applies)."""
+    names = {str(p["name"]) for p in form_parameters(info)}
+    values = {k: v for k, v in previous.items() if k in names}
+    for name in TRAINER_NAMES:
+        if name in names:
+            values.setdefault(name, name)
+    while True:
+        code, errors = code_for(info, values)
+        if code is not None:
+            return values, code
+        refused = next(iter(errors))
+        if refused not in values:  # not one of ours: the module's defaults alone
+            return {}, code_for(info, {})[0] or ""
+        del values[refused]
 
 
 def _store_part(
-    project: Project, name: str, key: str, output: int, entry: dict[str, Any], code: str
-) -> None:
-    """Write part `key`'s module choice and code; losses and metrics only at `output`."""
-    document = project.model(name)
-    parts = dict(document.get("parts") or {})
-    settings = dict(document.get("settings") or {})
-    if key in PER_OUTPUT:
-        entries = parts.get(key)
-        entries = list(entries) if isinstance(entries, list) else [entries or {}]
-        chunks = list(effective_settings(document)[key] or [])
-        entries += [{}] * (output + 1 - len(entries))
-        chunks += [""] * (output + 1 - len(chunks))
-        entries[output], chunks[output] = entry, code
-        parts[key], settings[key] = entries, chunks
-    else:
-        parts[key], settings[key] = entry, code
-    project.update_model(name, parts=parts, settings=settings)
+    document: ModelDocument, key: str, output: int, choice: PartChoice, code: str
+) -> ModelDocument:
+    """Part `key` (of `output`) becomes the user's: its module choice and its code."""
+    settings = document.settings.with_chunk(key, code, output)
+    return dataclasses.replace(document.with_part(key, choice, output), settings=settings)
 
 
 def choose_part(
-    project: Project, catalog: Catalog, name: str, key: str, module: str, output: int = 0
-) -> str:
-    """Use module `module` (defaults) for training part `key` (of `output`); returns its code."""
-    info = catalog.find(PART_KINDS[key], module)
+    document: ModelDocument, catalog: Catalog, key: str, module: str, output: int = 0
+) -> ModelDocument:
+    """Use module `module` for part `key` (of `output`), keeping the values that still apply
+    (those of the part shown so far, the user's or the suggestion's)."""
+    info = part_module(catalog, key, module)
     if info is None:
         raise KeyError(f"no {key} module {module}")
-    code, _ = code_for(info, {})
-    entry = {"module": module, "values": {}, "edited": False}
-    _store_part(project, name, key, output, entry, code or "")
-    return code or ""
+    shown, _ = document.shown_part(key, output)
+    values, code = carried_values(info, shown.values if shown else {})
+    return _store_part(document, key, output, PartChoice(module_key(info), values), code)
 
 
 def set_part_value(
-    project: Project,
-    catalog: Catalog,
-    name: str,
-    key: str,
-    parameter: str,
-    text: str,
-    output: int = 0,
-) -> str:
-    """Change one parameter of a training part's module; returns the error text ('' if valid)."""
-    part = part_entry(project.model(name), key, output)
-    info = catalog.find(PART_KINDS[key], part.get("module") or "")
-    if info is None:
-        return "pick a module first"
-    values = {**(part.get("values") or {}), parameter: text}
+    document: ModelDocument, catalog: Catalog, key: str, parameter: str, text: str, output: int = 0
+) -> tuple[ModelDocument, str]:
+    """Change one parameter of the part's module (a suggested part becomes the user's):
+    (new document, error text or '')."""
+    shown, _ = document.shown_part(key, output)
+    info = part_module(catalog, key, shown.module if shown else None)
+    if shown is None or info is None:
+        return document, "pick a module first"
+    values = {**shown.values, parameter: text}
     code, errors = code_for(info, values)
     if code is None:
-        return next(iter(errors.values()))
-    _store_part(project, name, key, output, {**part, "values": values, "edited": False}, code)
-    return ""
+        return document, next(iter(errors.values()))
+    return _store_part(document, key, output, PartChoice(shown.module, values), code), ""
 
 
-def set_part_code(project: Project, name: str, key: str, code: str, output: int = 0) -> None:
-    """Code typed by hand for part `key` (of `output`): kept, and marked as edited."""
-    current = effective_settings(project.model(name))[key]
-    if key in PER_OUTPUT:
-        current = current[output] if isinstance(current, list) and output < len(current) else ""
-    if code == (current or ""):
-        return
-    part = part_entry(project.model(name), key, output)
-    _store_part(project, name, key, output, {**part, "edited": True}, code)
+def set_part_code(document: ModelDocument, key: str, code: str, output: int = 0) -> ModelDocument:
+    """Code typed by hand for part `key` (of `output`): the user's, marked as edited."""
+    if code == document.effective().chunk(key, output):
+        return document
+    shown, _ = document.shown_part(key, output)
+    choice = dataclasses.replace(shown, edited=True) if shown else PartChoice(edited=True)
+    return _store_part(document, key, output, choice, code)
+
+
+def accept_suggestion(document: ModelDocument, key: str, output: int = 0) -> ModelDocument:
+    """The value suggested for `key` (a number or a part) becomes the user's own."""
+    if key in SUGGESTED_NUMBERS:
+        value = document.suggestions.hyperparameters.get(SUGGESTED_NUMBERS[key])
+        if value is None or getattr(document.settings, key) is not None:
+            return document
+        settings = dataclasses.replace(document.settings, **{key: value})
+        return dataclasses.replace(document, settings=settings)
+    if key not in PART_KINDS:
+        raise ValueError(f"{key} is not a suggested setting")
+    suggestion = document.suggestions.part(key, output)
+    if suggestion is None or document.settings.chunk(key, output) is not None:
+        return document
+    return _store_part(document, key, output, suggestion.choice(), suggestion.code)
+
+
+# ------------------------------------------------------------------ settings
 
 
 def parse_setting(key: str, text: Any) -> Any:
@@ -161,9 +169,9 @@ def parse_setting(key: str, text: Any) -> Any:
     if text is None or text == "":
         return None
     if key in NUMBER_SETTINGS:
-        value = NUMBER_SETTINGS[key](text)
-        if value < 1:
-            raise ValueError(f"{key} must be at least 1")
+        value = int(text)
+        if value < NUMBER_SETTINGS[key]:
+            raise ValueError(f"{key} must be at least {NUMBER_SETTINGS[key]}")
         return value
     if key == "dist_port":
         port = int(text)
@@ -175,9 +183,14 @@ def parse_setting(key: str, text: Any) -> Any:
     return text
 
 
-def set_setting(project: Project, name: str, key: str, value: Any) -> None:
-    settings = {**(project.model(name).get("settings") or {}), key: value}
-    project.update_model(name, settings=settings)
+def set_setting(document: ModelDocument, key: str, value: Any) -> ModelDocument:
+    """Setting `key` set to `value` (None: not set); a wrong type raises DocumentError."""
+    if key in PER_OUTPUT or key in ("optimizer", "scheduler"):
+        raise ValueError(f"{key} is a training part: pick its module or edit its code")
+    if key not in {f.name for f in dataclasses.fields(TrainingSettings)} - {"extra"}:
+        raise DocumentError(f"settings.{key} is not a training setting")
+    settings = TrainingSettings.from_json({**document.settings.to_json(), key: value})
+    return dataclasses.replace(document, settings=settings)
 
 
 # ------------------------------------------------------------------ where a model trains
@@ -232,16 +245,18 @@ def check_placement(
 
 
 def set_placement(
-    project: Project, name: str, server: str | None, devices: Any, known_servers: list[str]
-) -> None:
-    """Store where model `name` trains: its server and devices (checked first)."""
-    settings = dict(project.model(name).get("settings") or {})
-    device = settings.get("device") or "cpu"
+    document: ModelDocument,
+    server: str | None,
+    devices: Any,
+    known_servers: list[str],
+) -> ModelDocument:
+    """Where the model trains: its server and devices (checked first)."""
+    device = document.effective()["device"]
     if isinstance(devices, str) and devices != "all":  # one device: `device` says it
         device, devices = devices, None
     check_placement(server, devices, device, known_servers)
-    settings.update(server=server, devices=devices, device=device)
-    project.update_model(name, settings=settings)
+    settings = dataclasses.replace(document.settings, server=server, devices=devices, device=device)
+    return dataclasses.replace(document, settings=settings)
 
 
 def cpu_processes(count: int) -> list[str]:
@@ -282,49 +297,3 @@ def batch_line(batch_size: int, processes: int | None) -> str:
         f"{processes} processes. Learning rate not scaled: "
         + summary["lr_scaling"].removeprefix("none: ")
     )
-
-
-def effective_settings(document: dict[str, Any]) -> dict[str, Any]:
-    """The model's settings, each missing one filled from modelbuild's suggestions."""
-    suggestions = (document.get("build") or {}).get("suggestions") or {}
-    hyper = suggestions.get("hyperparameters") or {}
-    chosen = {k: v for k, v in (document.get("settings") or {}).items() if v is not None}
-    return {
-        "device": chosen.get("device", "cpu"),
-        "server": chosen.get("server"),
-        "devices": chosen.get("devices"),
-        "dist_port": chosen.get("dist_port"),
-        "precision": chosen.get("precision", "fp32"),
-        "epochs": chosen.get("epochs", hyper.get("epochs", 10)),
-        "batch_size": chosen.get("batch_size", hyper.get("batch_size", 64)),
-        "early_stop": chosen.get("early_stop"),
-        "shuffle": chosen.get("shuffle", True),
-        "class_weights": chosen.get("class_weights", False),
-        "loss": chosen.get("loss") or [s["code"] for s in suggestions.get("loss", [])],
-        "metric": chosen.get("metric") or [s["code"] for s in suggestions.get("metric", [])],
-        "optimizer": chosen.get("optimizer") or (suggestions.get("optimizer") or {}).get("code"),
-        "scheduler": chosen.get("scheduler", (suggestions.get("scheduler") or {}).get("code", "")),
-    }
-
-
-__all__ = [
-    "add_model",
-    "batch_line",
-    "check_placement",
-    "choose_module",
-    "choose_part",
-    "cpu_processes",
-    "duplicate_model",
-    "effective_settings",
-    "model_document",
-    "parse_setting",
-    "rename_model",
-    "set_code",
-    "part_entry",
-    "set_part_code",
-    "set_part_value",
-    "set_placement",
-    "set_setting",
-    "set_value",
-    "world_size",
-]

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from torchstudio.app.dataset.definition import tensor_ids
 from torchstudio.app.dataset.service import LOADER, DatasetService
+from torchstudio.app.demo import DEMO_MODEL, new_model
+from torchstudio.app.models import definition
+from torchstudio.app.models.document import Effective, ModelDocument
 from torchstudio.app.runtime.manager import WorkerEvent, WorkerHandle
 from torchstudio.app.runtime.pool import WorkerPool
 from torchstudio.app.store.project import Project, ProjectError
@@ -48,30 +52,11 @@ class ModelError(Exception):
     """A model cannot be built or trained; the message is for the user."""
 
 
-def training_settings(
-    document: dict[str, Any], build: dict[str, Any], roles: list[str], **overrides: Any
-) -> dict[str, Any]:
-    """The trainer's settings: the model's own, else `modelbuild`'s suggestions."""
-    suggestions = build.get("suggestions") or {}
-    hyper = suggestions.get("hyperparameters") or {}
-    chosen = {k: v for k, v in (document.get("settings") or {}).items() if v is not None}
-    inputs, outputs = tensor_ids(roles)
-    settings = {
-        "device": chosen.get("device", "cpu"),
-        "epochs": chosen.get("epochs", hyper.get("epochs", 10)),
-        "batch_size": chosen.get("batch_size", hyper.get("batch_size", 64)),
-        "loss": chosen.get("loss") or [s["code"] for s in suggestions.get("loss", [])],
-        "metric": chosen.get("metric") or [s["code"] for s in suggestions.get("metric", [])],
-        "optimizer": chosen.get("optimizer") or (suggestions.get("optimizer") or {}).get("code"),
-        "scheduler": chosen.get("scheduler", (suggestions.get("scheduler") or {}).get("code", "")),
-        "input_ids": inputs,
-        "output_ids": outputs,
-    }
-    for key in ("precision", "shuffle", "early_stop", "seed", "devices", "dist_port"):
-        if key in chosen:
-            settings[key] = chosen[key]
-    settings.update({k: v for k, v in overrides.items() if v is not None})
-    return {k: v for k, v in settings.items() if v is not None}
+@dataclasses.dataclass
+class Draft:
+    """A model document being edited (ModelService._editing stores it)."""
+
+    document: ModelDocument
 
 
 class ModelService:
@@ -200,7 +185,9 @@ class ModelService:
             await self.build(name)
         document = self.project.model(name)
         roles = self.dataset.definition.get("roles") or []
-        settings = training_settings(document, document.get("build") or {}, roles, **overrides)
+        settings = (
+            ModelDocument.from_json(document).effective().trainer_settings(roles, **overrides)
+        )
         weights = (self.dataset.definition.get("analysis") or {}).get("weights")
         if (document.get("settings") or {}).get("class_weights") and weights and settings["loss"]:
             first, *others = settings["loss"]
@@ -257,3 +244,111 @@ class ModelService:
         summary = {k: v for k, v in result.items() if k != "history"}
         self.project.update_model(name, status="finished", training=summary, settings_used=settings)
         return result
+
+    # ------------------------------------------------------------------ editing
+    # What the Model tabs change: load the document, apply a pure edit (definition.py),
+    # store the result, in one transaction.
+
+    def document(self, name: str) -> ModelDocument:
+        """Model `name`'s document, typed (DocumentError names a field of the wrong type)."""
+        return ModelDocument.from_json(self.project.model(name))
+
+    def effective(self, name: str) -> Effective:
+        """Model `name`'s training settings as they apply, and which are suggested."""
+        return self.document(name).effective()
+
+    @contextlib.contextmanager
+    def _editing(self, name: str) -> Iterator[Draft]:
+        """A draft of model `name`'s document; stored at the end, in the same transaction,
+        when it changed."""
+        with self.project.transaction():
+            before = self.document(name)
+            draft = Draft(before)
+            yield draft
+            if draft.document != before:
+                self.project.set_model(name, draft.document.to_json())
+
+    def add(self, module_name: str = DEMO_MODEL) -> str:
+        """A new model tab with built-in model `module_name`; returns the name it got."""
+        return self.project.add_model(module_name, new_model(self.dataset.catalog, module_name))
+
+    def duplicate(self, name: str, new_name: str | None = None) -> str:
+        """A copy with the code and every setting, but no build or results; returns its name."""
+        copy = definition.duplicate(self.document(name))
+        return self.project.add_model(new_name or name, copy.to_json())
+
+    def rename(self, name: str, new_name: str) -> str:
+        """Rename a model (a taken name raises ProjectError); returns the name used."""
+        new_name = definition.clean_name(new_name)
+        if new_name != name:
+            self.project.rename_model(name, new_name)
+        return new_name
+
+    def delete(self, name: str) -> None:
+        self.project.delete_model(name)
+
+    def set_closed(self, name: str, closed: bool) -> None:
+        """Close a model's tab (it stays in the project) or open it again."""
+        with self._editing(name) as edit:
+            edit.document = dataclasses.replace(edit.document, closed=closed)
+
+    def choose_module(self, name: str, key: str) -> str:
+        """Use model module `key` with its default parameters; returns the new code."""
+        info = self.dataset.catalog.find("models", key)
+        if info is None:
+            raise KeyError(f"no model module {key}")
+        with self._editing(name) as edit:
+            edit.document = definition.choose_module(edit.document, info)
+        return edit.document.code
+
+    def set_value(self, name: str, parameter: str, text: str) -> str:
+        """Change one parameter of the model module; returns the error text ('' if valid)."""
+        with self._editing(name) as edit:
+            info = self.dataset.catalog.find("models", edit.document.module or "")
+            edit.document, error = definition.set_value(edit.document, info, parameter, text)
+        return error
+
+    def set_code(self, name: str, code: str) -> None:
+        with self._editing(name) as edit:
+            edit.document = definition.set_code(edit.document, code)
+
+    def choose_part(self, name: str, key: str, module: str, output: int = 0) -> str:
+        """Use module `module` for training part `key` (of `output`); returns its code."""
+        with self._editing(name) as edit:
+            edit.document = definition.choose_part(
+                edit.document, self.dataset.catalog, key, module, output
+            )
+        return edit.document.effective().chunk(key, output)
+
+    def set_part_value(
+        self, name: str, key: str, parameter: str, text: str, output: int = 0
+    ) -> str:
+        """Change one parameter of a training part; returns the error text ('' if valid)."""
+        catalog = self.dataset.catalog
+        with self._editing(name) as edit:
+            edit.document, error = definition.set_part_value(
+                edit.document, catalog, key, parameter, text, output
+            )
+        return error
+
+    def set_part_code(self, name: str, key: str, code: str, output: int = 0) -> None:
+        with self._editing(name) as edit:
+            edit.document = definition.set_part_code(edit.document, key, code, output)
+
+    def set_setting(self, name: str, key: str, text: Any) -> None:
+        """Setting `key` from its text ('' clears it); ValueError says what is wrong."""
+        value = definition.parse_setting(key, text)
+        with self._editing(name) as edit:
+            edit.document = definition.set_setting(edit.document, key, value)
+
+    def set_placement(
+        self, name: str, server: str | None, devices: Any, known_servers: list[str]
+    ) -> None:
+        """Where model `name` trains: its server and devices (checked first)."""
+        with self._editing(name) as edit:
+            edit.document = definition.set_placement(edit.document, server, devices, known_servers)
+
+    def accept_suggestion(self, name: str, key: str, output: int = 0) -> None:
+        """The value suggested for `key` (of `output`) becomes the user's own."""
+        with self._editing(name) as edit:
+            edit.document = definition.accept_suggestion(edit.document, key, output)

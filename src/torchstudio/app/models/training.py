@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from torchstudio.app.models.definition import effective_settings
 from torchstudio.app.models.service import ModelError, ModelService
 from torchstudio.app.runtime.manager import WorkerError, WorkerEvent
 from torchstudio.app.store.project import ProjectError
@@ -100,8 +99,7 @@ class TrainingService:
         """Start (or resume from the last checkpoint) a model's training in the background."""
         if self.running(name):
             return self.tasks[name]
-        document = self.models.project.model(name)
-        epochs = overrides.get("epochs") or effective_settings(document)["epochs"]
+        epochs = overrides.get("epochs") or self.models.effective(name)["epochs"]
         checkpoint = self.models.project.weights(name, "checkpoint") if resume else None
         first = checkpoint[0] if checkpoint else 0
         run = Run("starting", first, first, int(epochs), message="starting")
@@ -175,9 +173,8 @@ class TrainingService:
         for name in self.models.project.model_names():
             if self.running(name):
                 continue
-            document = self.models.project.model(name)
             checkpoint = self.models.project.weights(name, "checkpoint")
-            epochs = int(effective_settings(document)["epochs"])
+            epochs = int(self.models.effective(name)["epochs"])
             if checkpoint is not None and checkpoint[0] >= epochs:
                 continue  # finished: its Train button trains it again
             self.start(name, resume=checkpoint is not None)

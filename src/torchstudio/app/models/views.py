@@ -18,7 +18,6 @@ import numpy as np
 
 from torchstudio.app.dataset.definition import tensor_ids
 from torchstudio.app.dataset.service import LOADER
-from torchstudio.app.models.definition import effective_settings
 from torchstudio.app.models.plot_cache import PlotCache
 from torchstudio.app.models.service import ModelError, ModelService
 from torchstudio.app.runtime.manager import WorkerError
@@ -226,8 +225,7 @@ class ModelViews:
             parameters = {
                 k: settings[k] for k in ("batch_size", "epochs", "precision") if k in settings
             }
-            document = self.project.model(name)  # the optimizer used: chosen, else suggested
-            optimizer = effective_settings(document)["optimizer"] or ""
+            optimizer = self.models.effective(name)["optimizer"]  # chosen, else suggested
             parameters.update(optimizer_parameters(str(optimizer)))
             parameters["parameters"] = row["parameters"]
             metrics = {k: row[k] for k in ("valid_loss", "valid_metric") if row[k] is not None}

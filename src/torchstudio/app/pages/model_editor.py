@@ -9,7 +9,6 @@ from urllib.parse import quote
 from nicegui import background_tasks, ui
 
 from torchstudio.app.catalog import form_parameters, module_key
-from torchstudio.app.models import definition as model_book
 from torchstudio.app.pages.live import Live
 from torchstudio.app.studio import Studio
 
@@ -60,8 +59,8 @@ def ask_replace(what: str, replace: Callable[[], None], keep: Callable[[], None]
 
 def model_source(studio: Studio, live: Live, name: str) -> None:
     """Module picker with its documentation and parameter form, then the code editor."""
-    assert studio.project is not None
-    project, catalog = studio.project, studio.catalog
+    assert studio.project is not None and studio.models is not None
+    project, catalog, models = studio.project, studio.catalog, studio.models
     document = project.model(name)
     options = {module_key(m): f"{m.name} ({m.origin})" for m in catalog.modules.get("models", [])}
     current = document.get("module")
@@ -98,7 +97,7 @@ def model_source(studio: Studio, live: Live, name: str) -> None:
                 field.props("dense").mark(f"model-param-{key}")
 
                 def changed(e: object, key: str = key, field: ui.input = field) -> None:
-                    field.error = model_book.set_value(project, catalog, name, key, field.value)
+                    field.error = models.set_value(name, key, field.value)
                     field.update()
 
                 field.on("change", changed)
@@ -106,11 +105,10 @@ def model_source(studio: Studio, live: Live, name: str) -> None:
     module_form()
     editor = ui.codemirror(document.get("code", ""), language="Python")
     editor.classes("w-full border").style("height: 240px").mark(f"model-code-{mark_id(name)}")
-    editor.on_value_change(lambda e: model_book.set_code(project, name, e.value or ""))
+    editor.on_value_change(lambda e: models.set_code(name, e.value or ""))
 
     def use(key: str) -> None:
-        model_book.choose_module(project, catalog, name, key)
-        editor.set_value(project.model(name)["code"])
+        editor.set_value(models.choose_module(name, key))
         module_form.refresh()  # the new module's documentation and parameters, at once
 
     def picked(key: str | None) -> None:

@@ -1,6 +1,6 @@
 """Where a model trains: its server, and one device, all GPUs, several devices or servers.
 
-The choice becomes the model's `server` and `devices` settings (model_book.set_placement,
+The choice becomes the model's `server` and `devices` settings (ModelService.set_placement,
 which checks it); the line below says the effective batch of a data-parallel job.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from torchstudio.app.models import definition as model_book
+from torchstudio.app.models import definition
 from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.model_editor import mark_id
 from torchstudio.app.studio import Studio
@@ -62,7 +62,7 @@ class Placement:
         """The chosen devices, the CPU repeated once per process; "all" when none chosen."""
         listed = [d for d in self.chosen if d != "cpu"]
         if "cpu" in self.chosen:
-            listed += model_book.cpu_processes(self.cpu_processes)
+            listed += definition.cpu_processes(self.cpu_processes)
         return listed or "all"
 
     def devices(self) -> Any:
@@ -81,15 +81,15 @@ class Placement:
 
 def placement_form(studio: Studio, live: Live, name: str) -> None:
     """The server, devices and effective-batch controls of model `name`."""
-    assert studio.project is not None and studio.views is not None
-    project, views, servers = studio.project, studio.views, studio.servers
+    assert studio.models is not None and studio.views is not None
+    models, views, servers = studio.models, studio.views, studio.servers
     marker = mark_id(name)
 
     def known() -> list[str]:
         return sorted(servers.book.entries)
 
     def settings() -> dict[str, Any]:
-        return project.model(name).get("settings") or {}
+        return models.effective(name).values
 
     def machine_devices(server: str | None) -> list[str]:
         if server not in views.server_devices:
@@ -98,7 +98,7 @@ def placement_form(studio: Studio, live: Live, name: str) -> None:
 
     def save(placement: Placement, error: Any) -> None:
         try:
-            model_book.set_placement(project, name, placement.server, placement.devices(), known())
+            models.set_placement(name, placement.server, placement.devices(), known())
             error.set_text("")
         except ValueError as exc:
             error.set_text(str(exc))
@@ -150,7 +150,7 @@ def placement_form(studio: Studio, live: Live, name: str) -> None:
                 address = ui.input("address of this machine", value=placement.address)
                 address.props("dense").mark(f"placement-address-{marker}")
                 address.on("change", lambda _: change(address=address.value or ""))
-                port = ui.input("port", value=str(settings().get("dist_port") or 29500))
+                port = ui.input("port", value=str(settings()["dist_port"]))
                 port.props("dense").classes("w-24").mark(f"placement-port-{marker}")
                 port.on("change", lambda _: save_port(port.value))
         server.on_value_change(lambda e: change(server=e.value or None))
@@ -158,12 +158,12 @@ def placement_form(studio: Studio, live: Live, name: str) -> None:
         note = views.device_errors.get(placement.server)
         if note:
             ui.label(f"devices unknown ({note}): the CPU is shown").classes("text-xs")
-        size = int(model_book.effective_settings(project.model(name))["batch_size"])
+        size = int(settings()["batch_size"])
         try:
-            processes = model_book.world_size(
-                settings().get("devices"), placement.device, placement.server, views.gpu_counts()
+            processes = definition.world_size(
+                settings()["devices"], placement.device, placement.server, views.gpu_counts()
             )
-            line = model_book.batch_line(size, processes)
+            line = definition.batch_line(size, processes)
         except ValueError as exc:
             line = str(exc)
         ui.label(line).classes("text-sm").props("data-ts=batch-line").mark(f"batch-{marker}")
@@ -178,8 +178,7 @@ def placement_form(studio: Studio, live: Live, name: str) -> None:
 
     def save_port(text: str) -> None:
         try:
-            port = model_book.parse_setting("dist_port", text)
-            model_book.set_setting(project, name, "dist_port", port)
+            models.set_setting(name, "dist_port", text)
             error.set_text("")
         except ValueError as exc:
             error.set_text(f"port: {exc}")
@@ -192,10 +191,6 @@ def placement_form(studio: Studio, live: Live, name: str) -> None:
     live.watch(
         ["devices", "servers", "model"],
         lambda _: body.refresh(),
-        lambda: (
-            str(views.server_devices),
-            model_book.effective_settings(project.model(name))["batch_size"],
-            tuple(known()),
-        ),
+        lambda: (str(views.server_devices), models.effective(name)["batch_size"], tuple(known())),
         now=False,
     )

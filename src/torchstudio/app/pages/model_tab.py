@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from nicegui import background_tasks, ui
 
-from torchstudio.app.models import definition as model_book
 from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.model_editor import GRAPH_SCRIPT, build_panel, mark_id, model_source
 from torchstudio.app.pages.model_training import (
@@ -32,12 +31,12 @@ def open_models(studio: Studio) -> list[str]:
 
 def model_header(studio: Studio, name: str, select: Selector) -> None:
     """Rename, duplicate, close and delete a model."""
-    assert studio.project is not None and studio.training is not None
-    project, training, actions = studio.project, studio.training, studio.actions
+    assert studio.models is not None and studio.training is not None
+    models, training, actions = studio.models, studio.training, studio.actions
 
     def rename() -> None:
         try:
-            new = model_book.rename_model(project, name, field.value or "")
+            new = models.rename(name, field.value or "")
         except (ProjectError, ValueError) as exc:  # a taken or empty name: say why
             ui.notify(str(exc), type="negative")
             return
@@ -48,9 +47,9 @@ def model_header(studio: Studio, name: str, select: Selector) -> None:
     async def close(delete: bool) -> None:
         await training.stop(name)
         if delete:
-            project.delete_model(name)
+            models.delete(name)
         else:
-            project.update_model(name, closed=True)
+            models.set_closed(name, True)
         select(None)
 
     with ui.row().classes("w-full items-center gap-2"):
@@ -58,7 +57,7 @@ def model_header(studio: Studio, name: str, select: Selector) -> None:
         ui.button("Rename", on_click=rename).props("flat").mark(f"rename-{mark_id(name)}")
         ui.button(
             "Duplicate", icon="content_copy",
-            on_click=lambda: select(model_book.duplicate_model(project, name)),
+            on_click=lambda: select(models.duplicate(name)),
         ).props("flat").mark(f"duplicate-{mark_id(name)}")  # fmt: skip
         ui.button("Close tab", icon="close", on_click=lambda: close(False)).props("flat")
         ui.button("Delete", icon="delete", on_click=lambda: close(True)).props(
@@ -90,7 +89,8 @@ def models_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
     if studio.project is None:
         ui.label("Open or create a project (Project menu).")
         return
-    project = studio.project
+    project, models = studio.project, studio.models
+    assert models is not None
     ui.add_head_html(GRAPH_SCRIPT)
     chosen: dict[str, str | None] = {"name": None}
     drawn: dict[str, list[str]] = {"names": []}
@@ -99,14 +99,14 @@ def models_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
 
     def select(name: str | None) -> None:
         if name is not None and project.model(name).get("closed"):
-            project.update_model(name, closed=False)
+            models.set_closed(name, False)
         chosen["name"] = name
         area.refresh()
 
     navigation.open_model = select
 
     def add() -> None:
-        select(model_book.add_model(project, studio.catalog))
+        select(models.add())
 
     @ui.refreshable
     def area() -> None:

@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 from nicegui import background_tasks, ui
 
-from torchstudio.app.models import definition as model_book
+from torchstudio.app.models.document import PER_OUTPUT, Effective, ModelDocument
 from torchstudio.app.models.views import EXPORT_FORMATS
 from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.model_editor import mark_id
 from torchstudio.app.pages.model_placement import placement_form
 from torchstudio.app.pages.part_picker import part_editor
 from torchstudio.app.studio import Studio
+from torchstudio.train.settings import PRECISIONS
 
 CODE_SETTINGS = ("loss", "metric", "optimizer", "scheduler")
 
 
 def settings_form(studio: Studio, live: Live, name: str) -> None:
-    """Every training setting; the empty ones take modelbuild's suggestion."""
-    assert studio.project is not None and studio.views is not None
-    project = studio.project
+    """Every training setting; an empty one shows the build's suggestion (marked, with
+    Accept) or the default, greyed: typing a value makes it the user's."""
+    assert studio.models is not None and studio.views is not None
+    models = studio.models
 
     def save(key: str, value: Any, field: Any = None) -> None:
         try:
-            model_book.set_setting(project, name, key, model_book.parse_setting(key, value))
+            models.set_setting(name, key, value)
             if field is not None:
                 field.error = None
         except ValueError as exc:
@@ -34,15 +37,18 @@ def settings_form(studio: Studio, live: Live, name: str) -> None:
         if field is not None:
             field.update()
 
+    def accept(key: str) -> None:
+        models.accept_suggestion(name, key)
+        form.refresh()
+
     @ui.refreshable
     def form() -> None:
-        values = model_book.effective_settings(project.model(name))
+        document = models.document(name)
+        values = document.effective()
         with ui.grid(columns=4).classes("w-full gap-x-3 gap-y-0"):
             for key in ("batch_size", "epochs", "early_stop"):
-                field = ui.input(key.replace("_", " "), value=str(values[key] or ""))
-                field.props("dense").mark(f"setting-{key}-{mark_id(name)}")
-                field.on("change", lambda _, k=key, f=field: save(k, f.value, f))
-            precision = ui.select(list(model_book.PRECISIONS), value=values["precision"])
+                number_field(key, getattr(document.settings, key), values, save, accept, name)
+            precision = ui.select(list(PRECISIONS), value=values["precision"])
             precision.props("dense label=precision")
             precision.on_value_change(lambda e: save("precision", e.value))
             shuffle = ui.switch("shuffle", value=bool(values["shuffle"]))
@@ -57,13 +63,37 @@ def settings_form(studio: Studio, live: Live, name: str) -> None:
     form()
 
     def suggestions() -> str:
-        build = project.model(name).get("build") or {}
+        build = models.project.model(name).get("build") or {}
         return str((build.get("suggestions"), build.get("outputs")))
 
     live.watch(["model"], lambda _: form.refresh(), suggestions, model=name, now=False)
     live.watch(
         ["devices"], lambda _: form.refresh(), lambda: tuple(studio.views.devices), now=False
     )
+
+
+def number_field(
+    key: str,
+    mine: int | None,
+    values: Effective,
+    save: Callable[[str, Any, Any], None],
+    accept: Callable[[str], None],
+    name: str,
+) -> None:
+    """A number setting: the user's value, or empty with the value that applies greyed in
+    it ("suggested", with Accept, or "default"). Typing even the greyed value keeps it."""
+    shown = values[key]
+    field = ui.input(key.replace("_", " "), value="" if mine is None else str(mine))
+    field.props("dense stack-label").mark(f"setting-{key}-{mark_id(name)}")
+    if mine is None and shown is not None:
+        field.props(f'placeholder="{shown}"')
+        field.props(f'hint="{"suggested" if values.is_suggested(key) else "default"}"')
+    if mine is None and values.is_suggested(key):
+        with field.add_slot("append"):
+            button = ui.button(icon="check", on_click=lambda: accept(key))
+            button.props("flat dense round size=sm data-ts=accept").tooltip("Accept the suggestion")
+            button.mark(f"accept-{key}-{mark_id(name)}")
+    field.on("change", lambda _: save(key, field.value, field))
 
 
 def output_labels(document: dict[str, Any]) -> list[str]:
@@ -75,25 +105,18 @@ def output_labels(document: dict[str, Any]) -> list[str]:
     ]
 
 
-def parts_form(studio: Studio, live: Live, name: str, values: dict[str, Any]) -> None:
+def parts_form(studio: Studio, live: Live, name: str, values: Effective) -> None:
     """The loss and metric of each model output, then the optimizer and the scheduler."""
-    assert studio.project is not None
-    project = studio.project
-    labels = output_labels(project.model(name))
+    assert studio.models is not None
+    models = studio.models
+    labels = output_labels(models.project.model(name))
     for key in CODE_SETTINGS:
-        chunks = values[key]
-        if key not in model_book.PER_OUTPUT:
-            text = "\n".join(chunks) if isinstance(chunks, list) else chunks or ""
-            outputs: list[int | None] = [None]
-        else:
-            chunks = chunks if isinstance(chunks, list) else [chunks or ""]
-            outputs = list(range(len(labels)))
+        outputs: list[int | None] = list(range(len(labels))) if key in PER_OUTPUT else [None]
         for output in outputs:
-            if output is not None:
-                text = chunks[output] if output < len(chunks) else ""
+            text = values.chunk(key, output or 0)
 
             def title(key: str = key, output: int | None = output) -> str:
-                return part_title(project.model(name), key, output, labels)
+                return part_title(models.document(name), key, output, labels)
 
             with ui.expansion(title()).classes("w-full text-sm") as part:
                 if output is not None:
@@ -103,17 +126,16 @@ def parts_form(studio: Studio, live: Live, name: str, values: dict[str, Any]) ->
             live.watch(["model"], part.set_text, title, model=name, now=False)
 
 
-def part_title(document: dict[str, Any], key: str, output: int | None, labels: list[str]) -> str:
+def part_title(document: ModelDocument, key: str, output: int | None, labels: list[str]) -> str:
     """An expansion's title: "loss · output 2 [1, 1]: loss = MSELoss()" (no output: "optimizer: ...")."""
-    value = model_book.effective_settings(document)[key]
+    values = document.effective()
+    text = values.chunk(key, output or 0)
+    mark = " (suggested)" if values.is_suggested(key, output or 0) else ""
     if output is None:
-        text = "\n".join(value) if isinstance(value, list) else value or ""
-        return f"{key}: {first_call(text)}"
-    chunks = value if isinstance(value, list) else [value or ""]
-    text = chunks[output] if output < len(chunks) else ""
-    built = bool(document.get("build"))
+        return f"{key}: {first_call(text)}{mark}"
+    built = document.build is not None
     shown = first_call(text) if text or not built else "(none yet: pick a module)"
-    return f"{key} · {labels[output]}: {shown}"
+    return f"{key} · {labels[output]}: {shown}{mark}"
 
 
 def first_call(code: str) -> str:

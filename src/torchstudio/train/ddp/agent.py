@@ -93,6 +93,9 @@ def open_store(plan: Plan) -> tuple[dist.TCPStore, tuple[str, int]]:
     return store, (address, store.port)
 
 
+EVENTS_KEPT = 64  # rank messages waiting for the agent's loop, at most
+
+
 class HostAgent:
     """Runs the ranks of one host to the end; `run` returns rank 0's `done` (or None)."""
 
@@ -109,7 +112,9 @@ class HostAgent:
         self.plan, self.host, self.job, self.store = plan, host, job, store
         self.threads, self.send, self.cancelled = threads, send, cancelled
         self.secret = secrets.token_hex(32)
-        self.events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
+        # Bounded: a rank that sends faster than the agent relays waits (its socket fills up)
+        # instead of piling its messages (weights, checkpoints) up in memory.
+        self.events: queue.Queue[tuple[str, int, Any]] = queue.Queue(maxsize=EVENTS_KEPT)
         self.ranks: dict[int, RankProcess] = {}
         self.order: list[RankEnd] = []  # failures, in the order they were noticed
         self.cancel_sent = False
