@@ -28,14 +28,17 @@ def summary(dataset: DatasetService, watcher: Watcher) -> None:
             if classes:
                 shown = ", ".join(classes[:20]) + (" ..." if len(classes) > 20 else "")
                 ui.label(f"{len(classes)} classes: {shown}").mark("classes")
-        if not dataset.loaded:
+        if dataset.report_stale:  # the code or settings changed: these counts may be wrong
+            ui.label(dataset.report_stale).classes("text-xs text-warning").mark("report-stale")
+        elif not dataset.loaded:
             ui.label("(from the last load: load again to browse the samples)").classes(
                 "text-xs text-grey-7"
             )
 
     draw()
     watcher.watch(
-        lambda: (dataset.generation, dataset.status, str(dataset.report)), lambda _: draw.refresh()
+        lambda: (dataset.generation, dataset.status, str(dataset.report), dataset.report_stale),
+        lambda _: draw.refresh(),
     )
 
 
@@ -44,7 +47,7 @@ def split_settings(dataset: DatasetService, watcher: Watcher) -> None:
 
     @ui.refreshable
     def draw() -> None:
-        settings: dict[str, Any] = dataset.definition["settings"]
+        settings: dict[str, Any] = dataset.definition.settings
         by_count = settings.get("training_samples") is not None
         with ui.row().classes("w-full items-end gap-3"):
             mode = ui.toggle(
@@ -110,7 +113,7 @@ def split_settings(dataset: DatasetService, watcher: Watcher) -> None:
         return dataset.configure(**changes)
 
     draw()
-    watcher.watch(lambda: str(dataset.definition["settings"]), lambda _: draw.refresh(), now=False)
+    watcher.watch(lambda: str(dataset.definition.settings), lambda _: draw.refresh(), now=False)
 
 
 def tensor_settings(dataset: DatasetService, watcher: Watcher) -> None:
@@ -122,8 +125,8 @@ def tensor_settings(dataset: DatasetService, watcher: Watcher) -> None:
         report = dataset.report
         if not report:
             return
-        roles = list(dataset.definition.get("roles") or [])
-        entries = dataset.definition.get("renderers") or []
+        roles = list(dataset.definition.roles)
+        entries = dataset.definition.renderers
         for index, tensor in enumerate(report["tensors"]):
             entry = entries[index] if index < len(entries) else {"module": None, "code": ""}
             with ui.row().classes("w-full items-center gap-3 no-wrap"):
@@ -162,7 +165,7 @@ def tensor_settings(dataset: DatasetService, watcher: Watcher) -> None:
                     ).props("flat dense")
 
     def set_role(index: int, role: str) -> None:
-        roles = list(dataset.definition.get("roles") or [])
+        roles = list(dataset.definition.roles)
         roles[index] = role
         dataset.set_roles(roles)
 
@@ -170,8 +173,8 @@ def tensor_settings(dataset: DatasetService, watcher: Watcher) -> None:
     watcher.watch(
         lambda: (
             str(dataset.report and dataset.report["tensors"]),
-            str(dataset.definition.get("roles")),
-            str(dataset.definition.get("renderers")),
+            str(dataset.definition.roles),
+            str(dataset.definition.renderers),
         ),
         lambda _: draw.refresh(),
         now=False,

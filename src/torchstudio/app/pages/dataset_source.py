@@ -25,7 +25,7 @@ def module_picker(dataset: DatasetService, watcher: Watcher) -> None:
         module_select.update()
 
     def picked(key: str | None) -> None:
-        if key and key != dataset.definition.get("module"):
+        if key and key != dataset.definition.module:
             dataset.choose_module(key)
 
     origin_select.on_value_change(lambda e: fill_modules(e.value))
@@ -43,7 +43,7 @@ def module_picker(dataset: DatasetService, watcher: Watcher) -> None:
                 module_select.options = {**module_select.options, key: key} if key else {}
             module_select.set_value(key)
 
-    watcher.watch(lambda: dataset.definition.get("module"), show_module)
+    watcher.watch(lambda: dataset.definition.module, show_module)
 
     @ui.refreshable
     def documentation() -> None:
@@ -57,7 +57,7 @@ def module_picker(dataset: DatasetService, watcher: Watcher) -> None:
             ).mark("dataset-doc")
 
     documentation()
-    watcher.watch(lambda: dataset.definition.get("module"), lambda _: documentation.refresh())
+    watcher.watch(lambda: dataset.definition.module, lambda _: documentation.refresh())
 
 
 def parameter_form(dataset: DatasetService, watcher: Watcher) -> None:
@@ -70,7 +70,7 @@ def parameter_form(dataset: DatasetService, watcher: Watcher) -> None:
         info = dataset.module_info()
         if info is None:
             return
-        values = dataset.definition.get("values", {})
+        values = dataset.definition.values
         with ui.grid(columns=2).classes("w-full gap-x-3 gap-y-0"):
             for parameter in form_parameters(info):
                 name = str(parameter["name"])
@@ -95,18 +95,18 @@ def parameter_form(dataset: DatasetService, watcher: Watcher) -> None:
             field.update()
 
     form()
-    watcher.watch(lambda: dataset.definition.get("module"), lambda _: form.refresh(), now=False)
+    watcher.watch(lambda: dataset.definition.module, lambda _: form.refresh(), now=False)
     watcher.watch(lambda: dict(dataset.param_errors), show_errors)
 
 
 def code_editor(dataset: DatasetService, watcher: Watcher) -> ui.codemirror:
     """The code the loader runs: generated from the form, editable by hand."""
-    editor = ui.codemirror(dataset.definition.get("code", ""), language="Python")
+    editor = ui.codemirror(dataset.definition.code, language="Python")
     editor.classes("w-full border").style("height: 260px").mark("dataset-code")
     editor.on_value_change(lambda e: dataset.set_code(e.value or ""))
     edited = ui.label("Edited by hand: changing a parameter above generates the code again.")
     edited.classes("text-xs text-grey-7").mark("code-edited")
-    watcher.watch(lambda: bool(dataset.definition.get("code_edited")), edited.set_visibility)
+    watcher.watch(lambda: dataset.definition.code_edited, edited.set_visibility)
 
     def show_code(code: str) -> None:
         if editor.value != code:
@@ -119,7 +119,7 @@ def code_editor(dataset: DatasetService, watcher: Watcher) -> ui.codemirror:
         if line:
             editor.reveal_line(line)
 
-    watcher.watch(lambda: dataset.definition.get("code", ""), show_code, now=False)
+    watcher.watch(lambda: dataset.definition.code, show_code, now=False)
     watcher.watch(lambda: dataset.error_line, show_error_line)
     return editor
 

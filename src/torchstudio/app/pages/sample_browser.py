@@ -58,7 +58,7 @@ ZOOM_SCRIPT = """
 
 
 def image_url(dataset: DatasetService, salt: str, split: str, index: int, tensor: int) -> str:
-    renderers = dataset.definition.get("renderers") or []
+    renderers = dataset.definition.renderers
     code = renderers[tensor]["code"] if tensor < len(renderers) else ""
     digest = hashlib.sha1(code.encode()).hexdigest()[:10]
     width, height = PANEL
@@ -132,7 +132,7 @@ def sample_browser(dataset: DatasetService, watcher: Watcher, salt: str) -> None
         show_images()
 
     watcher.watch(
-        lambda: (dataset.generation, dataset.loaded, str(dataset.definition.get("renderers"))),
+        lambda: (dataset.generation, dataset.loaded, str(dataset.definition.renderers)),
         lambda _: panels.refresh(),
         now=False,
     )

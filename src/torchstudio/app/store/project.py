@@ -357,7 +357,12 @@ class Project:
         return run_id
 
     def add_run(
-        self, model: str, settings: dict[str, Any], dataset: str, code: str, status: str = "training"
+        self,
+        model: str,
+        settings: dict[str, Any],
+        dataset: str,
+        code: str,
+        status: str = "training",
     ) -> int:
         """Start a new run of `model` (numbered after its last one); returns its number.
 
@@ -420,7 +425,9 @@ class Project:
             if status is not None:
                 cursor.execute("UPDATE runs SET status = ? WHERE id = ?", (status, run_id))
             if summary is not None:
-                cursor.execute("UPDATE runs SET summary = ? WHERE id = ?", (_dumps(summary), run_id))
+                cursor.execute(
+                    "UPDATE runs SET summary = ? WHERE id = ?", (_dumps(summary), run_id)
+                )
 
     def delete_runs(self, model: str, keep: list[int] | None = None) -> None:
         """Delete the model's runs (their epochs and weights too) except the numbers in `keep`."""

@@ -82,7 +82,7 @@ MIGRATIONS: dict[int, str] = {
     DROP TABLE models;
     ALTER TABLE models_v2 RENAME TO models;
     ALTER TABLE logs ADD COLUMN source TEXT NOT NULL DEFAULT 'app';
-    """,    # Version 2 kept one list of epochs and one best/checkpoint per model, so a new training
+    """,  # Version 2 kept one list of epochs and one best/checkpoint per model, so a new training
     # mixed with the previous one's weights. Version 3 keeps each training as a run; what a
     # version-2 model had becomes its run 1 (settings_used/training/status from its document;
     # the dataset and code it was made from were not recorded: empty fingerprints).
