@@ -178,6 +178,12 @@ class ModelService:
         record = self.project.run(name)
         return None if record is None else Run.from_record(record)
 
+    def delete_runs(self, name: str, keep_latest: bool = True) -> None:
+        """Delete the model's runs (their epochs and weights), all but the latest by default."""
+        latest = self.latest_run(name)
+        keep = [latest.number] if keep_latest and latest is not None else []
+        self.project.delete_runs(name, keep=keep)
+
     def run_stale(self, run: Run) -> str | None:
         """Why a run's results no longer match the dataset or code in use (None: they do)."""
         return run.stale_reason(self.dataset.fingerprint(), self.code_fingerprint(run.model))
