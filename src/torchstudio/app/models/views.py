@@ -217,6 +217,7 @@ class ModelViews:
         latest = run is None or run.number == len(self.project.runs(name))
         return {
             "key": f"{name} · {run.number}" if run else name,
+            "latest": latest,
             "name": name,
             "run": run.number if run else None,
             # The latest run shows the model's status (built, training...); older ones their own.

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from nicegui import background_tasks, ui
 
+from torchstudio.app.fingerprint import short
 from torchstudio.app.models import definition as model_book
 from torchstudio.app.models.views import EXPORT_FORMATS
 from torchstudio.app.pages.model_editor import mark_id
@@ -124,10 +125,9 @@ def train_bar(studio: Studio, watcher: Watcher, name: str) -> None:
     """Train / Stop / Resume, progress, speed and time left, and the live curves."""
     assert studio.training is not None and studio.views is not None
     training, views = studio.training, studio.views
+    new_run = new_run_dialog(studio, name)
     with ui.row().classes("w-full items-center gap-2"):
-        ui.button("Train", icon="play_arrow", on_click=lambda: training.start(name)).mark(
-            f"train-{mark_id(name)}"
-        )
+        ui.button("Train", icon="play_arrow", on_click=new_run).mark(f"train-{mark_id(name)}")
         ui.button("Stop", icon="stop", on_click=lambda: training.stop(name)).props(
             "color=negative"
         ).mark(f"stop-{mark_id(name)}")
@@ -137,6 +137,8 @@ def train_bar(studio: Studio, watcher: Watcher, name: str) -> None:
         status = ui.label().classes("text-sm").props("data-ts=train-status")
         status.mark(f"train-status-{mark_id(name)}")
     progress = ui.linear_progress(value=0, show_value=False).classes("w-full")
+    # Which run the curves show, the dataset it trained on, and whether it is stale.
+    shown = ui.label().classes("text-sm").mark(f"run-shown-{mark_id(name)}")
     error = ui.label().classes("whitespace-pre font-mono text-xs text-negative w-full")
     error.mark(f"train-error-{mark_id(name)}").props("data-ts=train-error")
     with ui.row().classes("w-full no-wrap gap-2"):
@@ -159,6 +161,7 @@ def train_bar(studio: Studio, watcher: Watcher, name: str) -> None:
         )
         progress.set_value(run.fraction)
         error.set_text(run.error or "")
+        shown.set_text(run_shown(studio, name))
 
     drawn = {"request": 0}
     client = ui.context.client
@@ -180,12 +183,67 @@ def train_bar(studio: Studio, watcher: Watcher, name: str) -> None:
 
     actions = studio.actions  # a build changes the status shown before any training
     watcher.watch(
-        lambda: (training.version, training.run(name).status, actions and actions.version), show
+        lambda: (
+            training.version,
+            training.run(name).status,
+            actions and actions.version,
+            run_shown(studio, name),
+        ),
+        show,
     )
     watcher.watch(
         lambda: (training.run(name).epoch, training.run(name).status),
         lambda value: background_tasks.create(curves(value)),
     )
+
+
+def run_shown(studio: Studio, name: str) -> str:
+    """The training area's line: "run 2 of 2 · dataset 1a2b3c4d (loaded)", and stale or not."""
+    if studio.models is None:
+        return ""
+    runs = studio.models.runs(name)
+    if not runs:
+        return "no run yet: Train starts run 1"
+    latest = runs[-1]
+    dataset = short(latest.dataset)
+    if latest.dataset:
+        loaded = latest.dataset == studio.models.dataset.fingerprint()
+        dataset += " (the loaded dataset)" if loaded else " (not the loaded dataset)"
+    stale = studio.models.run_stale(latest)
+    return f"showing run {latest.number} of {len(runs)} · dataset {dataset}" + (
+        f" · stale: {stale}" if stale else ""
+    )
+
+
+def new_run_dialog(studio: Studio, name: str) -> Any:
+    """Train: a model with runs gets a new one; the dialog offers to delete the previous ones."""
+    assert studio.training is not None and studio.models is not None
+    training, models = studio.training, studio.models
+    with ui.dialog() as dialog, ui.card():
+        text = ui.label()
+        with ui.row().classes("gap-2"):
+            keep = ui.button("Train, keep them", on_click=lambda: dialog.submit("keep"))
+            keep.mark(f"train-keep-{mark_id(name)}")
+            delete = ui.button("Delete them and train", on_click=lambda: dialog.submit("delete"))
+            delete.props("color=negative").mark(f"train-delete-{mark_id(name)}")
+            ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat")
+
+    async def train() -> None:
+        runs = models.runs(name)
+        if runs and not training.running(name):
+            count = f"{len(runs)} run" + ("s" if len(runs) > 1 else "")
+            text.set_text(
+                f"{name} has {count}. Train starts run {runs[-1].number + 1} and keeps them; "
+                "or delete them (their epochs and weights) first."
+            )
+            choice = await dialog
+            if choice is None:
+                return
+            if choice == "delete":
+                models.delete_runs(name, keep_latest=False)
+        training.start(name)
+
+    return train
 
 
 OUTPUT_SIDE = 160  # pixels of each image of the output view
