@@ -139,6 +139,7 @@ def train_bar(studio: Studio, watcher: Watcher, name: str) -> None:
     progress = ui.linear_progress(value=0, show_value=False).classes("w-full")
     # Which run the curves show, the dataset it trained on, and whether it is stale.
     shown = ui.label().classes("text-sm").mark(f"run-shown-{mark_id(name)}")
+    shown.props("data-ts=run-shown")
     error = ui.label().classes("whitespace-pre font-mono text-xs text-negative w-full")
     error.mark(f"train-error-{mark_id(name)}").props("data-ts=train-error")
     with ui.row().classes("w-full no-wrap gap-2"):
