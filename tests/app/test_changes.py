@@ -66,7 +66,8 @@ def test_the_project_announces_a_write_once_it_has_committed(project):
         project.update_model(name, code="x = 1")
         assert seen == []  # not before the commit
     assert [(c.topic, c.model) for c in seen] == [("model", name)]  # one per commit and model
-    project.add_epoch(name, 1, {"train_loss": 1.0})
+    run = project.add_run(name, {}, dataset="", code="")
+    project.add_epoch(name, run, 1, {"train_loss": 1.0})
     assert (seen[-1].topic, seen[-1].model) == ("epochs", name)
 
 

@@ -66,11 +66,13 @@ def test_run_trains_the_demo_and_prints_epochs(tmp_path):
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert lines[0]["model"] == "MNISTClassifier" and lines[0]["epoch"] == 1
+    assert lines[0]["run"] == 1 and lines[-1]["summary"][0]["run"] == 1
     assert lines[0]["train_loss"] > 0 and "valid_metric" in lines[0]
     assert lines[-1]["summary"][0]["epochs"] == 1
     stored = Project.open(project)
     assert [e["epoch"] for e in stored.epochs("MNISTClassifier")] == [1]
     assert stored.weights("MNISTClassifier", "best")[0] == 1
+    assert [r["number"] for r in stored.runs("MNISTClassifier")] == [1]
     assert stored.model("MNISTClassifier")["status"] == "finished"
     stored.close()
 

@@ -22,13 +22,13 @@ async def studio(tmp_path):
 
 async def test_load_browse_resplit_analyze_and_reopen(studio, tmp_path):
     dataset = studio.dataset
-    assert dataset.definition["module"] == "torchstudio:Digits"
-    assert "Digits(train=True)" in dataset.definition["code"]
+    assert dataset.definition.module == "torchstudio:Digits"
+    assert "Digits(train=True)" in dataset.definition.code
     assert await dataset.load(), dataset.error
     report = dataset.report
     assert (report["train_count"], report["valid_count"]) == (1438, 359)
-    assert dataset.definition["roles"] == ["input", "output"]
-    assert "Bitmap()" in dataset.definition["renderers"][0]["code"]
+    assert dataset.definition.roles == ["input", "output"]
+    assert "Bitmap()" in dataset.definition.renderers[0]["code"]
 
     png = await dataset.sample_image("train", 3, 0, (96, 64))
     assert Image.open(io.BytesIO(png)).size == (96, 64)
@@ -43,15 +43,16 @@ async def test_load_browse_resplit_analyze_and_reopen(studio, tmp_path):
     assert (dataset.report["train_count"], dataset.report["valid_count"]) == (719, 180)
 
     assert await dataset.analyze(), dataset.analysis_message
-    weights = dataset.definition["analysis"]["weights"]
+    weights = dataset.definition.analysis["weights"]
     assert len(weights) == 10 and dataset.report_png().startswith(b"\x89PNG")
 
     path = studio.project.path
     await studio.save_as(tmp_path / "copy.tsproj")
     await studio.open(path)  # a fresh service on the same file finds everything again
     again = studio.dataset
-    assert again.definition["settings"]["usage_ratio"] == 0.5
-    assert again.definition["analysis"]["weights"] == weights
+    assert again.definition.settings["usage_ratio"] == 0.5
+    assert again.definition.analysis["weights"] == weights
+    assert again.analysis_stale is None and again.report_stale is None  # made from this
     assert again.report["train_count"] == 719 and again.status == "not loaded"
     assert Project.open(tmp_path / "copy.tsproj").document("dataset")["analysis"]
 
@@ -67,10 +68,10 @@ async def test_errors_show_the_line_and_the_app_goes_on(studio):
     assert dataset.error_line == 2 and "NameError" in dataset.error
     dataset.choose_module("torchstudio:Digits")
     dataset.set_value("split", "0.5")
-    assert "Digits(train=True, split=0.5)" in dataset.definition["code"]
+    assert "Digits(train=True, split=0.5)" in dataset.definition.code
     dataset.set_value("split", "0.5 +")
     assert "split" in dataset.param_errors
-    assert "split=0.5)" in dataset.definition["code"]  # the last valid code stays
+    assert "split=0.5)" in dataset.definition.code  # the last valid code stays
     dataset.set_value("split", "0.5")
     assert await dataset.load()
     assert dataset.report["train_count"] == 898

@@ -36,10 +36,13 @@ def test_round_trip_of_everything(tmp_path):
     second = project.add_model("MNISTClassifier", {"code": "model = 2"})
     assert (name, second) == ("MNISTClassifier", "MNISTClassifier 2")
     project.update_model(name, build={"parameters": 42})
+    run = project.add_run(name, {"epochs": 3}, dataset="d1", code="c1")
+    assert run == 1
     for epoch in range(3):
-        project.add_epoch(name, epoch, {"train_loss": 1.0 / (epoch + 1), "valid_metric": 0.5})
-    project.set_weights(name, "best", 1, WEIGHTS)
-    project.set_weights(name, "checkpoint", 2, b"checkpoint bytes")
+        project.add_epoch(name, run, epoch, {"train_loss": 1.0 / (epoch + 1), "valid_metric": 0.5})
+    project.set_weights(name, run, "best", 1, WEIGHTS)
+    project.set_weights(name, run, "checkpoint", 2, b"checkpoint bytes")
+    project.update_run(name, run, status="finished", summary={"best_epoch": 1})
     project.add_logs([(1.0, "datasetload", "hello"), (2.0, "app", "world")])
     project.close()
 
@@ -56,6 +59,10 @@ def test_round_trip_of_everything(tmp_path):
     assert project.epochs(name)[2]["train_loss"] == pytest.approx(1 / 3)
     assert project.weights(name, "best") == (1, WEIGHTS)
     assert project.weights(name, "checkpoint") == (2, b"checkpoint bytes")
+    (stored,) = project.runs(name)
+    assert stored["number"] == 1 and stored["status"] == "finished"
+    assert stored["settings"] == {"epochs": 3} and stored["summary"] == {"best_epoch": 1}
+    assert (stored["dataset"], stored["code"]) == ("d1", "c1")
     assert project.logs() == [(1.0, "datasetload", "hello"), (2.0, "app", "world")]
     project.rename_model(second, "small")
     with pytest.raises(ProjectError, match="already exists"):
@@ -71,10 +78,11 @@ def test_round_trip_of_everything(tmp_path):
 def test_best_weights_must_be_safetensors(tmp_path):
     project = Project.create(tmp_path / "p.tsproj")
     project.add_model("m", {})
+    run = project.add_run("m", {}, dataset="", code="")
     with pytest.raises(ValueError, match="not safetensors"):
-        project.set_weights("m", "best", 0, b"\x80\x04pickle")
+        project.set_weights("m", run, "best", 0, b"\x80\x04pickle")
     with pytest.raises(ValueError, match="truncated"):
-        project.set_weights("m", "best", 0, WEIGHTS[:-4])
+        project.set_weights("m", run, "best", 0, WEIGHTS[:-4])
     assert project.weights("m", "best") is None
 
 
@@ -132,11 +140,91 @@ def test_migration_from_version_1(tmp_path):
     db.close()
 
 
+# Version 2's tables (the whole v2 SCHEMA as it was): one list of epochs and one
+# best/checkpoint per model.
+V2_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE documents (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE blobs (name TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE models (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+    position INTEGER NOT NULL, value TEXT NOT NULL);
+CREATE TABLE epochs (model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL, value TEXT NOT NULL, PRIMARY KEY (model_id, epoch));
+CREATE TABLE weights (model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL, epoch INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (model_id, kind));
+CREATE TABLE logs (id INTEGER PRIMARY KEY, time REAL NOT NULL, source TEXT NOT NULL,
+    line TEXT NOT NULL);
+"""
+
+
+def test_migration_from_version_2_makes_run_1(tmp_path):
+    path = tmp_path / "v2.tsproj"
+    db = sqlite3.connect(path)
+    db.executescript(V2_SCHEMA)
+    db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    db.execute("PRAGMA user_version=2")
+    trained = '{"code": "model = 1", "status": "finished", "settings_used": {"epochs": 2}}'
+    db.execute("INSERT INTO models VALUES (1, 'trained', 0, ?)", (trained,))
+    db.execute("INSERT INTO models VALUES (2, 'fresh', 1, '{\"code\": \"model = 2\"}')")
+    for epoch in (1, 2):
+        db.execute("INSERT INTO epochs VALUES (1, ?, ?)", (epoch, f'{{"valid_loss": {epoch}}}'))
+    db.execute("INSERT INTO weights VALUES (1, 'best', 2, ?)", (WEIGHTS,))
+    db.execute("INSERT INTO weights VALUES (1, 'checkpoint', 2, ?)", (b"ckpt",))
+    db.commit()
+    db.close()
+
+    project = Project.open(path)
+    (run,) = project.runs("trained")
+    assert run["number"] == 1 and run["status"] == "finished"
+    assert run["settings"] == {"epochs": 2} and run["dataset"] == ""  # not recorded in v2
+    assert project.epochs("trained", 1) == [
+        {"valid_loss": 1, "epoch": 1},
+        {"valid_loss": 2, "epoch": 2},
+    ]
+    assert project.weights("trained", "best", 1) == (2, WEIGHTS)
+    assert project.weights("trained", "checkpoint", 1) == (2, b"ckpt")
+    assert project.runs("fresh") == [] and project.epochs("fresh") == []
+    # A new run is numbered after the migrated one and starts empty.
+    assert project.add_run("trained", {}, dataset="d", code="c") == 2
+    assert project.epochs("trained") == [] and project.weights("trained", "best") is None
+    assert len(project.epochs("trained", 1)) == 2
+    project.delete_model("trained")  # runs, epochs and weights cascade after the rebuild
+    project.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    counts = [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("runs", "epochs")]
+    assert counts == [0, 0]
+    db.close()
+
+
+def test_runs_keep_their_own_epochs_and_weights(tmp_path):
+    project = Project.create(tmp_path / "p.tsproj")
+    project.add_model("m", {})
+    first = project.add_run("m", {"lr": 0.1}, dataset="d", code="c")
+    project.add_epoch("m", first, 1, {"valid_loss": 1.0})
+    project.set_weights("m", first, "checkpoint", 1, b"first")
+    second = project.add_run("m", {"lr": 0.2}, dataset="d", code="c")
+    project.add_epoch("m", second, 1, {"valid_loss": 0.5})
+    assert (first, second) == (1, 2)
+    assert project.weights("m", "checkpoint") is None  # the latest run has none of its own
+    assert project.weights("m", "checkpoint", first) == (1, b"first")
+    project.clear_epochs("m", second)
+    assert project.epochs("m") == [] and len(project.epochs("m", first)) == 1
+    with pytest.raises(KeyError, match="no run 7"):
+        project.add_epoch("m", 7, 1, {})
+    project.delete_runs("m", keep=[second])
+    assert [r["number"] for r in project.runs("m")] == [2]
+    assert project.weights("m", "checkpoint", first) is None
+    project.close()
+
+
 def _big_project(path):
     project = Project.create(path)
     project.set_document("dataset", DATASET)
     project.add_model("m", {"code": "model = 1"})
-    project.set_weights("m", "checkpoint", 0, os.urandom(200_000))
+    run = project.add_run("m", {}, dataset="", code="")
+    project.set_weights("m", run, "checkpoint", 0, os.urandom(200_000))
     project.close()  # the last connection checkpoints the log into the file
 
 
@@ -188,7 +276,7 @@ print("ready", flush=True)
 epoch = 0
 while True:
     with project.transaction():
-        project.add_epoch("m", epoch, {"loss": float(epoch)})
+        project.add_epoch("m", 1, epoch, {"loss": float(epoch)})
         project.set_document("dataset", {"epoch": epoch, "pad": "x" * 5000})
     epoch += 1
 """
@@ -198,6 +286,7 @@ def test_killed_writer_leaves_a_consistent_project(tmp_path):
     path = tmp_path / "p.tsproj"
     project = Project.create(path)
     project.add_model("m", {})
+    project.add_run("m", {}, dataset="", code="")
     project.close()
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True

@@ -28,6 +28,8 @@ async def test_train_stop_and_resume_keep_every_epoch(studio):
     training.start(name, resume=True)
     run = await training.wait(name)
     assert run.status == "finished", run.message
+    assert run.run == 1 and [r["number"] for r in project.runs(name)] == [1]  # the same run
+    assert project.run(name)["status"] == "finished"
     epochs = project.epochs(name)
     assert [e["epoch"] for e in epochs] == list(range(1, 5))
     assert epochs[-1]["valid_metric"] > 0.5  # ten classes: chance is 0.1
@@ -48,7 +50,8 @@ async def test_start_all_trains_models_in_parallel_and_errors_are_kept(studio):
     assert len([n for n in (name, second) if training.running(n)]) == 2
     runs = {n: await training.wait(n) for n in (name, second, broken)}
     assert runs[name].status == runs[second].status == "finished"
-    assert "loss.weight = _torch.tensor([" in project.model(name)["settings_used"]["loss"][0]
+    # The run's settings snapshot is what the trainer got: the loss with the class weights.
+    assert "loss.weight = _torch.tensor([" in project.run(name)["settings"]["loss"][0]
     assert len(project.epochs(second)) == 2
     assert runs[broken].status == "error"
     assert "shape" in runs[broken].error.lower() or "size" in runs[broken].error.lower()

@@ -60,7 +60,7 @@ async def _renderer(studio: Studio, case: BrokenCode) -> str:
     request = {"tensor": sample[0], "size": [64, 48]}
     with pytest.raises(WorkerError) as failure:
         await renderer.request("render", {**request, "code": case.code})
-    good = studio.dataset.definition["renderers"][0]["code"]
+    good = studio.dataset.definition.renderers[0]["code"]
     image = await renderer.request("render", {**request, "code": good})
     assert image.size == (64, 48)
     assert studio.pool.running("tensorrender") is renderer  # the same worker answered
@@ -69,14 +69,14 @@ async def _renderer(studio: Studio, case: BrokenCode) -> str:
 
 async def _analyzer(studio: Studio, case: BrokenCode) -> str:
     dataset = studio.dataset
-    good = dict(dataset.definition["analyzer"])
-    dataset.definition["analyzer"] = {**good, "code": case.code}
+    good = dict(dataset.definition.analyzer)
+    dataset.definition.analyzer = {**good, "code": case.code}
     assert not await dataset.analyze()
     assert dataset.analysis_status == "error"
     message = dataset.analysis_message
-    dataset.definition["analyzer"] = good
+    dataset.definition.analyzer = good
     assert await dataset.analyze(), dataset.analysis_message
-    assert len(dataset.definition["analysis"]["weights"]) == 10
+    assert len(dataset.definition.analysis["weights"]) == 10
     return message
 
 

@@ -213,11 +213,22 @@ def test_two_models_started_together_and_compared(server, page, shot):
     shot("row-opened")
 
 
+def runs_of(server, name):
+    project = Project.open(server.project)
+    try:
+        return project.runs(name)
+    finally:
+        project.close()
+
+
 def test_stop_reload_and_resume(server, page, shot):
     open_loaded(server, page)
     page.get_by_role("tab", name="MNISTClassifier", exact=True).click()
     set_field(page, "epochs", 8)
+    earlier = len(runs_of(server, "MNISTClassifier"))  # trained by the test before, if run
     page.get_by_role("button", name="Train", exact=True).click()
+    if earlier:  # Train asks whether to keep the model's runs: kept, this one is the next
+        page.get_by_role("button", name="Train, keep them").click()
     wait_status(page, "train-status", r"epoch [1-5]/8")
     page.get_by_role("button", name="Stop", exact=True).click()
     wait_status(page, "train-status", r"^stopped")
@@ -238,6 +249,9 @@ def test_stop_reload_and_resume(server, page, shot):
     errors = "() => [...document.querySelectorAll('[data-ts=train-error]')].map((e) => e.innerText)"
     assert "".join(page.evaluate(errors)) == ""
     assert [e["epoch"] for e in epochs_of(server, "MNISTClassifier")] == list(range(1, 9))
+    # Resume went on with the same run; the earlier ones are kept.
+    assert [r["number"] for r in runs_of(server, "MNISTClassifier")] == list(range(1, earlier + 2))
+    wait_status(page, "run-shown", rf"^showing run {earlier + 1} of {earlier + 1} ")
     page.wait_for_function(
         "(cls) => (" + CHART_POINTS + ")(cls).every((s) => s.length && Math.min(...s) >= 8)",
         arg="ts-curves",

@@ -25,15 +25,16 @@ def test_saving_weights_on_a_full_disk_names_the_file_and_keeps_the_old_weights(
     name = project.add_model("model", {"code": "model = None\n", "settings": {}})
     old_best = weights(1000, 1.0)
     old_checkpoint = checkpoints.pack({"epoch": 1, "model": {"w": torch.ones(3)}})
-    project.add_epoch(name, 1, {"train_loss": 0.5})
-    project.set_weights(name, "best", 1, old_best)
-    project.set_weights(name, "checkpoint", 1, old_checkpoint)
+    run = project.add_run(name, {}, dataset="", code="")
+    project.add_epoch(name, run, 1, {"train_loss": 0.5})
+    project.set_weights(name, run, "best", 1, old_best)
+    project.set_weights(name, run, "checkpoint", 1, old_checkpoint)
     filler = fill(small_disk)
 
     big = weights(300_000, 2.0)  # 1.2 MB: more than the disk has left
     for kind in ("best", "checkpoint"):
         with pytest.raises(ProjectError) as error:
-            project.set_weights(name, kind, 2, big)
+            project.set_weights(name, run, kind, 2, big)
         assert "disk is full" in str(error.value)
         assert str(path) in str(error.value)
     # The open project still reads, and so does a fresh one on the still-full disk.
@@ -45,7 +46,7 @@ def test_saving_weights_on_a_full_disk_names_the_file_and_keeps_the_old_weights(
     reopened.close()
 
     filler.unlink()  # with room again, the same session saves
-    project.set_weights(name, "best", 2, big)
+    project.set_weights(name, run, "best", 2, big)
     assert project.weights(name, "best") == (2, big)
     project.close()
     check_project_file(path)

@@ -1,5 +1,5 @@
 """SIGKILL the trainer at random moments, 20 times: reported, the project opens, Resume
-goes on from the last checkpoint and loses at most the epoch that was in progress."""
+goes on from the run's last checkpoint and loses at most the epoch that was in progress."""
 
 import asyncio
 import os
@@ -40,7 +40,9 @@ async def test_killing_the_trainer_20_times_loses_at_most_the_epoch_in_progress(
     checked_resumes = 0
     for attempt in range(KILLS):
         first_epochs.clear()
-        training.start(name, resume=True)  # a first run (no checkpoint yet) starts afresh
+        # Resume continues the latest run from its own checkpoint; a run killed before its
+        # first checkpoint cannot be resumed: Train starts a new run.
+        training.start(name, resume=project.weights(name, "checkpoint") is not None)
         worker = await wait_for(lambda: pool.running(trainer), timeout=120)
         if attempt % 2:  # from its start: getting the dataset, loading the model, an epoch
             await asyncio.sleep(rng.uniform(0.1, 1.5))

@@ -55,6 +55,7 @@ def payloads(marker) -> dict[str, bytes]:
 def project(tmp_path):
     opened = Project.create(tmp_path / "weights.tsproj")
     opened.add_model("net", {"code": "model = None"})
+    opened.add_run("net", {}, dataset="", code="")
     yield opened
     opened.close()
 
@@ -79,12 +80,12 @@ def test_weights_messages_from_a_worker_are_refused(project, marker, payloads):
                 message, value = receiver.recv()
                 assert message == "best"
                 with pytest.raises(WeightsError, match="pickle") as refused:
-                    project.set_weights("net", "best", value["epoch"], value["weights"])
+                    project.set_weights("net", 1, "best", value["epoch"], value["weights"])
                 assert "'net'" in str(refused.value), kind
                 assert project.weights("net", "best") is None
                 # A checkpoint is kept as bytes; Resume reads it back with safetensors only.
                 message, value = receiver.recv()
-                project.set_weights("net", message, value["epoch"], value["data"])
+                project.set_weights("net", 1, message, value["epoch"], value["data"])
                 with pytest.raises(state.CheckpointError, match="not a TorchStudio checkpoint"):
                     state.unpack(project.weights("net", "checkpoint")[1])
         finally:
@@ -96,7 +97,10 @@ def test_weights_messages_from_a_worker_are_refused(project, marker, payloads):
 def test_pickled_weights_in_a_received_project_are_refused(tmp_path, marker, payloads):
     """A project file from elsewhere with pickled weights: opens, and its weights never load."""
     path = tmp_path / "received.tsproj"
-    Project.create(path).add_model("net", {"code": "model = None"})
+    sent = Project.create(path)
+    sent.add_model("net", {"code": "model = None"})
+    sent.add_run("net", {}, dataset="", code="")  # run id 1
+    sent.close()
     with sqlite3.connect(path) as db:  # as the sender's tool would write them, unchecked
         db.execute("INSERT INTO weights VALUES (1, 'checkpoint', 3, ?)", (payloads["pickle"],))
         db.execute("INSERT INTO weights VALUES (1, 'best', 3, ?)", (payloads["torch.save"],))

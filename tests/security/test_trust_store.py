@@ -58,7 +58,7 @@ async def test_the_app_keeps_its_own_edits_trusted_and_gates_workers(tmp_path):
     try:
         await studio.new(path, demo=True)
         assert studio.trusted and not studio.untrusted_code
-        studio.dataset.set_code(studio.dataset.definition["code"] + "\n# edited in the app\n")
+        studio.dataset.set_code(studio.dataset.definition.code + "\n# edited in the app\n")
     finally:
         await studio.close()  # records the edited code as trusted
     outside = Project.open(path)

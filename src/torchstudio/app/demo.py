@@ -42,7 +42,7 @@ def write_demo(path: str | os.PathLike[str], catalog: Catalog | None = None) -> 
     catalog = catalog or Catalog()
     project = Project.create(Path(path))
     with project.transaction():
-        project.set_document("dataset", new_definition(catalog))
+        project.set_document("dataset", new_definition(catalog).to_json())
         project.add_model(DEMO_MODEL, new_model(catalog, epochs=5))
         project.set_meta("description", "TorchStudio demo: Digits and an MNISTClassifier")
     return project
@@ -56,16 +56,12 @@ def write_from_files(
     definition = new_definition(catalog)
     if dataset_file is not None:
         source = Path(dataset_file).expanduser().resolve()
-        definition.update(
-            module=None,
-            values={},
-            code=source.read_text(encoding="utf-8"),
-            code_edited=True,
-            workdir=str(source.parent),
-        )
+        definition.module, definition.values = None, {}
+        definition.code, definition.code_edited = source.read_text(encoding="utf-8"), True
+        definition.workdir = str(source.parent)
     project = Project.create(Path(path))
     with project.transaction():
-        project.set_document("dataset", definition)
+        project.set_document("dataset", definition.to_json())
         for file in model_files:
             source = Path(file).expanduser().resolve()
             document = model_document(source.read_text(encoding="utf-8"))

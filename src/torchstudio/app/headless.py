@@ -1,7 +1,8 @@
 """`torchstudio run`: load, build and train a project's models without the UI.
 
-Uses the same services as the app; prints one JSON line per epoch and one summary line,
-and keeps every result in the project. Exit code 1 with the error text on failure.
+Uses the same services as the app; each model's training is a new run of it. Prints one
+JSON line per epoch and one summary line (both with the run number), and keeps every
+result in the project. Exit code 1 with the error text on failure.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from torchstudio.app.models.service import ModelService
+from torchstudio.app.models.service import ModelError, ModelService
 from torchstudio.app.runtime.manager import WorkerError
 from torchstudio.app.store.project import ProjectError
 from torchstudio.app.studio import Studio
@@ -55,6 +56,7 @@ async def run_models(
                         **{
                             k: record.get(k)
                             for k in (
+                                "run",
                                 "epoch",
                                 "train_loss",
                                 "valid_loss",
@@ -71,6 +73,7 @@ async def run_models(
             summary.append(
                 {
                     "model": name,
+                    "run": result.get("run"),
                     "epochs": result.get("epochs_done"),
                     "best_epoch": result.get("best_epoch"),
                     "best_metric": result.get("best_metric"),
@@ -81,7 +84,7 @@ async def run_models(
             )
         emit({"summary": summary, "project": str(studio.project.path)})
         return 0
-    except (ProjectError, WorkerError, KeyError) as exc:
+    except (ProjectError, WorkerError, ModelError, KeyError) as exc:
         print(f"torchstudio run: {exc}", file=sys.stderr)
         return 1
     finally:

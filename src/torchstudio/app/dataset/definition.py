@@ -1,17 +1,29 @@
-"""The Dataset tab's definition as stored in the project: pure functions, no I/O.
+"""The Dataset tab's definition as stored in the project: a typed document and pure
+functions over it, no I/O.
 
-The definition is one JSON document: the chosen module and its parameter texts, the code
-(generated from them, or edited by hand), the split/shuffle/usage settings, a role and a
-renderer per tensor, the analyzer, and the last load report and analysis results.
+The definition holds the chosen module and its parameter texts, the code (generated from
+them, or edited by hand), the split/shuffle/usage settings, a role and a renderer per
+tensor, the analyzer, and the last load report and analysis results.
+
+Fingerprints (see `torchstudio.app.fingerprint`) say what a derived result was made from:
+
+- `data_fingerprint()`: what a load depends on (module, parameter values, code, workdir,
+  split/shuffle/seed/usage settings). The load report records it.
+- `fingerprint()` (via `with_roles`): the data fingerprint and the tensor roles: what
+  builds and training runs depend on (roles pick a model's inputs and targets).
+- `analysis_fingerprint()`: the data fingerprint with roles and the analyzer's code: what
+  the analysis and its class weights depend on.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from torchstudio.app.catalog import Catalog, code_for, module_key
+from torchstudio.app.fingerprint import fingerprint, short
 from torchstudio.pythonparse import ModuleInfo
 
 DEFAULT_MODULE = "torchstudio:Digits"
@@ -26,51 +38,105 @@ SETTINGS_DEFAULTS: dict[str, Any] = {
 }
 
 
-def new_definition(catalog: Catalog, key: str = DEFAULT_MODULE) -> dict[str, Any]:
+def with_roles(data: str, roles: list[str]) -> str:
+    """The fingerprint of loaded data (`data`, a data fingerprint) used with `roles`."""
+    return fingerprint("dataset", data, list(roles))
+
+
+def analysis_fingerprint_of(dataset: str, analyzer_code: str) -> str:
+    """The fingerprint of an analysis of `dataset` (with roles) by `analyzer_code`."""
+    return fingerprint("analysis", dataset, analyzer_code)
+
+
+@dataclass
+class DatasetDefinition:
+    """The Dataset tab's document; `from_json` reads every version written before."""
+
+    module: str | None = None
+    values: dict[str, str] = field(default_factory=dict)
+    code: str = ""
+    code_edited: bool = False
+    workdir: str | None = None
+    settings: dict[str, Any] = field(default_factory=lambda: dict(SETTINGS_DEFAULTS))
+    roles: list[str] = field(default_factory=list)
+    renderers: list[dict[str, Any]] = field(default_factory=list)
+    analyzer: dict[str, Any] | None = None
+    # The last load report and analysis; each records the fingerprint it was made from.
+    report: dict[str, Any] | None = None
+    analysis: dict[str, Any] | None = None
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any] | None) -> DatasetDefinition:
+        value = value or {}
+        return cls(
+            module=value.get("module") if isinstance(value.get("module"), str) else None,
+            values={str(k): str(v) for k, v in (value.get("values") or {}).items()},
+            code=str(value.get("code") or ""),
+            code_edited=bool(value.get("code_edited")),
+            workdir=value.get("workdir"),
+            settings={**SETTINGS_DEFAULTS, **(value.get("settings") or {})},
+            roles=[str(role) for role in value.get("roles") or []],
+            renderers=[dict(entry) for entry in value.get("renderers") or []],
+            analyzer=dict(value["analyzer"]) if value.get("analyzer") else None,
+            report=dict(value["report"]) if value.get("report") else None,
+            analysis=dict(value["analysis"]) if value.get("analysis") else None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return copy.deepcopy(asdict(self))
+
+    def copy(self) -> DatasetDefinition:
+        return copy.deepcopy(self)
+
+    # ------------------------------------------------------------------ fingerprints
+
+    def data_fingerprint(self) -> str:
+        """What a load depends on: module, values, code, workdir and the split settings."""
+        return fingerprint(
+            "data", self.module, self.values, self.code, self.workdir, settings_payload(self)
+        )
+
+    def fingerprint(self) -> str:
+        """The dataset as builds and runs use it: its data fingerprint and the roles."""
+        return with_roles(self.data_fingerprint(), self.roles)
+
+    def analyzer_code(self) -> str:
+        return str((self.analyzer or {}).get("code") or "")
+
+
+def new_definition(catalog: Catalog, key: str = DEFAULT_MODULE) -> DatasetDefinition:
     """A definition using module `key` with its default parameters."""
-    definition: dict[str, Any] = {
-        "module": None,
-        "values": {},
-        "code": "",
-        "code_edited": False,
-        "workdir": None,
-        "settings": dict(SETTINGS_DEFAULTS),
-        "roles": [],
-        "renderers": [],
-        "analyzer": None,
-        "report": None,
-        "analysis": None,
-    }
+    definition = DatasetDefinition()
     info = catalog.find("datasets", key)
     return choose_module(definition, info) if info else definition
 
 
-def choose_module(definition: dict[str, Any], info: ModuleInfo) -> dict[str, Any]:
+def choose_module(definition: DatasetDefinition, info: ModuleInfo) -> DatasetDefinition:
     """Pick a dataset module: its default parameters and the code they generate."""
-    changed = copy.deepcopy(definition)
-    changed["module"] = module_key(info)
-    changed["values"] = {}
+    changed = definition.copy()
+    changed.module = module_key(info)
+    changed.values = {}
     code, _ = code_for(info, {})
-    changed["code"] = code or ""
-    changed["code_edited"] = False
+    changed.code = code or ""
+    changed.code_edited = False
     return changed
 
 
 def set_value(
-    definition: dict[str, Any], info: ModuleInfo, name: str, text: str
-) -> tuple[dict[str, Any], dict[str, str]]:
+    definition: DatasetDefinition, info: ModuleInfo, name: str, text: str
+) -> tuple[DatasetDefinition, dict[str, str]]:
     """Change one parameter's text; the code follows unless the value is invalid."""
-    changed = copy.deepcopy(definition)
-    changed["values"][name] = text
-    code, errors = code_for(info, changed["values"])
+    changed = definition.copy()
+    changed.values[name] = text
+    code, errors = code_for(info, changed.values)
     if code is not None:
-        changed["code"], changed["code_edited"] = code, False
+        changed.code, changed.code_edited = code, False
     return changed, errors
 
 
-def edit_code(definition: dict[str, Any], code: str) -> dict[str, Any]:
-    changed = copy.deepcopy(definition)
-    changed["code"], changed["code_edited"] = code, True
+def edit_code(definition: DatasetDefinition, code: str) -> DatasetDefinition:
+    changed = definition.copy()
+    changed.code, changed.code_edited = code, True
     return changed
 
 
@@ -80,9 +146,9 @@ def error_line(text: str, description: str = "dataset code") -> int | None:
     return int(lines[-1]) if lines else None
 
 
-def settings_payload(definition: dict[str, Any]) -> dict[str, Any]:
+def settings_payload(definition: DatasetDefinition) -> dict[str, Any]:
     """The split settings `datasetload` takes (roles stay in the app: they do not re-split)."""
-    settings = {**SETTINGS_DEFAULTS, **definition.get("settings", {})}
+    settings = {**SETTINGS_DEFAULTS, **definition.settings}
     return {key: settings[key] for key in SETTINGS_DEFAULTS}
 
 
@@ -100,21 +166,21 @@ def analyzer_entry(catalog: Catalog, name: str) -> dict[str, Any]:
 
 
 def apply_report(
-    definition: dict[str, Any], report: dict[str, Any], catalog: Catalog
-) -> dict[str, Any]:
-    """Keep a load report, and fill roles, renderers and analyzer from its suggestions
-    where the user has not chosen them for tensors like these."""
-    changed = copy.deepcopy(definition)
-    changed["report"] = {k: v for k, v in report.items() if k != "link"}
+    definition: DatasetDefinition, report: dict[str, Any], catalog: Catalog, data: str
+) -> DatasetDefinition:
+    """Keep a load report made from data fingerprint `data`, and fill roles, renderers and
+    analyzer from its suggestions where the user has not chosen them for tensors like these."""
+    changed = definition.copy()
+    changed.report = {**{k: v for k, v in report.items() if k != "link"}, "fingerprint": data}
     count = len(report["tensors"])
     suggestions = report.get("suggestions", {})
-    if len(changed.get("roles") or []) != count:
-        changed["roles"] = list(suggestions.get("roles") or report["roles"])
-    if len(changed.get("renderers") or []) != count:
+    if len(changed.roles) != count:
+        changed.roles = list(suggestions.get("roles") or report["roles"])
+    if len(changed.renderers) != count:
         names = suggestions.get("renderers") or ["Bitmap"] * count
-        changed["renderers"] = [renderer_entry(catalog, name) for name in names]
-    if not changed.get("analyzer"):
-        changed["analyzer"] = analyzer_entry(catalog, suggestions.get("analyzer") or "Multiclass")
+        changed.renderers = [renderer_entry(catalog, name) for name in names]
+    if not changed.analyzer:
+        changed.analyzer = analyzer_entry(catalog, suggestions.get("analyzer") or "Multiclass")
     return changed
 
 
@@ -123,3 +189,21 @@ def tensor_ids(roles: list[str]) -> tuple[list[int], list[int]]:
     inputs = [i for i, role in enumerate(roles) if role in ("input", "both")]
     outputs = [i for i, role in enumerate(roles) if role in ("output", "both")]
     return inputs, outputs
+
+
+def analysis_stale_reason(analysis: dict[str, Any] | None, expected: str) -> str | None:
+    """Why an analysis no longer describes the dataset (None: it does, or there is none).
+
+    `expected` is the analysis fingerprint of the dataset and analyzer now in use.
+    """
+    if not analysis:
+        return None
+    made = analysis.get("fingerprint")
+    if made == expected:
+        return None
+    if not made:
+        return "stale: this analysis does not record which dataset it was made from"
+    return (
+        f"stale: the dataset or analyzer changed since this analysis (made from "
+        f"{short(made)}, now {short(expected)})"
+    )

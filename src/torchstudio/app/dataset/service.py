@@ -10,8 +10,10 @@ from typing import Any
 
 from torchstudio.app.catalog import Catalog
 from torchstudio.app.dataset import definition as definition_logic
+from torchstudio.app.dataset.definition import DatasetDefinition
 from torchstudio.app.dataset.samples import SampleImages, error_image, png_bytes
 from torchstudio.app.events import Topic
+from torchstudio.app.fingerprint import short
 from torchstudio.app.runtime.manager import WorkerDied, WorkerError, WorkerEvent
 from torchstudio.app.runtime.pool import WorkerPool
 from torchstudio.app.store.logbook import LogBook
@@ -20,6 +22,10 @@ from torchstudio.app.store.project import Project
 LOADER, RENDERER, ANALYZER = "datasetload", "tensorrender", "datasetanalyze"
 REPORT_BLOB = "analysis_report"
 REPORT_SIZE = (900, 520)
+
+
+class StaleResult(Exception):
+    """A derived result was made from other inputs than those in use; the message says which."""
 
 
 class DatasetService:
@@ -35,7 +41,13 @@ class DatasetService:
         self.catalog = catalog
         self.log = log
         stored = project.document("dataset")
-        self.definition: dict[str, Any] = stored or definition_logic.new_definition(catalog)
+        self.definition = (
+            DatasetDefinition.from_json(stored)
+            if stored
+            else definition_logic.new_definition(catalog)
+        )
+        # The data fingerprint of what the loader holds (None: nothing loaded).
+        self.loaded_data: str | None = None
         self.version = 0
         self.status = "not loaded"  # not loaded / loading / loaded / error / cancelled
         self.message = ""
@@ -46,7 +58,7 @@ class DatasetService:
         self.link: dict[str, Any] | None = None
         self.generation = 0  # one per load/re-split: part of the sample images' cache key
         self.browse: dict[str, Any] = {"split": "train", "index": 0}
-        self.analysis_status = "done" if self.definition.get("analysis") else "idle"
+        self.analysis_status = "done" if self.definition.analysis else "idle"
         self.analysis_message = ""
         self.analysis_progress: float | None = None
         self._load_task: asyncio.Task[Any] | None = None
@@ -57,7 +69,49 @@ class DatasetService:
 
     @property
     def report(self) -> dict[str, Any] | None:
-        return self.definition.get("report")
+        return self.definition.report
+
+    # ------------------------------------------------------------------ provenance
+
+    def fingerprint(self) -> str:
+        """The dataset builds and runs use: the loaded data (else the definition's) and roles."""
+        data = self.loaded_data or self.definition.data_fingerprint()
+        return definition_logic.with_roles(data, self.definition.roles)
+
+    def analysis_fingerprint(self) -> str:
+        """What an analysis made now would be made from: the dataset, roles and analyzer code."""
+        return definition_logic.analysis_fingerprint_of(
+            self.fingerprint(), self.definition.analyzer_code()
+        )
+
+    @property
+    def report_stale(self) -> str | None:
+        """Why the load report no longer describes the definition (None: it does)."""
+        report = self.definition.report
+        if report is None or report.get("fingerprint") == self.definition.data_fingerprint():
+            return None
+        return "stale: the dataset's code or settings changed since this load: load it again"
+
+    @property
+    def analysis_stale(self) -> str | None:
+        """Why the analysis (and its class weights) no longer fits the dataset (None: it does)."""
+        return definition_logic.analysis_stale_reason(
+            self.definition.analysis, self.analysis_fingerprint()
+        )
+
+    def class_weights(self) -> list[float] | None:
+        """The analysis' class weights for this dataset; StaleResult when they are another's."""
+        analysis = self.definition.analysis
+        if not analysis:
+            return None
+        if self.analysis_stale:
+            raise StaleResult(
+                "class weights refused: the analysis was made from dataset "
+                f"{short(analysis.get('dataset'))} and the dataset in use is "
+                f"{short(self.fingerprint())} ({self.analysis_stale}); analyze the dataset "
+                "again or turn Class weights off"
+            )
+        return [float(w) for w in analysis["weights"]]
 
     @property
     def loaded(self) -> bool:
@@ -66,7 +120,7 @@ class DatasetService:
     def _changed(self, save: bool = True, topic: Topic = "dataset.state") -> None:
         """Store the definition (the store announces it), and announce the state change."""
         if save:
-            self.project.set_document("dataset", self.definition)
+            self.project.set_document("dataset", self.definition.to_json())
         self.version += 1
         self.project.changes.emit(topic)
 
@@ -79,7 +133,7 @@ class DatasetService:
             self.analysis_message = event.data["text"]
             self._changed(save=False)
         elif event.kind == "exited" and event.worker == LOADER and self.status == "loaded":
-            self.status, self.link = "not loaded", None
+            self.status, self.link, self.loaded_data = "not loaded", None, None
             self.message = f"the dataset worker {event.data.get('text')}: load again"
             self._changed(save=False)
 
@@ -89,7 +143,7 @@ class DatasetService:
     # ------------------------------------------------------------------ definition
 
     def module_info(self) -> Any:
-        key = self.definition.get("module")
+        key = self.definition.module
         return self.catalog.find("datasets", key) if key else None
 
     def choose_module(self, key: str) -> None:
@@ -110,18 +164,18 @@ class DatasetService:
         self._changed()
 
     def set_code(self, code: str) -> None:
-        if code == self.definition.get("code"):
+        if code == self.definition.code:
             return
         self.definition = definition_logic.edit_code(self.definition, code)
         self._changed()
 
     def set_roles(self, roles: list[str]) -> None:
-        self.definition["roles"] = list(roles)
+        self.definition.roles = list(roles)
         self._changed()
 
     def set_renderer(self, tensor: int, key: str | None = None, code: str | None = None) -> None:
         """Pick a renderer module for a tensor, or give it custom code."""
-        renderers = self.definition["renderers"]
+        renderers = self.definition.renderers
         if key is not None:
             info = self.catalog.find("renderers", key)
             if info is not None:
@@ -133,7 +187,7 @@ class DatasetService:
     def set_analyzer(self, key: str) -> None:
         info = self.catalog.find("analyzers", key)
         if info is not None:
-            self.definition["analyzer"] = definition_logic.analyzer_entry(self.catalog, info.name)
+            self.definition.analyzer = definition_logic.analyzer_entry(self.catalog, info.name)
             self._changed()
 
     def set_browse(self, split: str | None = None, index: int | None = None) -> None:
@@ -159,13 +213,14 @@ class DatasetService:
         self.error = self.error_line = None
         self._changed(save=False)
         self._load_task = asyncio.current_task()
+        data = self.definition.data_fingerprint()  # what is sent, whatever changes meanwhile
         try:
             loader = await self.pool.get(LOADER)
             report = await loader.request(
                 "load",
                 {
-                    "code": self.definition["code"],
-                    "workdir": self.definition.get("workdir"),
+                    "code": self.definition.code,
+                    "workdir": self.definition.workdir,
                     "settings": definition_logic.settings_payload(self.definition),
                 },
             )
@@ -179,7 +234,7 @@ class DatasetService:
             return False
         finally:
             self._load_task = None
-        self._loaded(report)
+        self._loaded(report, data)
         self.log.add(
             "app",
             f"dataset loaded: {report['train_count']} training samples, "
@@ -201,11 +256,12 @@ class DatasetService:
         self.error = None if cancelled else text
         self.error_line = None if cancelled else definition_logic.error_line(text)
         self.message, self.progress, self.link = text, None, None
+        self.loaded_data = None
         self._changed(save=False)
 
-    def _loaded(self, report: dict[str, Any]) -> None:
-        self.link = report.get("link")
-        self.definition = definition_logic.apply_report(self.definition, report, self.catalog)
+    def _loaded(self, report: dict[str, Any], data: str) -> None:
+        self.link, self.loaded_data = report.get("link"), data
+        self.definition = definition_logic.apply_report(self.definition, report, self.catalog, data)
         self.status, self.progress, self.message = "loaded", 1.0, ""
         self.generation += 1
         self.images.clear()
@@ -214,26 +270,27 @@ class DatasetService:
 
     async def configure(self, **settings: Any) -> bool:
         """Change split settings; re-splits the loaded dataset without running its code again."""
-        self.definition["settings"] = {**self.definition["settings"], **settings}
+        self.definition.settings = {**self.definition.settings, **settings}
         self._changed()
         if not self.loaded:
             return True
         try:
             loader = await self.pool.get(LOADER)
             payload = {"settings": definition_logic.settings_payload(self.definition)}
+            data = self.definition.data_fingerprint()
             report = await loader.request("configure", payload)
         except WorkerError as exc:
             self.error, self.message = str(exc), str(exc)
             self._changed(save=False)
             return False
         self.error = None
-        self._loaded(report)
+        self._loaded(report, data)
         return True
 
     # ------------------------------------------------------------------ samples
 
     def _renderer_code(self, tensor: int) -> str:
-        renderers = self.definition.get("renderers") or []
+        renderers = self.definition.renderers
         return renderers[tensor]["code"] if tensor < len(renderers) else ""
 
     async def sample_image(
@@ -260,8 +317,9 @@ class DatasetService:
         """Run the analyzer over every sample in `datasetanalyze`; True when it finished."""
         if self.analysis_status == "running" or not self.loaded:
             return False
-        analyzer = self.definition.get("analyzer") or {}
-        inputs, outputs = definition_logic.tensor_ids(self.definition.get("roles") or [])
+        analyzer = self.definition.analyzer or {}
+        inputs, outputs = definition_logic.tensor_ids(self.definition.roles)
+        made_from = self.analysis_fingerprint(), self.fingerprint()
         self.analysis_status, self.analysis_progress = "running", 0.0
         self.analysis_message = "starting the analysis worker"
         self._changed(save=False)
@@ -288,11 +346,13 @@ class DatasetService:
         report_png = await asyncio.to_thread(png_bytes, result["report"])
         with self.project.transaction():
             self.project.set_blob(REPORT_BLOB, report_png)
-            self.definition["analysis"] = {
+            self.definition.analysis = {
                 "weights": [float(w) for w in result["weights"]],
                 "state": result["state"],
                 "samples": result["samples"],
                 "analyzer": analyzer.get("module"),
+                "fingerprint": made_from[0],  # dataset, roles and analyzer code
+                "dataset": made_from[1],  # dataset and roles: named when refusing weights
             }
             self._changed()
         self.analysis_status, self.analysis_progress = "done", 1.0

@@ -92,8 +92,8 @@ class ModelActions:
     def _renderer_code(self, kind: str, position: int) -> str:
         """The Dataset tab's renderer of the tensor shown: outputs use their target's."""
         definition = self.models.dataset.definition
-        renderers = definition.get("renderers") or []
-        inputs, outputs = tensor_ids(definition.get("roles") or [])
+        renderers = definition.renderers
+        inputs, outputs = tensor_ids(definition.roles)
         ids = inputs if kind == "inputs" else outputs
         if not ids:
             return ""
@@ -146,7 +146,8 @@ class ModelActions:
             self._changed(name)
             return None
         state.export_message = (
-            f"exported {result['format']} to {result['path']} ({result['bytes']} bytes, "
+            f"exported {result['format']} of run {result['run']} to {result['path']} "
+            f"({result['bytes']} bytes, "
             f"checked: max difference {result['max_difference']:.2g})"
         )
         self._changed(name)

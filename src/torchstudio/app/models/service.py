@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from torchstudio.app.dataset.definition import tensor_ids
-from torchstudio.app.dataset.service import LOADER, DatasetService
+from torchstudio.app.dataset.service import LOADER, DatasetService, StaleResult
 from torchstudio.app.demo import DEMO_MODEL, new_model
+from torchstudio.app.fingerprint import short
 from torchstudio.app.models import definition
 from torchstudio.app.models.document import Effective, ModelDocument
+from torchstudio.app.models.runs import Run, code_fingerprint
 from torchstudio.app.runtime.manager import WorkerEvent, WorkerHandle
 from torchstudio.app.runtime.pool import WorkerPool
 from torchstudio.app.store.project import Project, ProjectError
@@ -132,7 +134,63 @@ class ModelService:
         return await trainer.request("train", request)
 
     def _build_inputs(self, document: dict[str, Any]) -> tuple[Any, ...]:
-        return (document["code"], document.get("workdir"), self.dataset.generation)
+        return (document["code"], document.get("workdir"), self.dataset.fingerprint(),
+                self.dataset.generation)  # fmt: skip
+
+    # ------------------------------------------------------------------ provenance and runs
+
+    def code_fingerprint(self, name: str) -> str:
+        document = self.project.model(name)
+        return code_fingerprint(document["code"], document.get("workdir"))
+
+    def build_stale(self, name: str) -> str | None:
+        """Why the model's stored build no longer matches its code or the dataset (None: it does)."""
+        build = self.project.model(name).get("build")
+        if not build:
+            return None
+        if build.get("code") != self.code_fingerprint(name):
+            return "stale: the model code changed since this build"
+        if build.get("dataset") != self.dataset.fingerprint():
+            return (
+                f"stale: built with dataset {short(build.get('dataset'))}, the dataset in use "
+                f"is {short(self.dataset.fingerprint())}"
+            )
+        return None
+
+    def runs(self, name: str) -> list[Run]:
+        return [Run.from_record(record) for record in self.project.runs(name)]
+
+    def latest_run(self, name: str) -> Run | None:
+        record = self.project.run(name)
+        return None if record is None else Run.from_record(record)
+
+    def delete_runs(self, name: str, keep_latest: bool = True) -> None:
+        """Delete the model's runs (their epochs and weights), all but the latest by default."""
+        latest = self.latest_run(name)
+        keep = [latest.number] if keep_latest and latest is not None else []
+        self.project.delete_runs(name, keep=keep)
+
+    def run_stale(self, run: Run) -> str | None:
+        """Why a run's results no longer match the dataset or code in use (None: they do)."""
+        return run.stale_reason(self.dataset.fingerprint(), self.code_fingerprint(run.model))
+
+    def weights_run(self, name: str) -> tuple[Run, bytes]:
+        """The newest run with best weights, and those weights, for outputs and exports.
+
+        A run trained on another dataset or code is refused with the reason, never used.
+        """
+        for run in reversed(self.runs(name)):
+            best = self.project.weights(name, "best", run.number)
+            if best is None:
+                continue
+            reason = self.run_stale(run)
+            if reason:
+                raise ModelError(
+                    f"{reason}: its weights do not fit; train the model again (a new run), or "
+                    "load the dataset it was trained on"
+                )
+            return run, best[1]
+        raise ModelError("train the model first: there are no weights yet")
 
     def is_built(self, name: str) -> bool:
         """Whether the model's build in memory is of its current code and dataset."""
@@ -145,7 +203,7 @@ class ModelService:
         if not self.dataset.loaded:
             raise ModelError("load the dataset before building a model")
         document = self.project.model(name)
-        inputs, outputs = tensor_ids(self.dataset.definition.get("roles") or [])
+        inputs, outputs = tensor_ids(self.dataset.definition.roles)
         loader = await self.pool.get(LOADER)
         sample = await loader.request("sample", {"split": "train", "index": 0})
         report = self.dataset.report or {}
@@ -167,8 +225,27 @@ class ModelService:
         if graph:
             self.graphs[name] = result.get("graph")
         summary = {k: result[k] for k in ("parameters", "outputs", "warnings", "suggestions")}
+        # What this build was made from (marked stale when either changes).
+        summary["code"] = code_fingerprint(document["code"], document.get("workdir"))
+        summary["dataset"] = self.dataset.fingerprint()
         self.project.update_model(name, build=summary, status="built")
         return result
+
+    def _resume_point(self, name: str) -> tuple[Run, tuple[int, bytes], tuple[int, bytes] | None]:
+        """The latest run, its own checkpoint and best weights; ModelError when it cannot go on."""
+        run = self.latest_run(name)
+        if run is None:
+            raise ModelError(f"cannot resume {name}: it has no run yet; Train starts run 1")
+        checkpoint = self.project.weights(name, "checkpoint", run.number)
+        if checkpoint is None:
+            raise ModelError(
+                f"cannot resume {run.label} of {name}: it has no checkpoint (it stopped before "
+                f"its first epoch ended); Train starts run {run.number + 1}"
+            )
+        reason = self.run_stale(run)
+        if reason:
+            raise ModelError(f"cannot resume: {reason}; Train starts a new run")
+        return run, checkpoint, self.project.weights(name, "best", run.number)
 
     async def train(
         self,
@@ -177,33 +254,49 @@ class ModelService:
         resume: bool = False,
         **overrides: Any,
     ) -> dict[str, Any]:
-        """Train a built model; every epoch, best weights and checkpoint are saved as they come.
+        """Train a built model as a new run; every epoch, best weights and checkpoint are saved
+        to that run as they come.
 
-        With `resume`, training goes on from the project's last checkpoint (when there is one).
+        With `resume`, the model's latest run goes on from its own checkpoint with its own
+        settings (ModelError when it has none). `on_epoch` gets each epoch's record with its
+        `run` number; the result has it too.
         """
         if not self.is_built(name):  # never train code older than the project's
             await self.build(name)
         document = self.project.model(name)
-        roles = self.dataset.definition.get("roles") or []
-        settings = (
-            ModelDocument.from_json(document).effective().trainer_settings(roles, **overrides)
-        )
-        weights = (self.dataset.definition.get("analysis") or {}).get("weights")
-        if (document.get("settings") or {}).get("class_weights") and weights and settings["loss"]:
-            first, *others = settings["loss"]
-            settings["loss"] = [with_class_weights(first, weights), *others]
-        worker_name = f"modeltrain {name}"
-        server = (document.get("settings") or {}).get("server")
-        trainer = await self.trainer(name, server)
-        checkpoint = self.project.weights(name, "checkpoint") if resume else None
-        best = self.project.weights(name, "best") if checkpoint else None
-        request: dict[str, Any] = {"link": self.dataset.link, "settings": settings}
-        if checkpoint is not None:
+        request: dict[str, Any] = {"link": self.dataset.link}
+        if resume:
+            run, checkpoint, best = self._resume_point(name)
+            settings = {**run.settings, **{k: v for k, v in overrides.items() if v is not None}}
+            number = run.number
             request["checkpoint"] = checkpoint[1]
             if best is not None:
                 request["best_weights"] = best[1]
-        # Epochs past the checkpoint (or all of them, for a new training) are redone.
-        self.project.clear_epochs(name, checkpoint[0] if checkpoint else -1)
+            # Epochs past the checkpoint are redone.
+            self.project.clear_epochs(name, number, checkpoint[0])
+            self.project.update_run(name, number, status="training")
+        else:
+            roles = self.dataset.definition.roles
+            effective = ModelDocument.from_json(document).effective()
+            settings = effective.trainer_settings(roles, **overrides)
+            if effective["class_weights"] and settings["loss"]:
+                try:
+                    weights = self.dataset.class_weights()
+                except StaleResult as exc:
+                    raise ModelError(str(exc)) from exc
+                if weights:
+                    first, *others = settings["loss"]
+                    settings["loss"] = [with_class_weights(first, weights), *others]
+            number = self.project.add_run(
+                name,
+                settings,
+                dataset=self.dataset.fingerprint(),
+                code=code_fingerprint(document["code"], document.get("workdir")),
+            )
+        request["settings"] = settings
+        worker_name = f"modeltrain {name}"
+        server = (document.get("settings") or {}).get("server")
+        trainer = await self.trainer(name, server)
 
         save_errors: list[str] = []  # a full disk: the training stops with this error
 
@@ -214,13 +307,17 @@ class ModelService:
             try:
                 if kind == "epoch":
                     value = {**value, "received": time.time()}  # when it reached the app
-                    self.project.add_epoch(name, int(value["epoch"]), value)
+                    self.project.add_epoch(name, number, int(value["epoch"]), value)
                     if on_epoch is not None:
-                        on_epoch(value)
+                        on_epoch({**value, "run": number})
                 elif kind == "best":
-                    self.project.set_weights(name, "best", int(value["epoch"]), value["weights"])
+                    self.project.set_weights(
+                        name, number, "best", int(value["epoch"]), value["weights"]
+                    )
                 elif kind == "checkpoint":
-                    self.project.set_weights(name, "checkpoint", int(value["epoch"]), value["data"])
+                    self.project.set_weights(
+                        name, number, "checkpoint", int(value["epoch"]), value["data"]
+                    )
             except ProjectError as exc:
                 if not save_errors:
                     asyncio.ensure_future(trainer.request("cancel")).add_done_callback(
@@ -236,14 +333,19 @@ class ModelService:
             if save_errors:
                 raise ModelError(save_errors[0])
         except Exception:
-            with contextlib.suppress(ProjectError):  # a full disk: the error says so already
+            # A full disk: the error says so already.
+            with contextlib.suppress(ProjectError), self.project.transaction():
                 self.project.update_model(name, status="error")
+                self.project.update_run(name, number, status="error")
             raise
         finally:
             unsubscribe()
         summary = {k: v for k, v in result.items() if k != "history"}
-        self.project.update_model(name, status="finished", training=summary, settings_used=settings)
-        return result
+        status = "stopped" if str(summary.get("reason") or "").startswith("stopped") else "finished"
+        with self.project.transaction():
+            self.project.update_model(name, status="finished", training=summary)
+            self.project.update_run(name, number, status=status, summary=summary)
+        return {**result, "run": number}
 
     # ------------------------------------------------------------------ editing
     # What the Model tabs change: load the document, apply a pure edit (definition.py),

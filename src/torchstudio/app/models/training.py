@@ -22,8 +22,8 @@ STOP_GRACE_SECONDS = 10.0  # for the current batch to end after a stop request
 
 
 @dataclass
-class Run:
-    """What a page shows about one model's training."""
+class Progress:
+    """What a page shows about one model's training now (the stored record is `runs.Run`)."""
 
     status: str = "idle"  # idle / starting / training / not responding / stopped / finished / error
     epoch: int = 0
@@ -36,6 +36,7 @@ class Run:
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0  # training time of this run so far
+    run: int | None = None  # the project's run number, once its first epoch arrived
 
 
 class TrainingService:
@@ -44,7 +45,7 @@ class TrainingService:
     def __init__(self, models: ModelService) -> None:
         self.models = models
         self.stop_grace = STOP_GRACE_SECONDS
-        self.runs: dict[str, Run] = {}
+        self.runs: dict[str, Progress] = {}
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self.version = 0
         self._unsubscribe = models.pool.manager.subscribe(self._on_event)
@@ -52,12 +53,15 @@ class TrainingService:
         for name in project.model_names():  # the app ended mid-training: it can be resumed
             if project.model(name).get("status") == "training":
                 project.update_model(name, status="stopped")
+            latest = project.run(name)
+            if latest is not None and latest["status"] == "training":
+                project.update_run(name, latest["number"], status="stopped")
 
     def close(self) -> None:
         self._unsubscribe()
 
-    def run(self, name: str) -> Run:
-        return self.runs.setdefault(name, Run())
+    def run(self, name: str) -> Progress:
+        return self.runs.setdefault(name, Progress())
 
     def running(self, name: str) -> bool:
         task = self.tasks.get(name)
@@ -83,7 +87,7 @@ class TrainingService:
 
     def _on_epoch(self, name: str, record: dict[str, Any]) -> None:
         run = self.run(name)
-        run.epoch = int(record["epoch"])
+        run.epoch, run.run = int(record["epoch"]), record.get("run")
         run.samples_per_s = record.get("samples_per_s")
         run.seconds = time.monotonic() - run.started
         done_here = max(1, run.epoch - run.first_epoch)
@@ -96,13 +100,14 @@ class TrainingService:
     # ------------------------------------------------------------------ start and stop
 
     def start(self, name: str, resume: bool = False, **overrides: Any) -> asyncio.Task[Any]:
-        """Start (or resume from the last checkpoint) a model's training in the background."""
+        """Start a model's training in the background: a new run, or with `resume` its latest
+        run from that run's own checkpoint (an error saying so when it has none)."""
         if self.running(name):
             return self.tasks[name]
         epochs = overrides.get("epochs") or self.models.effective(name)["epochs"]
         checkpoint = self.models.project.weights(name, "checkpoint") if resume else None
         first = checkpoint[0] if checkpoint else 0
-        run = Run("starting", first, first, int(epochs), message="starting")
+        run = Progress("starting", first, first, int(epochs), message="starting")
         self.runs[name] = run
         self._changed(name)
         task = asyncio.ensure_future(self._train(name, resume, overrides))
@@ -125,11 +130,12 @@ class TrainingService:
         run.status = "stopped" if reason.startswith("stopped") else "finished"
         run.message = reason
         run.epoch = int(result.get("epochs_done") or run.epoch)
+        run.run = result.get("run", run.run)
         run.seconds_left = 0.0 if run.status == "finished" else None
         self.models.project.update_model(name, status=run.status)
         self._changed(name)
 
-    def _on_responsiveness(self, name: str, run: Run, event: WorkerEvent) -> None:
+    def _on_responsiveness(self, name: str, run: Progress, event: WorkerEvent) -> None:
         """A trainer stuck in user code shows as 'not responding' until it moves or is stopped."""
         if event.kind == "unresponsive" and run.status == "training":
             run.status, run.message = NOT_RESPONDING, str(event.data["text"])
@@ -164,7 +170,12 @@ class TrainingService:
             f"({ended.get('text', 'ended')}); the epochs done are kept"
         )
         run.seconds_left = None
-        self.models.project.update_model(name, status="stopped")
+        project = self.models.project
+        with project.transaction():
+            project.update_model(name, status="stopped")
+            latest = project.run(name)
+            if latest is not None:
+                project.update_run(name, latest["number"], status="stopped")
         self._changed(name)
 
     def start_all(self) -> list[str]:
@@ -184,7 +195,7 @@ class TrainingService:
     async def stop_all(self) -> None:
         await asyncio.gather(*(self.stop(name) for name in list(self.tasks)))
 
-    async def wait(self, name: str) -> Run:
+    async def wait(self, name: str) -> Progress:
         task = self.tasks.get(name)
         if task is not None:
             await task

@@ -18,7 +18,9 @@ import numpy as np
 
 from torchstudio.app.dataset.definition import tensor_ids
 from torchstudio.app.dataset.service import LOADER
+from torchstudio.app.fingerprint import short
 from torchstudio.app.models.plot_cache import PlotCache
+from torchstudio.app.models.runs import Run, key_settings
 from torchstudio.app.models.service import ModelError, ModelService
 from torchstudio.app.runtime.manager import WorkerError
 from torchstudio.remote.errors import RemoteError
@@ -196,16 +198,33 @@ class ModelViews:
         last = max((e["epoch"] for m in request["models"] for e in m["epochs"]), default=1)
         return {key: epoch_axis(option, last) for key, option in series.items()}
 
-    def summary(self, name: str) -> dict[str, Any]:
-        """One dashboard row: settings, best results and training time of a model."""
+    def summary(self, name: str, run: Run | None = None) -> dict[str, Any]:
+        """One dashboard row: a model's run (None: its latest) with its dataset, settings,
+        best results and training time."""
         document = self.project.model(name)
-        epochs = self.project.epochs(name)
+        run = run or self.models.latest_run(name)
+        epochs = self.project.epochs(name, run.number) if run else []
         best = best_epoch(epochs)
         record = next((e for e in epochs if e["epoch"] == best), {})
         params = ((document.get("build") or {}).get("parameters") or {}).get("total")
+        loaded = self.models.dataset.fingerprint()
+        if run is None:
+            dataset = ""
+        elif not run.dataset:
+            dataset = "unknown"
+        else:  # the short fingerprint, and whether it is the dataset in use
+            dataset = short(run.dataset) + (" (loaded)" if run.dataset == loaded else " (other)")
+        latest = run is None or run.number == len(self.project.runs(name))
         return {
+            "key": f"{name} · {run.number}" if run else name,
+            "latest": latest,
             "name": name,
-            "status": document.get("status", "not built"),
+            "run": run.number if run else None,
+            # The latest run shows the model's status (built, training...); older ones their own.
+            "status": document.get("status", "not built") if latest else run.status,
+            "dataset": dataset,
+            "settings": key_settings(run.settings) if run else "",
+            "stale": (self.models.run_stale(run) or "") if run else "",
             "parameters": params,
             "device": placement_text(document.get("settings") or {}, self.gpu_counts()),
             "epochs": len(epochs),
@@ -242,31 +261,30 @@ class ModelViews:
         dataset = self.models.dataset
         if not dataset.loaded:
             raise ModelError("load the dataset first")
-        inputs, outputs = tensor_ids(dataset.definition.get("roles") or [])
+        inputs, outputs = tensor_ids(dataset.definition.roles)
         loader = await self.models.pool.get(LOADER)
         sample = await loader.request("sample", {"split": split, "index": index})
         return [np.asarray(sample[i]) for i in inputs], [np.asarray(sample[i]) for i in outputs]
 
-    async def _output_request(self, name: str, kind: str, value: dict[str, Any]) -> Any:
-        """`infer` or `export` on this machine's output worker, with the project's best weights.
+    async def _output_request(self, name: str, kind: str, value: dict[str, Any]) -> tuple[Run, Any]:
+        """`infer` or `export` on this machine's output worker, with the best weights of the
+        model's newest run that has them (refused when that run is stale); (run, answer).
 
         Never on the model's trainer: that one may run on a remote server, whose disk is not
         where the user saves, and it is busy training. The weights and the built model come
         with each request, so one worker serves every model.
         """
-        if name not in self.models.built:
+        run, weights = self.models.weights_run(name)  # refused when trained on other data
+        if not self.models.is_built(name):
             await self.models.build(name)
-        best = self.project.weights(name, "best")
-        if best is None:
-            raise ModelError("train the model first: there are no weights yet")
         worker = await self.models.pool.get("modeltrain", OUTPUT_WORKER)
-        payload = {"built": self.models.built[name], "weights": best[1], **value}
-        return await worker.request(kind, payload)
+        payload = {"built": self.models.built[name], "weights": weights, **value}
+        return run, await worker.request(kind, payload)
 
     async def predict(self, name: str, index: int) -> dict[str, Any]:
         """A validation sample's outputs with the best weights, next to its targets."""
         inputs, targets = await self._sample("valid", index)
-        outputs = await self._output_request(name, "infer", {"inputs": inputs})
+        run, outputs = await self._output_request(name, "infer", {"inputs": inputs})
         classes = (self.models.dataset.report or {}).get("classes") or []
         result = []
         for output, target in zip(outputs, targets, strict=False):
@@ -292,13 +310,14 @@ class ModelViews:
             "outputs": [np.asarray(o) for o in outputs],
             "targets": targets,
         }
-        return {"index": index, "outputs": result, "tensors": tensors}
+        return {"index": index, "run": run.number, "outputs": result, "tensors": tensors}
 
     async def export(self, name: str, fmt: str, path: str) -> dict[str, Any]:
-        """Write the best weights' model to `path` on this machine, checked by loading it back."""
+        """Write the best weights' model (its `run` in the result) to `path` on this machine, checked by loading it back."""
         if fmt not in EXPORT_FORMATS:
             raise ModelError(f"unknown export format {fmt}")
         inputs, _ = await self._sample("valid", 0)
-        return await self._output_request(
+        run, result = await self._output_request(
             name, "export", {"format": fmt, "path": path, "inputs": inputs}
         )
+        return {**result, "run": run.number}

@@ -22,10 +22,13 @@ def analysis_panel(dataset: DatasetService, live: Live, salt: str) -> None:
             stop.props("flat color=negative").mark("stop-analysis")
             status = ui.label().classes("text-sm").mark("analysis-status")
         progress = ui.linear_progress(value=0, show_value=False).classes("w-full")
+        # An analysis of another dataset (or analyzer) is marked, never shown as current.
+        stale = ui.label().classes("text-sm text-warning").mark("analysis-stale")
+        stale.props("data-ts=analysis-stale")
 
         @ui.refreshable
         def results() -> None:
-            analysis = dataset.definition.get("analysis")
+            analysis = dataset.definition.analysis
             if not analysis:
                 return
             with ui.row().classes("w-full gap-4 no-wrap items-start"):
@@ -69,9 +72,13 @@ def analysis_panel(dataset: DatasetService, live: Live, salt: str) -> None:
             dataset.analysis_message,
             dataset.analysis_progress,
             dataset.loaded,
-            (dataset.definition.get("analyzer") or {}).get("module"),
+            (dataset.definition.analyzer or {}).get("module"),
         ),
     )
-    live.watch(
-        ["dataset"], lambda _: results.refresh(), lambda: str(dataset.definition.get("analysis"))
-    )
+    live.watch(["dataset"], lambda _: results.refresh(), lambda: str(dataset.definition.analysis))
+
+    def show_stale(reason: str | None) -> None:
+        stale.set_text(reason or "")
+        stale.set_visibility(bool(reason))
+
+    live.watch(["dataset", "dataset.state"], show_stale, lambda: dataset.analysis_stale)

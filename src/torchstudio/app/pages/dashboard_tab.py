@@ -6,6 +6,7 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
+from torchstudio.app.models.runs import diff_line
 from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.navigation import Navigation
 from torchstudio.app.studio import Studio
@@ -17,7 +18,10 @@ def _column(name: str, label: str) -> dict[str, Any]:
 
 COLUMNS = [
     _column("name", "Model"),
+    _column("run", "Run"),
     _column("status", "Status"),
+    _column("dataset", "Dataset"),  # its short fingerprint: (loaded) or (other)
+    _column("settings", "Settings"),
     _column("parameters", "Parameters"),
     _column("device", "Trains on"),  # the server (or this machine) and its devices
     _column("epochs", "Epochs"),
@@ -91,8 +95,11 @@ def dashboard_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
         ui.label("Click a row to open its model; select rows to compare them.").classes(
             "text-sm text-grey-7"
         )
-    table = ui.table(columns=COLUMNS, rows=[], row_key="name", selection="multiple")
+    # One row per run of each model (a model not trained yet: one row without a run).
+    table = ui.table(columns=COLUMNS, rows=[], row_key="key", selection="multiple")
     table.classes("w-full").mark("models-table")
+    # Two runs selected: the settings (and dataset, code) they differ in.
+    differences = ui.label().classes("text-sm").mark("runs-diff")
     with ui.row().classes("w-full no-wrap gap-2"):
         compare = ui.echart({}).classes("w-1/2 h-72 ts-compare").mark("compare-chart")
         parallel = ui.echart({}).classes("w-1/2 h-72 ts-parameters")
@@ -106,9 +113,14 @@ def dashboard_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
     table.on("rowClick", open_model)
 
     def show_rows(_: object) -> None:
-        rows = [rounded(views.summary(n)) for n in project.model_names()]
+        rows = []
+        for name in project.model_names():
+            runs = studio.models.runs(name) if studio.models else []
+            rows += [rounded(views.summary(name, run)) for run in runs or [None]]
         for row in rows:  # a live training's state is fresher than the project's
             run = training.runs.get(row["name"])
+            if not row["latest"]:
+                continue
             if training.running(row["name"]):
                 row["status"] = (
                     "not responding" if run and run.status == "not responding" else "training"
@@ -116,16 +128,27 @@ def dashboard_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
             elif run is not None and run.status == "error":
                 row["status"] = "error"  # the message is on the model's tab: click the row
         table.rows = rows
-        names = compared["names"]
-        kept = [r for r in rows if names is None or r["name"] in names]
+        keys = compared["names"]
+        kept = [r for r in rows if keys is None or r["key"] in keys]
         table.selected = kept or rows  # nothing chosen: compare them all
         table.update()
+        show_differences()
+
+    def show_differences() -> None:
+        chosen = [r for r in table.selected if r.get("run")]
+        if len(chosen) != 2 or studio.models is None:
+            differences.set_text("Select two runs to see the settings they differ in.")
+            return
+        first, second = (
+            next(x for x in studio.models.runs(r["name"]) if x.number == r["run"]) for r in chosen
+        )
+        differences.set_text(diff_line(first, second))
 
     drawn = {"request": 0}
     client = ui.context.client
 
     async def show_charts(_: object) -> None:
-        names = [r["name"] for r in table.selected] or project.model_names()
+        names = list(dict.fromkeys(r["name"] for r in table.selected)) or project.model_names()
         if not any(row["epochs"] for row in table.rows if row["name"] in names):
             return  # nothing trained yet: no plotting worker to start
         drawn["request"] += 1
@@ -149,7 +172,8 @@ def dashboard_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
     compared: dict[str, set[str] | None] = {"names": None}  # None: every model
 
     def picked() -> None:
-        compared["names"] = {r["name"] for r in table.selected}
+        compared["names"] = {r["key"] for r in table.selected}
+        show_differences()
         background_tasks.create(show_charts(None))
 
     table.on("selection", picked)
@@ -161,7 +185,8 @@ def dashboard_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
             for n in training.runs
         )
 
-    live.watch(["models", "model", "epochs", "actions", "devices"], show_rows)
+    # Rows: the models and their runs, and whether each run was made on the dataset in use.
+    live.watch(["models", "model", "epochs", "actions", "devices", "dataset"], show_rows)
     live.watch(["training"], show_rows, training_states, now=False)
     live.watch(
         ["models", "epochs", "training"],

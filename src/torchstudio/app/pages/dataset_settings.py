@@ -28,7 +28,9 @@ def summary(dataset: DatasetService, live: Live) -> None:
             if classes:
                 shown = ", ".join(classes[:20]) + (" ..." if len(classes) > 20 else "")
                 ui.label(f"{len(classes)} classes: {shown}").mark("classes")
-        if not dataset.loaded:
+        if dataset.report_stale:  # the code or settings changed: these counts may be wrong
+            ui.label(dataset.report_stale).classes("text-xs text-warning").mark("report-stale")
+        elif not dataset.loaded:
             ui.label("(from the last load: load again to browse the samples)").classes(
                 "text-xs text-grey-7"
             )
@@ -37,7 +39,7 @@ def summary(dataset: DatasetService, live: Live) -> None:
     live.watch(
         ["dataset", "dataset.state"],
         lambda _: draw.refresh(),
-        lambda: (dataset.generation, dataset.status, str(dataset.report)),
+        lambda: (dataset.generation, dataset.status, str(dataset.report), dataset.report_stale),
     )
 
 
@@ -46,7 +48,7 @@ def split_settings(dataset: DatasetService, live: Live) -> None:
 
     @ui.refreshable
     def draw() -> None:
-        settings: dict[str, Any] = dataset.definition["settings"]
+        settings: dict[str, Any] = dataset.definition.settings
         by_count = settings.get("training_samples") is not None
         with ui.row().classes("w-full items-end gap-3"):
             mode = ui.toggle(
@@ -113,10 +115,7 @@ def split_settings(dataset: DatasetService, live: Live) -> None:
 
     draw()
     live.watch(
-        ["dataset"],
-        lambda _: draw.refresh(),
-        lambda: str(dataset.definition["settings"]),
-        now=False,
+        ["dataset"], lambda _: draw.refresh(), lambda: str(dataset.definition.settings), now=False
     )
 
 
@@ -129,8 +128,8 @@ def tensor_settings(dataset: DatasetService, live: Live) -> None:
         report = dataset.report
         if not report:
             return
-        roles = list(dataset.definition.get("roles") or [])
-        entries = dataset.definition.get("renderers") or []
+        roles = list(dataset.definition.roles)
+        entries = dataset.definition.renderers
         for index, tensor in enumerate(report["tensors"]):
             entry = entries[index] if index < len(entries) else {"module": None, "code": ""}
             with ui.row().classes("w-full items-center gap-3 no-wrap"):
@@ -169,7 +168,7 @@ def tensor_settings(dataset: DatasetService, live: Live) -> None:
                     ).props("flat dense")
 
     def set_role(index: int, role: str) -> None:
-        roles = list(dataset.definition.get("roles") or [])
+        roles = list(dataset.definition.roles)
         roles[index] = role
         dataset.set_roles(roles)
 
@@ -179,8 +178,8 @@ def tensor_settings(dataset: DatasetService, live: Live) -> None:
         lambda _: draw.refresh(),
         lambda: (
             str(dataset.report and dataset.report["tensors"]),
-            str(dataset.definition.get("roles")),
-            str(dataset.definition.get("renderers")),
+            str(dataset.definition.roles),
+            str(dataset.definition.renderers),
         ),
         now=False,
     )

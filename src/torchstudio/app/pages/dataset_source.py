@@ -25,7 +25,7 @@ def module_picker(dataset: DatasetService, live: Live) -> None:
         module_select.update()
 
     def picked(key: str | None) -> None:
-        if key and key != dataset.definition.get("module"):
+        if key and key != dataset.definition.module:
             dataset.choose_module(key)
 
     origin_select.on_value_change(lambda e: fill_modules(e.value))
@@ -43,7 +43,7 @@ def module_picker(dataset: DatasetService, live: Live) -> None:
                 module_select.options = {**module_select.options, key: key} if key else {}
             module_select.set_value(key)
 
-    live.watch(["dataset"], show_module, lambda: dataset.definition.get("module"))
+    live.watch(["dataset"], show_module, lambda: dataset.definition.module)
 
     @ui.refreshable
     def documentation() -> None:
@@ -57,9 +57,7 @@ def module_picker(dataset: DatasetService, live: Live) -> None:
             ).mark("dataset-doc")
 
     documentation()
-    live.watch(
-        ["dataset"], lambda _: documentation.refresh(), lambda: dataset.definition.get("module")
-    )
+    live.watch(["dataset"], lambda _: documentation.refresh(), lambda: dataset.definition.module)
 
 
 def parameter_form(dataset: DatasetService, live: Live) -> None:
@@ -72,7 +70,7 @@ def parameter_form(dataset: DatasetService, live: Live) -> None:
         info = dataset.module_info()
         if info is None:
             return
-        values = dataset.definition.get("values", {})
+        values = dataset.definition.values
         with ui.grid(columns=2).classes("w-full gap-x-3 gap-y-0"):
             for parameter in form_parameters(info):
                 name = str(parameter["name"])
@@ -97,22 +95,18 @@ def parameter_form(dataset: DatasetService, live: Live) -> None:
             field.update()
 
     form()
-    live.watch(
-        ["dataset"], lambda _: form.refresh(), lambda: dataset.definition.get("module"), now=False
-    )
+    live.watch(["dataset"], lambda _: form.refresh(), lambda: dataset.definition.module, now=False)
     live.watch(["dataset"], show_errors, lambda: dict(dataset.param_errors))
 
 
 def code_editor(dataset: DatasetService, live: Live) -> ui.codemirror:
     """The code the loader runs: generated from the form, editable by hand."""
-    editor = ui.codemirror(dataset.definition.get("code", ""), language="Python")
+    editor = ui.codemirror(dataset.definition.code, language="Python")
     editor.classes("w-full border").style("height: 260px").mark("dataset-code")
     editor.on_value_change(lambda e: dataset.set_code(e.value or ""))
     edited = ui.label("Edited by hand: changing a parameter above generates the code again.")
     edited.classes("text-xs text-grey-7").mark("code-edited")
-    live.watch(
-        ["dataset"], edited.set_visibility, lambda: bool(dataset.definition.get("code_edited"))
-    )
+    live.watch(["dataset"], edited.set_visibility, lambda: dataset.definition.code_edited)
 
     def show_code(code: str) -> None:
         if editor.value != code:
@@ -125,7 +119,7 @@ def code_editor(dataset: DatasetService, live: Live) -> ui.codemirror:
         if line:
             editor.reveal_line(line)
 
-    live.watch(["dataset"], show_code, lambda: dataset.definition.get("code", ""), now=False)
+    live.watch(["dataset"], show_code, lambda: dataset.definition.code, now=False)
     live.watch(["dataset.state"], show_error_line, lambda: dataset.error_line)
     return editor
 

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from nicegui import background_tasks, ui
 
+from torchstudio.app.fingerprint import short
 from torchstudio.app.models.document import PER_OUTPUT, Effective, ModelDocument
 from torchstudio.app.models.views import EXPORT_FORMATS
 from torchstudio.app.pages.live import Live
@@ -148,10 +149,9 @@ def train_bar(studio: Studio, live: Live, name: str) -> None:
     """Train / Stop / Resume, progress, speed and time left, and the live curves."""
     assert studio.training is not None and studio.views is not None
     training, views = studio.training, studio.views
+    new_run = new_run_dialog(studio, name)
     with ui.row().classes("w-full items-center gap-2"):
-        ui.button("Train", icon="play_arrow", on_click=lambda: training.start(name)).mark(
-            f"train-{mark_id(name)}"
-        )
+        ui.button("Train", icon="play_arrow", on_click=new_run).mark(f"train-{mark_id(name)}")
         ui.button("Stop", icon="stop", on_click=lambda: training.stop(name)).props(
             "color=negative"
         ).mark(f"stop-{mark_id(name)}")
@@ -161,6 +161,9 @@ def train_bar(studio: Studio, live: Live, name: str) -> None:
         status = ui.label().classes("text-sm").props("data-ts=train-status")
         status.mark(f"train-status-{mark_id(name)}")
     progress = ui.linear_progress(value=0, show_value=False).classes("w-full")
+    # Which run the curves show, the dataset it trained on, and whether it is stale.
+    shown = ui.label().classes("text-sm").mark(f"run-shown-{mark_id(name)}")
+    shown.props("data-ts=run-shown")
     error = ui.label().classes("whitespace-pre font-mono text-xs text-negative w-full")
     error.mark(f"train-error-{mark_id(name)}").props("data-ts=train-error")
     with ui.row().classes("w-full no-wrap gap-2"):
@@ -204,12 +207,65 @@ def train_bar(studio: Studio, live: Live, name: str) -> None:
 
     # A build ("actions") changes the status shown before any training.
     live.watch(["training", "actions", "model"], show, model=name)
+    # Which run is shown, and whether it is stale: runs change, or the dataset does.
+    live.watch(
+        ["epochs", "model", "dataset"], shown.set_text, lambda: run_shown(studio, name), model=name
+    )
     live.watch(
         ["training"],
         lambda value: background_tasks.create(curves(value)),
         lambda: (training.run(name).epoch, training.run(name).status),
         model=name,
     )
+
+
+def run_shown(studio: Studio, name: str) -> str:
+    """The training area's line: "run 2 of 2 · dataset 1a2b3c4d (loaded)", and stale or not."""
+    if studio.models is None:
+        return ""
+    runs = studio.models.runs(name)
+    if not runs:
+        return "no run yet: Train starts run 1"
+    latest = runs[-1]
+    dataset = short(latest.dataset)
+    if latest.dataset:
+        loaded = latest.dataset == studio.models.dataset.fingerprint()
+        dataset += " (the loaded dataset)" if loaded else " (not the loaded dataset)"
+    stale = studio.models.run_stale(latest)
+    return f"showing run {latest.number} of {len(runs)} · dataset {dataset}" + (
+        f" · stale: {stale}" if stale else ""
+    )
+
+
+def new_run_dialog(studio: Studio, name: str) -> Any:
+    """Train: a model with runs gets a new one; the dialog offers to delete the previous ones."""
+    assert studio.training is not None and studio.models is not None
+    training, models = studio.training, studio.models
+    with ui.dialog() as dialog, ui.card():
+        text = ui.label()
+        with ui.row().classes("gap-2"):
+            keep = ui.button("Train, keep them", on_click=lambda: dialog.submit("keep"))
+            keep.mark(f"train-keep-{mark_id(name)}")
+            delete = ui.button("Delete them and train", on_click=lambda: dialog.submit("delete"))
+            delete.props("color=negative").mark(f"train-delete-{mark_id(name)}")
+            ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat")
+
+    async def train() -> None:
+        runs = models.runs(name)
+        if runs and not training.running(name):
+            count = f"{len(runs)} run" + ("s" if len(runs) > 1 else "")
+            text.set_text(
+                f"{name} has {count}. Train starts run {runs[-1].number + 1} and keeps them; "
+                "or delete them (their epochs and weights) first."
+            )
+            choice = await dialog
+            if choice is None:
+                return
+            if choice == "delete":
+                models.delete_runs(name, keep_latest=False)
+        training.start(name)
+
+    return train
 
 
 OUTPUT_SIDE = 160  # pixels of each image of the output view

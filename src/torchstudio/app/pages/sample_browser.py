@@ -58,7 +58,7 @@ ZOOM_SCRIPT = """
 
 
 def image_url(dataset: DatasetService, salt: str, split: str, index: int, tensor: int) -> str:
-    renderers = dataset.definition.get("renderers") or []
+    renderers = dataset.definition.renderers
     code = renderers[tensor]["code"] if tensor < len(renderers) else ""
     digest = hashlib.sha1(code.encode()).hexdigest()[:10]
     width, height = PANEL
@@ -134,7 +134,7 @@ def sample_browser(dataset: DatasetService, live: Live, salt: str) -> None:
     live.watch(
         ["dataset", "dataset.state"],
         lambda _: panels.refresh(),
-        lambda: (dataset.generation, dataset.loaded, str(dataset.definition.get("renderers"))),
+        lambda: (dataset.generation, dataset.loaded, str(dataset.definition.renderers)),
         now=False,
     )
     live.watch(

@@ -334,33 +334,140 @@ class Project:
             self._notify("models")
             cursor.execute("DELETE FROM models WHERE id = ?", (self._model_id(name),))
 
-    def add_epoch(self, model: str, epoch: int, metrics: dict[str, Any]) -> None:
+    # ------------------------------------------------------------------ runs
+
+    def _run_id(self, model: str, run: int | None = None) -> int | None:
+        """The id of the model's run number `run` (None: its latest run); None if none."""
+        model_id = self._model_id(model)
+        if run is None:
+            found = self._one(
+                "SELECT id FROM runs WHERE model_id = ? ORDER BY number DESC LIMIT 1", (model_id,)
+            )
+        else:
+            found = self._one(
+                "SELECT id FROM runs WHERE model_id = ? AND number = ?", (model_id, int(run))
+            )
+        return None if found is None else int(found)
+
+    def _existing_run_id(self, model: str, run: int) -> int:
+        run_id = self._run_id(model, run)
+        if run_id is None:
+            raise KeyError(f"model {model!r} has no run {run}")
+        return run_id
+
+    def add_run(
+        self,
+        model: str,
+        settings: dict[str, Any],
+        dataset: str,
+        code: str,
+        status: str = "training",
+    ) -> int:
+        """Start a new run of `model` (numbered after its last one); returns its number.
+
+        `dataset` and `code` are the fingerprints of the dataset and model code it trains on.
+        """
+        with self.transaction() as cursor:
+            self._notify("epochs", model)
+            model_id = self._model_id(model)
+            number = cursor.execute(
+                "SELECT COALESCE(MAX(number), 0) + 1 FROM runs WHERE model_id = ?", (model_id,)
+            ).fetchone()[0]
+            cursor.execute(
+                "INSERT INTO runs (model_id, number, created, status, settings, dataset, code, "
+                "summary) VALUES (?, ?, ?, ?, ?, ?, ?, '{}')",
+                (model_id, number, time.time(), status, _dumps(settings), dataset, code),
+            )
+        return int(number)
+
+    def runs(self, model: str) -> list[dict[str, Any]]:
+        """The model's runs, oldest first: id, model, number, created, status, settings,
+        dataset and code fingerprints, summary."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, number, created, status, settings, dataset, code, summary FROM runs "
+                "WHERE model_id = ? ORDER BY number",
+                (self._model_id(model),),
+            ).fetchall()
+        return [
+            {
+                "id": row[0],
+                "model": model,
+                "number": row[1],
+                "created": row[2],
+                "status": row[3],
+                "settings": json.loads(row[4]),
+                "dataset": row[5],
+                "code": row[6],
+                "summary": json.loads(row[7]),
+            }
+            for row in rows
+        ]
+
+    def run(self, model: str, run: int | None = None) -> dict[str, Any] | None:
+        """One run of the model (None: its latest), as `runs` gives it; None if there is none."""
+        runs = self.runs(model)
+        if run is None:
+            return runs[-1] if runs else None
+        return next((r for r in runs if r["number"] == int(run)), None)
+
+    def update_run(
+        self,
+        model: str,
+        run: int,
+        status: str | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> None:
+        with self.transaction() as cursor:
+            self._notify("epochs", model)
+            run_id = self._existing_run_id(model, run)
+            if status is not None:
+                cursor.execute("UPDATE runs SET status = ? WHERE id = ?", (status, run_id))
+            if summary is not None:
+                cursor.execute(
+                    "UPDATE runs SET summary = ? WHERE id = ?", (_dumps(summary), run_id)
+                )
+
+    def delete_runs(self, model: str, keep: list[int] | None = None) -> None:
+        """Delete the model's runs (their epochs and weights too) except the numbers in `keep`."""
+        kept = [int(n) for n in keep or []]
+        with self.transaction() as cursor:
+            self._notify("epochs", model)
+            marks = ", ".join("?" * len(kept))
+            cursor.execute(
+                f"DELETE FROM runs WHERE model_id = ? AND number NOT IN ({marks})",
+                (self._model_id(model), *kept),
+            )
+
+    def add_epoch(self, model: str, run: int, epoch: int, metrics: dict[str, Any]) -> None:
         with self.transaction() as cursor:
             self._notify("epochs", model)
             cursor.execute(
                 "INSERT OR REPLACE INTO epochs VALUES (?, ?, ?)",
-                (self._model_id(model), int(epoch), _dumps(metrics)),
+                (self._existing_run_id(model, run), int(epoch), _dumps(metrics)),
             )
 
-    def epochs(self, model: str) -> list[dict[str, Any]]:
+    def epochs(self, model: str, run: int | None = None) -> list[dict[str, Any]]:
+        """The epochs of the model's run number `run` (None: its latest run)."""
+        run_id = self._run_id(model, run)
         with self._lock:
             rows = self._db.execute(
-                "SELECT epoch, value FROM epochs WHERE model_id = ? ORDER BY epoch",
-                (self._model_id(model),),
+                "SELECT epoch, value FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,)
             ).fetchall()
         return [{**json.loads(value), "epoch": epoch} for epoch, value in rows]
 
-    def clear_epochs(self, model: str, after: int = -1) -> None:
-        """Forget the epochs after `after` (all of them by default), e.g. for a new training."""
+    def clear_epochs(self, model: str, run: int, after: int = -1) -> None:
+        """Forget the run's epochs after `after` (all by default): a resume redoes them."""
         with self.transaction() as cursor:
             self._notify("epochs", model)
             cursor.execute(
-                "DELETE FROM epochs WHERE model_id = ? AND epoch > ?",
-                (self._model_id(model), after),
+                "DELETE FROM epochs WHERE run_id = ? AND epoch > ?",
+                (self._existing_run_id(model, run), after),
             )
 
-    def set_weights(self, model: str, kind: str, epoch: int, data: bytes) -> None:
-        """Keep `best` weights (safetensors, checked) or the last `checkpoint` (the trainer's bytes).
+    def set_weights(self, model: str, run: int, kind: str, epoch: int, data: bytes) -> None:
+        """Keep a run's `best` weights (safetensors, checked) or its last `checkpoint` (the
+        trainer's bytes).
 
         A checkpoint is only ever read back by `train.state.unpack`, which refuses anything
         but safetensors: a pickle stored there is never unpickled.
@@ -371,14 +478,16 @@ class Project:
             self._notify("epochs", model)
             cursor.execute(
                 "INSERT OR REPLACE INTO weights VALUES (?, ?, ?, ?)",
-                (self._model_id(model), kind, int(epoch), bytes(data)),
+                (self._existing_run_id(model, run), kind, int(epoch), bytes(data)),
             )
 
-    def weights(self, model: str, kind: str) -> tuple[int, bytes] | None:
+    def weights(self, model: str, kind: str, run: int | None = None) -> tuple[int, bytes] | None:
+        """(epoch, bytes) of a run's `best` or `checkpoint` (None: the latest run's); None if
+        that run has none."""
+        run_id = self._run_id(model, run)
         with self._lock:
             row = self._db.execute(
-                "SELECT epoch, data FROM weights WHERE model_id = ? AND kind = ?",
-                (self._model_id(model), kind),
+                "SELECT epoch, data FROM weights WHERE run_id = ? AND kind = ?", (run_id, kind)
             ).fetchone()
         return None if row is None else (int(row[0]), bytes(row[1]))
 

@@ -8,9 +8,9 @@ version, so a file is either fully migrated or untouched.
 from __future__ import annotations
 
 APPLICATION_ID = 0x54537470  # "TStp": tells a project apart from any other SQLite file
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
-# Version 2. JSON documents are stored as text: nothing in a project is ever unpickled.
+# Version 3. JSON documents are stored as text: nothing in a project is ever unpickled.
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE documents (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -21,18 +21,30 @@ CREATE TABLE models (
     position INTEGER NOT NULL,
     value TEXT NOT NULL
 );
-CREATE TABLE epochs (
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
     model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    created REAL NOT NULL,
+    status TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    code TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    UNIQUE (model_id, number)
+);
+CREATE TABLE epochs (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     epoch INTEGER NOT NULL,
     value TEXT NOT NULL,
-    PRIMARY KEY (model_id, epoch)
+    PRIMARY KEY (run_id, epoch)
 );
 CREATE TABLE weights (
-    model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     kind TEXT NOT NULL,
     epoch INTEGER NOT NULL,
     data BLOB NOT NULL,
-    PRIMARY KEY (model_id, kind)
+    PRIMARY KEY (run_id, kind)
 );
 CREATE TABLE logs (
     id INTEGER PRIMARY KEY,
@@ -70,5 +82,49 @@ MIGRATIONS: dict[int, str] = {
     DROP TABLE models;
     ALTER TABLE models_v2 RENAME TO models;
     ALTER TABLE logs ADD COLUMN source TEXT NOT NULL DEFAULT 'app';
+    """,  # Version 2 kept one list of epochs and one best/checkpoint per model, so a new training
+    # mixed with the previous one's weights. Version 3 keeps each training as a run; what a
+    # version-2 model had becomes its run 1 (settings_used/training/status from its document;
+    # the dataset and code it was made from were not recorded: empty fingerprints).
+    2: """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        number INTEGER NOT NULL,
+        created REAL NOT NULL,
+        status TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        dataset TEXT NOT NULL,
+        code TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        UNIQUE (model_id, number)
+    );
+    INSERT INTO runs (id, model_id, number, created, status, settings, dataset, code, summary)
+        SELECT id, id, 1, CAST(strftime('%s', 'now') AS REAL),
+            COALESCE(json_extract(value, '$.status'), 'stopped'),
+            COALESCE(json_extract(value, '$.settings_used'), '{}'), '', '',
+            COALESCE(json_extract(value, '$.training'), '{}')
+        FROM models
+        WHERE id IN (SELECT model_id FROM epochs UNION SELECT model_id FROM weights);
+    CREATE TABLE epochs_v3 (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        epoch INTEGER NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (run_id, epoch)
+    );
+    INSERT INTO epochs_v3 (run_id, epoch, value) SELECT model_id, epoch, value FROM epochs;
+    DROP TABLE epochs;
+    ALTER TABLE epochs_v3 RENAME TO epochs;
+    CREATE TABLE weights_v3 (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (run_id, kind)
+    );
+    INSERT INTO weights_v3 (run_id, kind, epoch, data)
+        SELECT model_id, kind, epoch, data FROM weights;
+    DROP TABLE weights;
+    ALTER TABLE weights_v3 RENAME TO weights;
     """,
 }
