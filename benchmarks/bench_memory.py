@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from torchstudio.app.catalog import Catalog
-from torchstudio.app.dataset.definition import new_definition
+from torchstudio.app.dataset.definition import edit_code, new_definition
 from torchstudio.app.demo import model_document
 from torchstudio.app.store.project import Project
 
@@ -62,11 +62,10 @@ def resident(pid: int | str = "self") -> int:
 
 
 def make_project(path: Path, epochs: int) -> None:
-    definition = new_definition(Catalog())
-    definition.update(module=None, values={}, code=DATA_CODE, code_edited=True)
+    definition = edit_code(new_definition(Catalog()), DATA_CODE)
     project = Project.create(path)
     with project.transaction():
-        project.set_document("dataset", definition)
+        project.set_document("dataset", definition.to_json())
         project.add_model(MODEL, model_document(MODEL_CODE, None, {**SETTINGS, "epochs": epochs}))
     project.close()
 

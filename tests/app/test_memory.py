@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from torchstudio.app.catalog import Catalog
-from torchstudio.app.dataset.definition import new_definition
+from torchstudio.app.dataset.definition import edit_code, new_definition
 from torchstudio.app.demo import model_document
 from torchstudio.app.store.project import Project
 from torchstudio.app.studio import Studio
@@ -47,10 +47,9 @@ def resident() -> int:
 
 async def test_memory_of_the_app_is_flat_over_a_training(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCHSTUDIO_HOME", str(tmp_path / "home"))
-    definition = new_definition(Catalog())
-    definition.update(module=None, values={}, code=DATA, code_edited=True)
+    definition = edit_code(new_definition(Catalog()), DATA)
     project = Project.create(tmp_path / "wide.tsproj")
-    project.set_document("dataset", definition)
+    project.set_document("dataset", definition.to_json())
     project.add_model("wide", model_document(WIDE, None, SETTINGS))
     project.close()
 

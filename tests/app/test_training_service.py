@@ -119,7 +119,7 @@ async def test_the_optimizers_lr_is_the_peak_and_a_typed_batch_size_survives_bui
     training.start(name)
     run = await training.wait(name)
     assert run.status == "finished", run.error
-    used = project.model(name)["settings_used"]
+    used = project.run(name)["settings"]  # the snapshot of what the run trained with
     assert used["batch_size"] == 64 and "lr=0.002" in used["optimizer"]
     assert "OneCycle(" in used["scheduler"] and "max_lr" not in used["scheduler"]
     rates = [e["lr"] for e in project.epochs(name)]

@@ -382,7 +382,9 @@ class ModelDocument:
     status: str = "not built"
     closed: bool = False
     training: dict[str, Any] | None = None  # the last training's summary
-    settings_used: dict[str, Any] | None = None  # the trainer's settings of the last training
+    # The trainer's settings of the last training, in projects before runs (version 2);
+    # a run keeps its own snapshot now.
+    settings_used: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     @classmethod
