@@ -61,22 +61,27 @@ class Studio:
         self.version = 0  # grows when another project is opened: pages rebuild
         self.ready = asyncio.Event()  # set once started and the first project is open
         self.salt = secrets.token_hex(4)  # in image URLs: no browser cache across app runs
-        self._flusher: asyncio.Task[Any] | None = None
+        # Log lines and code changes are saved in one go a second after they happen (one
+        # write a second at most, not one per line of worker output), never on a timer.
+        self._save_handle: asyncio.TimerHandle | None = None
+        self._saving: asyncio.Task[Any] | None = None
         self._flush_error = ""
         self._unsubscribe = self.manager.subscribe(self.log.on_worker_event)
+        self.changes.subscribe(["log", "dataset", "model", "models"], self._save_soon)
 
     async def start(self) -> None:
         self.changes.bind(asyncio.get_running_loop())
         await self.manager.start()
         # Library modules (torchvision, torch...) come from a cache: fast, but still I/O.
         await asyncio.to_thread(self.catalog.scan)
-        self._flusher = asyncio.ensure_future(self._flush_logs())
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
+        if self._save_handle is not None:
+            self._save_handle.cancel()
+            self._save_handle = None
+        if self._saving is not None:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+                await self._saving
         self._flush()
         self._keep_trust()
         await self.manager.close()
@@ -95,22 +100,38 @@ class Studio:
         if self.project is not None:
             self.log.flush(self.project.add_logs)
 
-    async def _flush_logs(self) -> None:
-        while True:  # one write a second, not one per line of worker output
-            await asyncio.sleep(LOG_FLUSH_SECONDS)
-            try:
-                self._flush()
-            except Exception as exc:  # a full disk must not end the saving of later lines
-                if str(exc) != self._flush_error:
-                    print(f"TorchStudio: the log could not be saved: {exc}", file=sys.stderr)
-                self._flush_error = str(exc)
-            else:
-                self._flush_error = ""
-            # Reading the project's code is I/O: not on the loop that answers the pages.
-            await asyncio.to_thread(self._keep_trust)
+    def _save_soon(self, _: object = None) -> None:
+        """Save the new log lines and the trust record of changed code in a second."""
+        if self._save_handle is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a studio used without starting it): close() saves
+            return
+        self._save_handle = loop.call_later(LOG_FLUSH_SECONDS, self._start_saving)
+
+    def _start_saving(self) -> None:
+        self._save_handle = None
+        self._saving = asyncio.ensure_future(self._save())
+
+    async def _save(self) -> None:
+        try:
+            self._flush()
+        except Exception as exc:  # a full disk must not end the saving of later lines
+            if str(exc) != self._flush_error:
+                print(f"TorchStudio: the log could not be saved: {exc}", file=sys.stderr)
+            self._flush_error = str(exc)
+            self._save_soon()  # the lines are kept: try again (space may come back)
+        else:
+            self._flush_error = ""
+        # Reading the project's code is I/O: not on the loop that answers the pages.
+        await asyncio.to_thread(self._keep_trust)
 
     def _keep_trust(self) -> None:
-        """Re-record a trusted project whose code the user changed here (as Jupyter re-signs)."""
+        """Re-record a trusted project whose code the user changed here (as Jupyter re-signs).
+
+        Called after the app's own changes only: an edit from outside is not announced.
+        """
         if self.trust is None or not self.trusted or self.project is None:
             return
         current = fingerprint(code_parts(self.project))

@@ -226,7 +226,7 @@ class ModelViews:
             "settings": key_settings(run.settings) if run else "",
             "stale": (self.models.run_stale(run) or "") if run else "",
             "parameters": params,
-            "device": placement_text(document.get("settings") or {}, self.gpu_counts()),
+            "device": placement_text(self.models.effective(name).values, self.gpu_counts()),
             "epochs": len(epochs),
             "train_loss": record.get("train_loss"),
             "valid_loss": record.get("valid_loss"),
@@ -240,12 +240,11 @@ class ModelViews:
         models = []
         for name in names:
             row = self.summary(name)
-            settings = self.project.model(name).get("settings") or {}
-            parameters = {
-                k: settings[k] for k in ("batch_size", "epochs", "precision") if k in settings
-            }
-            optimizer = self.models.effective(name)["optimizer"]  # chosen, else suggested
-            parameters.update(optimizer_parameters(str(optimizer)))
+            # What the latest run trained with; a model not trained yet: what would apply.
+            run = self.models.latest_run(name)
+            used = run.settings if run is not None else self.models.effective(name).values
+            parameters = {k: used[k] for k in ("batch_size", "epochs", "precision") if k in used}
+            parameters.update(optimizer_parameters(str(used.get("optimizer") or "")))
             parameters["parameters"] = row["parameters"]
             metrics = {k: row[k] for k in ("valid_loss", "valid_metric") if row[k] is not None}
             models.append({"name": name, "parameters": parameters, "metrics": metrics})

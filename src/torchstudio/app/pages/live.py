@@ -14,11 +14,12 @@ a `scope`: opening a scope of the same key closes the previous one, with its sub
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nicegui import ui
+from nicegui import Client, ui
 
 from torchstudio.app.events import Change, ChangeBus, Topic
 
@@ -56,6 +57,8 @@ class Live:
     """A page's (or a redrawn part's) subscriptions to the app's changes."""
 
     changes: ChangeBus
+    # The browser client drawn for: sections draw in its context (ui.navigate, ui.notify).
+    client: Client | None = None
     _sections: list[Section] = field(default_factory=list)
     _dirty: dict[Section, None] = field(default_factory=dict)
     _unsubscribe: dict[Topic, Callable[[], None]] = field(default_factory=dict)
@@ -66,8 +69,9 @@ class Live:
     @classmethod
     def for_page(cls, changes: ChangeBus) -> Live:
         """The page's root: closed (every subscription dropped) when its client goes."""
-        live = cls(changes)
-        ui.context.client.on_delete(live.close)
+        client = ui.context.client
+        live = cls(changes, client)
+        client.on_delete(live.close)
         return live
 
     def watch(
@@ -102,7 +106,7 @@ class Live:
         previous = self._scopes.pop(key, None)
         if previous is not None:
             previous.close()
-        child = Live(self.changes)
+        child = Live(self.changes, self.client)
         self._scopes[key] = child
         return child
 
@@ -134,7 +138,8 @@ class Live:
             self._handle.cancel()
             self._handle = None
         dirty, self._dirty = list(self._dirty), {}
-        for section in dirty:
-            if self.closed:
-                return
-            section.run()
+        with self.client if self.client is not None else contextlib.nullcontext():
+            for section in dirty:
+                if self.closed:
+                    return
+                section.run()
