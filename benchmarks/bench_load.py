@@ -595,7 +595,9 @@ def settle(pid: int, before: Resources, timeout: float = 60) -> Resources:
     return now
 
 
-def run_load(seconds: float, models: int, pages: int, folder: Path) -> LoadReport:
+def run_load(
+    seconds: float, models: int, pages: int, folder: Path, idle_seconds: float = IDLE_SECONDS
+) -> LoadReport:
     from playwright.sync_api import sync_playwright
 
     project = write_project(folder, models)
@@ -614,11 +616,11 @@ def run_load(seconds: float, models: int, pages: int, folder: Path) -> LoadRepor
             first.context.close()
             before = steady(server.process.pid)
 
-            alone = cpu_share(server.process.pid, IDLE_SECONDS)
+            alone = cpu_share(server.process.pid, idle_seconds)
             opened = [open_page(browser, server, measures) for _ in range(pages)]
             show_models_tab(opened)
             time.sleep(3)  # the pages' first drawings are done
-            idle = cpu_share(server.process.pid, IDLE_SECONDS)
+            idle = cpu_share(server.process.pid, idle_seconds)
 
             # One page stays on the Models tab and times the curves; the others are exercised.
             follower, exercised = opened[-1], opened[:-1] or opened

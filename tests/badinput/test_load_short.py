@@ -27,7 +27,7 @@ P95_BOUND_MS = 5000.0
 def test_two_trainings_and_two_pages_leave_nothing_behind(tmp_path):
     if not os.path.exists(CHROMIUM) or shutil.which("chromium") is None:
         pytest.skip("Debian's chromium is not installed (make test installs it)")
-    report = run_load(seconds=30, models=2, pages=2, folder=tmp_path)
+    report = run_load(seconds=30, models=2, pages=2, folder=tmp_path, idle_seconds=5)
     text = "\n".join(report.lines())
     print(text)
     assert report.server_errors == [] and report.console_errors == [], text
