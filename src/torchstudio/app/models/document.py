@@ -195,6 +195,12 @@ class Effective:
         `overrides` (`torchstudio run --epochs/--device`) where given."""
         inputs, outputs = tensor_ids(roles)
         settings = {key: self.values[key] for key in TRAINER_KEYS}
+        for key in PER_OUTPUT:  # the last outputs with no loss (or metric) yet have none:
+            # the trainer then says how many outputs, targets and losses there are
+            chunks = list(settings[key])
+            while chunks and not chunks[-1].strip():
+                chunks.pop()
+            settings[key] = chunks
         settings.update(input_ids=inputs, output_ids=outputs)
         settings.update({k: v for k, v in overrides.items() if v is not None})
         return {k: v for k, v in settings.items() if v is not None}
