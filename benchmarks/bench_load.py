@@ -329,10 +329,18 @@ def load_dataset(page: Any) -> None:
     page.get_by_text(LOADED).first.wait_for()
 
 
+def dashboard_column(page: Any, field: str) -> list[str]:
+    """The Dashboard table's cells of column `field` (after the selection box), one per row."""
+    from torchstudio.app.pages.dashboard_tab import COLUMNS
+
+    index = 1 + [column["field"] for column in COLUMNS].index(field)
+    rows = [row.split("\t") for row in page.locator("tbody tr").all_inner_texts()]
+    return [row[index].strip() for row in rows if len(row) > index]
+
+
 def training_rows(page: Any) -> int:
-    """Dashboard rows whose status is `training` (the table's second column)."""
-    rows = page.locator("tbody tr").all_inner_texts()
-    return sum(1 for row in rows if row.split("\t")[2:3] == ["training"])
+    """Dashboard rows whose status is `training`."""
+    return dashboard_column(page, "status").count("training")
 
 
 def wait_until(condition: Any, timeout: float, what: Any) -> None:
@@ -373,8 +381,7 @@ def wait_for_an_epoch_each(page: Any, models: int) -> None:
     and the workers that draw curves have started."""
 
     def epochs() -> list[int]:
-        rows = [row.split("\t") for row in page.locator("tbody tr").all_inner_texts()]
-        return [int(r[5]) for r in rows if len(r) > 5 and r[5].strip().isdigit()]
+        return [int(cell) for cell in dashboard_column(page, "epochs") if cell.isdigit()]
 
     wait_until(
         lambda: len(epochs()) >= models and min(epochs()) >= 1, 600, lambda: f"epochs {epochs()}"

@@ -1,7 +1,9 @@
 """A stand-in for the app in the kill tests: open a project, load its dataset and train its
 first model (resuming from its checkpoint) through the app's own services, until killed.
 
-Prints `worker PID` for every worker it starts and `epoch N` once epoch N is saved.
+Resumes the latest run when it has a checkpoint; otherwise (no run yet, or killed before
+its first checkpoint) trains a new run. Prints `worker PID` for every worker it starts and
+`epoch N RUN` once epoch N of run RUN is saved.
 Usage: python app_child.py PROJECT
 """
 
@@ -34,9 +36,11 @@ async def main(path: str) -> None:
         raise SystemExit(f"the dataset did not load: {studio.dataset.error}")
 
     def on_epoch(record: dict[str, Any]) -> None:
-        print(f"epoch {record['epoch']}", flush=True)
+        print(f"epoch {record['epoch']} {record['run']}", flush=True)
 
-    await studio.models.train(name, on_epoch, resume=True)
+    run = studio.models.latest_run(name)
+    resume = run is not None and studio.project.weights(name, "checkpoint", run.number) is not None
+    await studio.models.train(name, on_epoch, resume=resume)
     print("finished", flush=True)
     await studio.close()
 

@@ -16,6 +16,7 @@ from faultsetup import check_project_file, children_of, use_tiny_model, wait_unt
 
 from torchstudio.app.catalog import Catalog
 from torchstudio.app.demo import write_demo
+from torchstudio.app.store.project import Project
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -37,6 +38,7 @@ class App:
         self.lines: queue.Queue[str] = queue.Queue()
         self.workers: list[int] = []
         self.epochs: list[int] = []
+        self.run: int | None = None  # the run it trained
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -49,7 +51,9 @@ class App:
         if kind == "worker":
             self.workers.append(int(value))
         elif kind == "epoch":
-            self.epochs.append(int(value))
+            epoch, run = value.split()
+            self.epochs.append(int(epoch))
+            self.run = int(run)
 
     def follow(self, seconds: float, until_epoch: bool = False) -> None:
         """Read its output for `seconds` (or until its first epoch is saved)."""
@@ -72,6 +76,15 @@ class App:
         return sorted(pids | set(self.workers))
 
 
+def latest_run(path: Path, name: str) -> int | None:
+    project = Project.open(path)
+    try:
+        record = project.run(name)
+        return None if record is None else int(record["number"])
+    finally:
+        project.close()
+
+
 def test_killing_the_app_20_times_never_corrupts_the_project_nor_leaves_workers(tmp_path):
     path = tmp_path / "killed.tsproj"
     project = write_demo(path, Catalog())
@@ -82,8 +95,8 @@ def test_killing_the_app_20_times_never_corrupts_the_project_nor_leaves_workers(
     env["TORCHSTUDIO_CACHE"] = str(tmp_path / "cache")
 
     rng = random.Random(20)
-    saved = 0  # the checkpoint's epoch before each run
-    killed_in_training = 0
+    run, saved = None, 0  # the latest run and its checkpoint's epoch before each attempt
+    killed_in_training = progress = 0  # progress: epochs checkpointed, over every run
     for attempt in range(KILLS):
         app = App(path, env)
         if attempt % 2:  # opening the project, starting workers, loading the dataset
@@ -96,11 +109,20 @@ def test_killing_the_app_20_times_never_corrupts_the_project_nor_leaves_workers(
 
         assert wait_until_gone(workers, timeout=15) == [], f"orphan workers after kill {attempt}"
         epochs, checkpoint = check_project_file(path)[name]
-        assert checkpoint >= saved, (attempt, checkpoint, saved)
+        latest = latest_run(path, name)
+        if latest == run:  # the same run went on: nothing it had saved is lost
+            assert checkpoint >= saved, (attempt, checkpoint, saved)
         if app.epochs:  # the last epoch it saved is there, and those before it
             killed_in_training += 1
-            assert app.epochs[0] == saved + 1, (attempt, app.epochs, saved)
+            assert app.run == latest, (attempt, app.run, latest)
+            # A resumed run goes on after its checkpoint; a new run starts at epoch 1.
+            first = saved + 1 if app.run == run else 1
+            assert app.epochs[0] == first, (attempt, app.epochs, saved, app.run, run)
             assert epochs[-1] >= app.epochs[-1], (attempt, epochs, app.epochs)
-        saved = checkpoint
+        progress += checkpoint - (saved if latest == run else 0)
+        run, saved = latest, checkpoint
 
-    assert killed_in_training >= KILLS // 2 and saved >= KILLS // 2, (killed_in_training, saved)
+    assert killed_in_training >= KILLS // 2 and progress >= KILLS // 2, (
+        killed_in_training,
+        progress,
+    )
