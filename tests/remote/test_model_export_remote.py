@@ -106,7 +106,7 @@ async def test_outputs_and_exports_of_a_remote_training_land_here(studio, tmp_pa
         best = safetensors.torch.load(project.weights(name, "best")[1])
         assert saved.keys() == best.keys()
         assert all((saved[k] == best[k]).all() for k in best)
-        assert "exported safetensors to" in studio.actions.state(name).export_message
+        assert "exported safetensors of run 1 to" in studio.actions.state(name).export_message
     finally:
         unsubscribe()
 

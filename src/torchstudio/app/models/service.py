@@ -50,6 +50,10 @@ def with_class_weights(code: str, weights: list[float]) -> str:
     )
 
 
+# Settings a resumed run takes from the model as it is now, not from the run's snapshot.
+RESUME_FROM_MODEL = ("epochs", "early_stop", "device", "devices", "dist_port")
+
+
 class ModelError(Exception):
     """A model cannot be built or trained; the message is for the user."""
 
@@ -267,14 +271,22 @@ class ModelService:
         request: dict[str, Any] = {"link": self.dataset.link}
         if resume:
             run, checkpoint, best = self._resume_point(name)
-            settings = {**run.settings, **{k: v for k, v in overrides.items() if v is not None}}
+            # The run goes on with what it trained with, except how long and where: those
+            # are the model's settings now (more epochs, another machine), then `overrides`.
+            now = ModelDocument.from_json(document).effective()
+            merged = {
+                **run.settings,
+                **{key: now[key] for key in RESUME_FROM_MODEL},
+                **{k: v for k, v in overrides.items() if v is not None},
+            }
+            settings = {k: v for k, v in merged.items() if v is not None}
             number = run.number
             request["checkpoint"] = checkpoint[1]
             if best is not None:
                 request["best_weights"] = best[1]
             # Epochs past the checkpoint are redone.
             self.project.clear_epochs(name, number, checkpoint[0])
-            self.project.update_run(name, number, status="training")
+            self.project.update_run(name, number, status="training", settings=settings)
         else:
             roles = self.dataset.definition.roles
             effective = ModelDocument.from_json(document).effective()

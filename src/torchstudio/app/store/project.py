@@ -417,10 +417,15 @@ class Project:
         run: int,
         status: str | None = None,
         summary: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> None:
         with self.transaction() as cursor:
             self._notify("epochs", model)
             run_id = self._existing_run_id(model, run)
+            if settings is not None:
+                cursor.execute(
+                    "UPDATE runs SET settings = ? WHERE id = ?", (_dumps(settings), run_id)
+                )
             if status is not None:
                 cursor.execute("UPDATE runs SET status = ? WHERE id = ?", (status, run_id))
             if summary is not None:
