@@ -24,7 +24,8 @@ Topic = Literal[
     "dataset.browse",  # the sample shown in the browser
     "models",  # the list of models: added, renamed, deleted, closed, reordered
     "model",  # one model's document (code, settings, parts, build summary, status)
-    "epochs",  # one model's epochs, weights or runs
+    "epochs",  # one model's epochs or runs
+    "weights",  # one model's best weights or checkpoint (no page shows them: not redrawn)
     "training",  # one model's live training state (progress, speed, status)
     "actions",  # one model's build/prediction/export state kept in memory
     "devices",  # devices found on this machine or a server

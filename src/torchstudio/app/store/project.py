@@ -480,7 +480,7 @@ class Project:
         if kind == "best":
             check_safetensors(data, f"the best weights of {model!r}")
         with self.transaction() as cursor:
-            self._notify("epochs", model)
+            self._notify("weights", model)
             cursor.execute(
                 "INSERT OR REPLACE INTO weights VALUES (?, ?, ?, ?)",
                 (self._existing_run_id(model, run), kind, int(epoch), bytes(data)),
