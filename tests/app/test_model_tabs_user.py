@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from nicegui import app
 from nicegui.testing.user_simulation import user_simulation
 from tests.app.conftest import MAIN
 from tests.app.test_ui_user import eventually
@@ -191,11 +192,8 @@ async def test_a_typed_batch_size_survives_build(user, tmp_path):
     assert field.props["hint"] == "default"
     user.find(marker="setting-batch_size-MNISTClassifier").type("64").trigger("change")
     await eventually(lambda: model_document(tmp_path)["settings"].get("batch_size") == 64)
-    project = Project.open(tmp_path / "demo.tsproj")  # the build's report arrives (128)
-    try:
-        project.update_model("MNISTClassifier", build=digits_build(), status="built")
-    finally:
-        project.close()
+    # The build's report arrives (batch size 128 suggested), as the app stores it.
+    app.state.studio.project.update_model("MNISTClassifier", build=digits_build(), status="built")
     await eventually(lambda: element(user, "setting-batch_size-MNISTClassifier") is not field)
     field = element(user, "setting-batch_size-MNISTClassifier")
     assert field.value == "64" and "hint" not in field.props
@@ -259,3 +257,20 @@ async def test_suggested_parts_show_their_module_and_form_and_accept_makes_them_
     assert element(user, "part-param-steps_per_epoch-scheduler-MNISTClassifier").value == (
         "steps_per_epoch"
     )
+
+
+async def test_a_build_of_other_code_is_marked_stale(built_user):
+    await built_user.open("/")
+    built_user.find(marker="tab-models").click()
+    await built_user.should_see(marker="build-stale-MNISTClassifier")
+    stale = element(built_user, "build-stale-MNISTClassifier")
+    studio, name = app.state.studio, "MNISTClassifier"
+    # A build of today's code on today's dataset: not stale.
+    made_from = {
+        "code": studio.models.code_fingerprint(name),
+        "dataset": studio.dataset.fingerprint(),
+    }
+    studio.project.update_model(name, build={**digits_build(), **made_from})
+    await eventually(lambda: stale.text == "")
+    studio.models.set_code(name, "model = None  # other code\n")
+    await eventually(lambda: stale.text == "stale: the model code changed since this build")

@@ -153,6 +153,9 @@ def build_panel(studio: Studio, live: Live, name: str) -> None:
         )
         status = ui.label().classes("text-sm").props("data-ts=build-status")
         status.mark(f"build-status-{mark_id(name)}")
+        # The stored build made from other code or another dataset says so.
+        stale = ui.label().classes("text-sm text-warning").props("data-ts=build-stale")
+        stale.mark(f"build-stale-{mark_id(name)}")
     error = ui.label().classes("whitespace-pre font-mono text-xs text-negative w-full")
     error.mark(f"build-error-{mark_id(name)}").style("overflow-x: auto").props(
         "data-ts=build-error"
@@ -200,3 +203,11 @@ def build_panel(studio: Studio, live: Live, name: str) -> None:
         return state.build_status, state.build_error, state.level, graph_id
 
     live.watch(["actions", "model"], show, signature, model=name)
+    models = studio.models
+    assert models is not None
+    live.watch(
+        ["model", "dataset", "actions"],
+        lambda reason: stale.set_text(reason or ""),
+        lambda: models.build_stale(name),
+        model=name,
+    )
