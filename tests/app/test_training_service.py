@@ -57,6 +57,10 @@ async def test_start_all_trains_models_in_parallel_and_errors_are_kept(studio):
     assert "shape" in runs[broken].error.lower() or "size" in runs[broken].error.lower()
 
 
+def points(option: dict) -> int:
+    return max((len(s.get("data") or []) for s in option.get("series") or []), default=0)
+
+
 async def test_views_graph_curves_prediction_and_exports(studio, tmp_path):
     project, training, views = studio.project, studio.training, studio.views
     name = project.model_names()[0]
@@ -66,9 +70,19 @@ async def test_views_graph_curves_prediction_and_exports(studio, tmp_path):
     assert views.graph_levels(name) >= 1
     svg = await views.graph_svg(name, 1)
     assert svg.lstrip().startswith("<") and "svg" in svg[:200]
+    charted = asyncio.Event()  # the curves drawn once, for every page, after each epoch
+
+    def on_charts(change) -> None:
+        series = studio.charts.curves.get(name)
+        if change.model == name and series and points(series["loss"]) == 2:
+            charted.set()
+
+    studio.changes.subscribe(["charts"], on_charts)
     await training.wait(name) if training.start(name) else None
+    await asyncio.wait_for(charted.wait(), 60)
     series = await views.curves([name])
     assert "loss" in series and "metric" in series
+    assert studio.charts.curves[name] == series  # what the pages show, without asking again
     assert views.summary(name)["epochs"] == 2
     prediction = await views.predict(name, 0)
     assert prediction["outputs"][0]["predicted"] in [str(i) for i in range(10)]

@@ -28,6 +28,7 @@ Topic = Literal[
     "weights",  # one model's best weights or checkpoint (no page shows them: not redrawn)
     "training",  # one model's live training state (progress, speed, status)
     "actions",  # one model's build/prediction/export state kept in memory
+    "charts",  # a model's curves drawn again (model None: the comparison of every model)
     "devices",  # devices found on this machine or a server
     "servers",  # the remote servers' entries
     "log",  # new log lines

@@ -19,6 +19,7 @@ from torchstudio.app.catalog import Catalog
 from torchstudio.app.dataset.service import DatasetService
 from torchstudio.app.events import ChangeBus
 from torchstudio.app.models.actions import ModelActions
+from torchstudio.app.models.charts import Charts
 from torchstudio.app.models.service import ModelService
 from torchstudio.app.models.training import TrainingService
 from torchstudio.app.models.views import ModelViews
@@ -58,6 +59,7 @@ class Studio:
         self.training: TrainingService | None = None
         self.views: ModelViews | None = None
         self.actions: ModelActions | None = None
+        self.charts: Charts | None = None
         self.version = 0  # grows when another project is opened: pages rebuild
         self.ready = asyncio.Event()  # set once started and the first project is open
         self.salt = secrets.token_hex(4)  # in image URLs: no browser cache across app runs
@@ -88,6 +90,8 @@ class Studio:
         await self.servers.close()
         if self.training is not None:
             self.training.close()
+        if self.charts is not None:
+            self.charts.close()
         if self.dataset is not None:
             self.dataset.close()
         if self.project is not None:
@@ -184,6 +188,9 @@ class Studio:
         self.models = ModelService(project, self.pool, self.dataset, self.servers)
         self.training = TrainingService(self.models)
         self.views = ModelViews(self.models)
+        if self.charts is not None:
+            self.charts.close()
+        self.charts = Charts(self.views)
         self.actions = ModelActions(self.models, self.views)
         self.version += 1
         self.changes.emit("project")

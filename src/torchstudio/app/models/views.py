@@ -19,7 +19,6 @@ import numpy as np
 from torchstudio.app.dataset.definition import tensor_ids
 from torchstudio.app.dataset.service import LOADER
 from torchstudio.app.fingerprint import short
-from torchstudio.app.models.plot_cache import PlotCache
 from torchstudio.app.models.runs import Run, key_settings
 from torchstudio.app.models.service import ModelError, ModelService
 from torchstudio.app.runtime.manager import WorkerError
@@ -120,7 +119,6 @@ class ModelViews:
         self.server_devices: dict[str | None, list[str]] = {}
         self.device_errors: dict[str | None, str] = {}
         self._device_locks: dict[str | None, asyncio.Lock] = {}
-        self.plots = PlotCache()  # five pages redrawing one epoch ask the plot worker once
 
     async def find_devices(self, server: str | None = None) -> list[str]:
         """The devices of `server` (None: this machine), from its `pythoncheck`, cached."""
@@ -191,10 +189,7 @@ class ModelViews:
             "which": which,
             "image": False,  # the page draws the series with ECharts
         }
-        plotted = await self.plots.get(
-            ["metricsplot", request], lambda: plotter.request("plot", request)
-        )
-        series = plotted["series"]
+        series = (await plotter.request("plot", request))["series"]
         last = max((e["epoch"] for m in request["models"] for e in m["epochs"]), default=1)
         return {key: epoch_axis(option, last) for key, option in series.items()}
 
@@ -250,9 +245,7 @@ class ModelViews:
             models.append({"name": name, "parameters": parameters, "metrics": metrics})
         plotter = await self.models.pool.get("parametersplot")
         request = {"models": models, "size": [640, 320], "image": False}
-        return await self.plots.get(
-            ["parametersplot", request], lambda: plotter.request("plot", request)
-        )
+        return await plotter.request("plot", request)
 
     # ------------------------------------------------------------------ trained model
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
+from torchstudio.app.models.charts import EVERY
 from torchstudio.app.models.runs import diff_line
 from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.navigation import Navigation
@@ -86,7 +87,8 @@ def dashboard_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
     if studio.project is None or studio.training is None or studio.views is None:
         ui.label("Open or create a project (Project menu).")
         return
-    project, training, views = studio.project, studio.training, studio.views
+    project, training, views, charts = studio.project, studio.training, studio.views, studio.charts
+    assert charts is not None
     with ui.row().classes("w-full items-center gap-2"):
         ui.button("Start all", icon="play_arrow", on_click=training.start_all).mark("start-all")
         ui.button("Stop all", icon="stop", on_click=training.stop_all).props("color=negative").mark(
@@ -147,27 +149,37 @@ def dashboard_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
     drawn = {"request": 0}
     client = ui.context.client
 
-    async def show_charts(_: object) -> None:
-        names = list(dict.fromkeys(r["name"] for r in table.selected)) or project.model_names()
-        if not any(row["epochs"] for row in table.rows if row["name"] in names):
-            return  # nothing trained yet: no plotting worker to start
-        drawn["request"] += 1
-        request = drawn["request"]
-        series = await views.curves(names, which="metric")
+    async def draw(metric: dict[str, Any] | None, plot: dict[str, Any], request: int) -> None:
         await client.connected()  # a change sent before the page is connected would be lost
         # A newer drawing may have started meanwhile, or the page gone away: drop this one.
         if compare.is_deleted or request != drawn["request"]:
             return
-        if "metric" in series:
+        if metric is not None:
             compare.options.clear()
-            compare.options.update(validation_only(series["metric"]))
+            compare.options.update(validation_only(metric))
             compare.update()
-        plot = await views.parameters_plot(names)
-        if parallel.is_deleted or request != drawn["request"]:
-            return
         parallel.options.clear()
         parallel.options.update(parallel_option(plot["axes"], plot["models"]))
         parallel.update()
+
+    async def show_charts(_: object) -> None:
+        drawn["request"] += 1
+        request = drawn["request"]
+        chosen = {r["name"] for r in table.selected}
+        if compared["names"] is None or chosen == set(project.model_names()):
+            # Every model: the comparison drawn once for every page (charts.py).
+            comparison = charts.comparison
+            if comparison is None:
+                charts.want(EVERY)  # drawn once something is trained: a "charts" change
+                return
+            await draw(comparison["metric"], comparison["parameters"], request)
+            return
+        names = [n for n in project.model_names() if n in chosen]  # this page's own choice
+        if not any(row["epochs"] for row in table.rows if row["name"] in names):
+            return  # nothing trained yet: no plotting worker to start
+        series = await views.curves(names, which="metric")
+        plot = await views.parameters_plot(names)
+        await draw(series.get("metric"), plot, request)
 
     compared: dict[str, set[str] | None] = {"names": None}  # None: every model
 
@@ -189,7 +201,7 @@ def dashboard_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
     live.watch(["models", "model", "epochs", "actions", "devices", "dataset"], show_rows)
     live.watch(["training"], show_rows, training_states, now=False)
     live.watch(
-        ["models", "epochs", "training"],
+        ["charts", "models"],
         lambda value: background_tasks.create(show_charts(value)),
-        lambda: (tuple(project.model_names()), training_states()),
+        lambda: (charts.comparison, compared["names"] and tuple(project.model_names())),
     )

@@ -147,8 +147,8 @@ def first_call(code: str) -> str:
 
 def train_bar(studio: Studio, live: Live, name: str) -> None:
     """Train / Stop / Resume, progress, speed and time left, and the live curves."""
-    assert studio.training is not None and studio.views is not None
-    training, views = studio.training, studio.views
+    assert studio.training is not None and studio.charts is not None
+    training, charts = studio.training, studio.charts
     new_run = new_run_dialog(studio, name)
     with ui.row().classes("w-full items-center gap-2"):
         ui.button("Train", icon="play_arrow", on_click=new_run).mark(f"train-{mark_id(name)}")
@@ -187,18 +187,15 @@ def train_bar(studio: Studio, live: Live, name: str) -> None:
         progress.set_value(run.fraction)
         error.set_text(run.error or "")
 
-    drawn = {"request": 0}
     client = ui.context.client
 
     async def curves(_: object) -> None:
-        drawn["request"] += 1
-        request = drawn["request"]
-        # The project has every epoch the run reports: the trainer's epoch message is stored
-        # before the run's state changes, so the drawing at the finish has the last epoch.
-        series = await views.curves([name])
+        # The model's curves as last drawn (once for every page, when its epochs changed).
+        series = charts.curves.get(name)
+        if series is None:
+            charts.want(name)  # its "charts" change brings them here
+            return
         await client.connected()  # a change sent before the page is connected would be lost
-        if request != drawn["request"]:
-            return  # a newer drawing started meanwhile: it has the later epochs
         for chart, key in ((loss_chart, "loss"), (metric_chart, "metric")):
             if key in series and not chart.is_deleted:  # the panel may be gone meanwhile
                 chart.options.clear()
@@ -212,9 +209,9 @@ def train_bar(studio: Studio, live: Live, name: str) -> None:
         ["epochs", "model", "dataset"], shown.set_text, lambda: run_shown(studio, name), model=name
     )
     live.watch(
-        ["training"],
+        ["charts"],
         lambda value: background_tasks.create(curves(value)),
-        lambda: (training.run(name).epoch, training.run(name).status),
+        lambda: charts.curves.get(name),
         model=name,
     )
 
