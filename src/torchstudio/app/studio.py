@@ -60,7 +60,6 @@ class Studio:
         self.views: ModelViews | None = None
         self.actions: ModelActions | None = None
         self.charts: Charts | None = None
-        self.version = 0  # grows when another project is opened: pages rebuild
         self.ready = asyncio.Event()  # set once started and the first project is open
         self.salt = secrets.token_hex(4)  # in image URLs: no browser cache across app runs
         # Log lines and code changes are saved in one go a second after they happen (one
@@ -151,7 +150,6 @@ class Studio:
             self.trust.trust(self.project)
             self._trusted_print = fingerprint(code_parts(self.project))
         self.trusted, self.untrusted_code = True, []
-        self.version += 1
         self.changes.emit("project")
         self.log.add("app", f"trusted {self.project.path}: its code may run")
 
@@ -192,7 +190,6 @@ class Studio:
             self.charts.close()
         self.charts = Charts(self.views)
         self.actions = ModelActions(self.models, self.views)
-        self.version += 1
         self.changes.emit("project")
         recent.remember(project.path)
 

@@ -40,13 +40,11 @@ class ModelActions:
         self.models = models
         self.views = views
         self.states: dict[str, ModelState] = {}
-        self.version = 0
 
     def state(self, name: str) -> ModelState:
         return self.states.setdefault(name, ModelState())
 
     def _changed(self, name: str) -> None:
-        self.version += 1
         self.models.project.changes.emit("actions", name)
 
     def rename(self, name: str, new_name: str) -> None:

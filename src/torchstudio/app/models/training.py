@@ -40,14 +40,13 @@ class Progress:
 
 
 class TrainingService:
-    """Starts and stops the project's trainings; `version` grows with every change."""
+    """Starts and stops the project's trainings; each change is announced ("training")."""
 
     def __init__(self, models: ModelService) -> None:
         self.models = models
         self.stop_grace = STOP_GRACE_SECONDS
         self.runs: dict[str, Progress] = {}
         self.tasks: dict[str, asyncio.Task[Any]] = {}
-        self.version = 0
         self._unsubscribe = models.pool.manager.subscribe(self._on_event)
         project = models.project
         for name in project.model_names():  # the app ended mid-training: it can be resumed
@@ -68,7 +67,6 @@ class TrainingService:
         return task is not None and not task.done()
 
     def _changed(self, name: str) -> None:
-        self.version += 1
         self.models.project.changes.emit("training", name)
 
     def _on_event(self, event: WorkerEvent) -> None:
