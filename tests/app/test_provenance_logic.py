@@ -59,7 +59,7 @@ def test_runs_say_why_they_are_stale_and_what_settings_differ():
     assert Run("m", 1).stale_reason("x", "y") is None  # a migrated run: not recorded
     assert settings_diff(first, second) == [
         ("batch_size", "64", "32"),
-        ("optimizer", "None", "optimizer = torch.optim.Adam(params, lr=0.01)"),
+        ("optimizer", "None", "torch.optim.Adam(params, lr=0.01)"),
         ("dataset", "aaaaaaaa", "bbbbbbbb"),
     ]
     assert diff_line(first, second).startswith("m run 1 vs m run 2: batch_size 64 → 32")

@@ -98,6 +98,7 @@ def brief_value(value: Any) -> str:
             if "=" in line and not line.lstrip().startswith(("import", "from", "#"))
         ]
         text = lines[-1] if lines else str(value).strip().splitlines()[0]
+        text = re.sub(r"^\w+\s*=\s*", "", text)  # "optimizer = Adam(...)": its key says it
         return re.sub(r"\s+", " ", text)[:60]
     return str(value)
 
