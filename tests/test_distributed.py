@@ -97,7 +97,9 @@ def assert_same_history(one: list[dict], other: list[dict]) -> None:
     assert [e["epoch"] for e in one] == [e["epoch"] for e in other]
     for a, b in zip(one, other, strict=True):
         for key in ("train_loss", "valid_loss", "train_metric", "valid_metric", "lr"):
-            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (key, a, b)
+            # Two ranks sum gradients in another order than one process: the last bits differ,
+            # and two epochs of momentum SGD carry that to 2.4e-4 (seen once in a CI run).
+            assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-6), (key, a, b)
 
 
 def gone(pid: int) -> bool:
