@@ -131,7 +131,7 @@ async def test_two_ranks_report_what_one_process_reports(tmp_path):
         assert all(gone(r["pid"]) for r in ranks)
         best = job.of("best")
         assert best and best[-1]["epoch"] == both["best_epoch"]
-        assert both["best_metric"] == pytest.approx(single["best_metric"], rel=1e-4)
+        assert both["best_metric"] == pytest.approx(single["best_metric"], rel=1e-3)
         assert len(job.of("checkpoint")) == 2
         # The trainer keeps the job's weights, as after one process: inference works.
         (logits,) = await job.trainer.request("infer", {"inputs": [torch.rand(1, 8, 8)]})

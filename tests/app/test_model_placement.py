@@ -150,7 +150,7 @@ async def test_two_cpu_processes_train_like_one_with_the_global_batch(studio):
     for a, b in zip(one, ddp, strict=True):
         for key in ("train_loss", "valid_loss", "train_metric", "valid_metric"):
             # Sums in another order (two processes, other thread counts): not bit for bit.
-            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+            assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-6), key
     assert ddp[-1]["train_loss"] < ddp[0]["train_loss"]  # it learns (slowly, with SGD)
     best = project.weights(name, "best")
     assert best is not None and best[0] in (1, 2) and len(best[1]) > 1000

@@ -81,7 +81,7 @@ async def test_a_job_on_two_machines_matches_one_process(servers, tmp_path):
         ]
         for a, b in zip(single["history"], both["history"], strict=True):
             for key in ("train_loss", "valid_loss", "train_metric", "valid_metric"):
-                assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+                assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-6), key
         epochs = [e.data[1] for e in messages if e.data[0] == "epoch"]
         assert [e["epoch"] for e in epochs] == [1, 2]
         # Only the first host's trainer reports epochs; the server's trainer was stopped.
