@@ -78,6 +78,7 @@ async def test_views_graph_curves_prediction_and_exports(studio, tmp_path):
             charted.set()
 
     studio.changes.subscribe(["charts"], on_charts)
+    studio.charts.want(name)  # a page shows the model's curves
     await training.wait(name) if training.start(name) else None
     await asyncio.wait_for(charted.wait(), 60)
     series = await views.curves([name])

@@ -3,7 +3,8 @@
 Each model's loss and metric curves (its Model tab) and the comparison of every model (the
 Dashboard's validation curves and parameters plot) are drawn by the plot workers when the
 epochs they show change, kept until the next change, and announced as a `charts` change;
-every page showing them takes the kept drawing. A Dashboard comparing a selection of its
+every page showing them takes the kept drawing. Only charts a page has asked for are kept
+up to date: `torchstudio run`, or an app with no Dashboard open, draws nothing. A Dashboard comparing a selection of its
 own asks the views for it directly.
 """
 
@@ -31,6 +32,7 @@ class Charts:
         self.drawings = 0  # how many drawings were asked of the plot workers
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()  # changed while being drawn: drawn once more after
+        self._wanted: set[str] = set()  # keys a page has shown: drawn again on each change
         project = views.project
         self._unsubscribe = project.changes.subscribe(["epochs", "models"], self._on_change)
 
@@ -40,12 +42,15 @@ class Charts:
             task.cancel()
 
     def _on_change(self, change: Change) -> None:
-        if change.topic == "epochs" and change.model is not None:
+        if change.topic == "epochs" and change.model in self._wanted:
             self.draw(change.model)
-        self.draw(EVERY)
+        if EVERY in self._wanted:
+            self.draw(EVERY)
 
     def want(self, key: str) -> None:
-        """Draw `key` (a model's name, or EVERY) if it has not been drawn yet."""
+        """Draw `key` (a model's name, or EVERY) if it has not been drawn yet, and keep it
+        drawn from now on."""
+        self._wanted.add(key)
         drawn = self.comparison if key == EVERY else self.curves.get(key)
         if drawn is None and key not in self._tasks:
             self.draw(key)
