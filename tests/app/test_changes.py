@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from torchstudio.app.events import ChangeBus
-from torchstudio.app.pages.live import FRAME_SECONDS, Live
+from torchstudio.app.pages.live import Live
 from torchstudio.app.store.project import ProjectError
 
 
@@ -88,13 +88,19 @@ async def test_a_section_draws_once_per_frame_however_many_changes_arrive():
     live = Live(bus)
     drawn = []
     state = {"epoch": 0}
-    live.watch(["training"], drawn.append, lambda: state["epoch"], model="A", now=False)
+    done = asyncio.Event()
+
+    def draw(epoch: int) -> None:
+        drawn.append(epoch)
+        done.set()
+
+    live.watch(["training"], draw, lambda: state["epoch"], model="A", now=False)
     for epoch in range(1, 51):
         state["epoch"] = epoch
         bus.emit("training", "A")
     bus.emit("training", "B")  # another model's change: not this section's
     assert drawn == []  # drawn at the next frame, not per change
-    await asyncio.sleep(FRAME_SECONDS * 3)
+    await asyncio.wait_for(done.wait(), 5)
     assert drawn == [50]
 
 
