@@ -20,7 +20,7 @@ sys.path.insert(0, WORKERS_DIR)
 @pytest.fixture
 async def studio(tmp_path):
     """A real studio on a new demo project with its dataset loaded."""
-    from tests.studios import demo_studio
+    from tests.helpers.studios import demo_studio
 
     async with demo_studio(tmp_path) as studio:
         yield studio

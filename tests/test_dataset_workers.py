@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tests.helpers.recording import RecordingManager
+from tests.helpers.waiting import next_event
 
 from torchstudio.app.runtime.manager import WorkerError, WorkerManager
 from torchstudio.data.handoff import fetch_dataset
@@ -252,12 +254,12 @@ async def test_datasetanalyze_can_be_cancelled(cache_env):
         "        super().analyze_sample(sample, training_sample)\n"
         "analyzer = Slow()\n"
     )
-    async with WorkerManager() as manager:
+    async with RecordingManager() as manager:
         loader = await manager.start_worker("datasetload", env=cache_env)
         analyzer = await manager.start_worker("datasetanalyze", env=cache_env)
         link = (await loader.request("load", {"code": DIGITS}))["link"]
         job = asyncio.ensure_future(analyzer.request("analyze", {"code": slow, "link": link}))
-        await asyncio.sleep(1.5)
+        await next_event(manager.events, analyzer.name, "progress")  # the analysis is under way
         assert await analyzer.request("cancel") is True
         with pytest.raises(WorkerError, match="analysis stopped after"):
             await job

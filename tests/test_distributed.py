@@ -10,87 +10,29 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 
 import pytest
 import torch
+from tests.helpers import training as helpers
+from tests.helpers.training import MODEL_NO_DROPOUT, SGD, STEP, TrainerJob, start_job
 
 from torchstudio.app.runtime.manager import WorkerError, WorkerManager
-from torchstudio.modelbuild import build
 
 pytestmark = pytest.mark.timeout(240)
 
-DIGITS = "from torchstudio.datasets import Digits\ntrain = Digits(train=True)\nvalid = Digits(train=False)\n"
-MODEL = (
-    "from torchstudio.models import MNISTClassifier\n"
-    "model = MNISTClassifier(channels=8, hidden=32, dropout=0.0)\n"
-)
-LOSS = "from torchstudio.loss import CrossEntropy\nloss = CrossEntropy()\n"
-METRIC = "from torchstudio.metrics import Accuracy\nmetric = Accuracy(task='multiclass', num_classes=10)\n"
-ADAM = "from torchstudio.optim import Adam\noptimizer = Adam(model.parameters(), lr=0.003)\n"
-# Adam divides each step by the gradient's running size, so the last-bit differences of a
-# sum over two ranks grow into visible ones on near-zero gradients; SGD keeps them tiny, and
-# the comparison below can stay at floating-point tolerance.
-SGD = "import torch\noptimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)\n"
-STEP = (
-    "from torchstudio.schedulers import Step\nscheduler = Step(optimizer, step_size=1, gamma=0.7)\n"
-)
 TWO_CPUS = ["cpu", "cpu"]
 
 
-def settings(**overrides) -> dict:
-    base = {
-        "epochs": 2,
-        "batch_size": 32,
-        "loss": [LOSS],
-        "metric": [METRIC],
-        "optimizer": ADAM,
-        "scheduler": STEP,
-        "threads": 1,
-    }
-    return {**base, **overrides}
-
-
 def built_model() -> dict:
-    inputs = [torch.zeros(1, 1, 8, 8)]
-    return build({"code": MODEL, "inputs": inputs, "mode": "source", "graph": False})["built"]
+    return helpers.built_model(MODEL_NO_DROPOUT)
 
 
-class Job:
-    """A datasetload + modeltrain pair, and every message the trainer sent."""
-
-    def __init__(self, manager: WorkerManager, trainer, link: dict) -> None:
-        self.manager, self.trainer, self.link = manager, trainer, link
-        self.messages: list[tuple[str, object]] = []
-        manager.subscribe(
-            lambda e: (
-                self.messages.append(e.data)
-                if e.worker == trainer.name and e.kind == "message"
-                else None
-            )
-        )
-
-    def of(self, kind: str) -> list:
-        return [value for msg_type, value in self.messages if msg_type == kind]
-
-    async def train(self, built: dict, **kwargs) -> dict:
-        request = {"built": built, "link": self.link, "settings": settings(**kwargs.pop("s", {}))}
-        return await self.trainer.request("train", {**request, **kwargs})
-
-    async def wait_for(self, kind: str, count: int = 1, seconds: float = 90) -> list:
-        deadline = time.monotonic() + seconds
-        while len(self.of(kind)) < count:
-            assert time.monotonic() < deadline, f"no {kind} message in {seconds} s"
-            await asyncio.sleep(0.05)
-        return self.of(kind)
+async def start(manager: WorkerManager, tmp_path) -> TrainerJob:
+    return await start_job(manager, tmp_path, defaults={"scheduler": STEP})
 
 
-async def start(manager: WorkerManager, tmp_path) -> Job:
-    env = {"TORCHSTUDIO_CACHE": str(tmp_path / "cache")}
-    loader = await manager.start_worker("datasetload", env=env)
-    report = await loader.request("load", {"code": DIGITS})
-    trainer = await manager.start_worker("modeltrain", env=env)
-    return Job(manager, trainer, report["link"])
+def settings(**overrides) -> dict:
+    return helpers.settings(scheduler=STEP, **overrides)
 
 
 def assert_same_history(one: list[dict], other: list[dict]) -> None:
@@ -115,9 +57,9 @@ async def test_two_ranks_report_what_one_process_reports(tmp_path):
     async with WorkerManager() as manager:
         job = await start(manager, tmp_path)
         built = await asyncio.to_thread(built_model)
-        single = await job.train(built, s={"batch_size": 64, "optimizer": SGD})
+        single = await job.train(built, settings={"batch_size": 64, "optimizer": SGD})
         job.messages.clear()
-        both = await job.train(built, s={"devices": TWO_CPUS, "optimizer": SGD})
+        both = await job.train(built, settings={"devices": TWO_CPUS, "optimizer": SGD})
         assert_same_history(single["history"], both["history"])
         assert both["world_size"] == 2 and both["effective_batch_size"] == 64
         assert both["batch_size_per_device"] == 32 and "linear scaling" in both["lr_scaling"]
@@ -142,16 +84,20 @@ async def test_stop_and_resume(tmp_path):
     async with WorkerManager() as manager:
         job = await start(manager, tmp_path)
         built = await asyncio.to_thread(built_model)
-        whole = await job.train(built, s={"devices": TWO_CPUS})
-        first = await job.train(built, s={"devices": TWO_CPUS, "epochs": 1})
+        whole = await job.train(built, settings={"devices": TWO_CPUS})
+        first = await job.train(built, settings={"devices": TWO_CPUS, "epochs": 1})
         checkpoint = job.of("checkpoint")[-1]
         assert first["epochs_done"] == 1 and checkpoint["epoch"] == 1
-        resumed = await job.train(built, s={"devices": TWO_CPUS}, checkpoint=checkpoint["data"])
+        resumed = await job.train(
+            built, settings={"devices": TWO_CPUS}, checkpoint=checkpoint["data"]
+        )
         assert resumed["epochs_done"] == 2
         assert_same_history(whole["history"], resumed["history"])
 
         job.messages.clear()
-        running = asyncio.ensure_future(job.train(built, s={"devices": TWO_CPUS, "epochs": 200}))
+        running = asyncio.ensure_future(
+            job.train(built, settings={"devices": TWO_CPUS, "epochs": 200})
+        )
         await job.wait_for("epoch")
         assert await job.trainer.request("cancel") is True
         stopped = await running
@@ -164,7 +110,9 @@ async def test_a_rank_that_dies_or_fails_ends_the_job_with_its_name(tmp_path):
     async with WorkerManager() as manager:
         job = await start(manager, tmp_path)
         built = await asyncio.to_thread(built_model)
-        running = asyncio.ensure_future(job.train(built, s={"devices": TWO_CPUS, "epochs": 200}))
+        running = asyncio.ensure_future(
+            job.train(built, settings={"devices": TWO_CPUS, "epochs": 200})
+        )
         (ranks,) = await job.wait_for("ranks")
         await job.wait_for("epoch")
         os.kill(ranks[1]["pid"], signal.SIGKILL)
@@ -183,10 +131,10 @@ async def test_a_rank_that_dies_or_fails_ends_the_job_with_its_name(tmp_path):
             WorkerError,
             match=r"rank [01] \(cpu on this machine\) failed: the loss became nan at epoch 1",
         ):
-            await job.train(built, s={"devices": TWO_CPUS, "loss": [nan_loss]})
+            await job.train(built, settings={"devices": TWO_CPUS, "loss": [nan_loss]})
         assert job.trainer.alive  # the trainer itself survives its ranks
         with pytest.raises(WorkerError, match="every CUDA GPU, and this machine has none"):
-            await job.train(built, s={"devices": "all"})
+            await job.train(built, settings={"devices": "all"})
 
 
 # --- the pure parts: plan, shards, failure causes

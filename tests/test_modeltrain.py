@@ -6,23 +6,22 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
+from tests.helpers.training import (
+    DIGITS,
+    LOSS,
+    MODEL,
+    STEP,
+    built_model,
+    settings,
+)
+from tests.helpers.training import start_job as start
 
 from torchstudio.app.runtime.manager import WorkerError, WorkerManager
-from torchstudio.modelbuild import build
 from torchstudio.modeltrain import Best, is_better
 from torchstudio.train.settings import TrainSettings
 from torchstudio.train.state import CheckpointError, pack, unpack
 
 pytestmark = pytest.mark.timeout(300)
-
-DIGITS = "from torchstudio.datasets import Digits\ntrain = Digits(train=True)\nvalid = Digits(train=False)\n"
-MODEL = "from torchstudio.models import MNISTClassifier\nmodel = MNISTClassifier(channels=8, hidden=32)\n"
-LOSS = "from torchstudio.loss import CrossEntropy\nloss = CrossEntropy()\n"
-METRIC = "from torchstudio.metrics import Accuracy\nmetric = Accuracy(task='multiclass', num_classes=10)\n"
-ADAM = "from torchstudio.optim import Adam\noptimizer = Adam(model.parameters(), lr=0.003)\n"
-STEP = (
-    "from torchstudio.schedulers import Step\nscheduler = Step(optimizer, step_size=1, gamma=0.7)\n"
-)
 
 TWO_IN_TWO_OUT_DATA = """
 import torch
@@ -58,62 +57,10 @@ model = Gated()
 """
 
 
-def built_model(code: str, inputs: list[torch.Tensor], mode: str = "source") -> dict:
-    return build(
-        {"code": code, "inputs": [t.unsqueeze(0) for t in inputs], "mode": mode, "graph": False}
-    )["built"]
-
-
-def settings(**overrides) -> dict:
-    base = {
-        "epochs": 2,
-        "batch_size": 32,
-        "loss": [LOSS],
-        "metric": [METRIC],
-        "optimizer": ADAM,
-        "threads": 1,
-    }
-    return {**base, **overrides}
-
-
-class Run:
-    """A datasetload + modeltrain pair and the messages the trainer sent."""
-
-    def __init__(self, manager, loader, trainer, link):
-        self.manager, self.loader, self.trainer, self.link = manager, loader, trainer, link
-        self.messages = []
-        manager.subscribe(
-            lambda e: (
-                self.messages.append(e.data)
-                if e.worker == trainer.name and e.kind == "message"
-                else None
-            )
-        )
-
-    def of(self, kind):
-        return [value for msg_type, value in self.messages if msg_type == kind]
-
-    async def train(self, built, **kwargs):
-        request = {
-            "built": built,
-            "link": self.link,
-            "settings": settings(**kwargs.pop("settings", {})),
-        }
-        return await self.trainer.request("train", {**request, **kwargs})
-
-
-async def start(manager, tmp_path, code=DIGITS, dataset_settings=None):
-    env = {"TORCHSTUDIO_CACHE": str(tmp_path / "cache")}
-    loader = await manager.start_worker("datasetload", env=env)
-    report = await loader.request("load", {"code": code, "settings": dataset_settings or {}})
-    trainer = await manager.start_worker("modeltrain", env=env)
-    return Run(manager, loader, trainer, report["link"])
-
-
 async def test_training_improves_keeps_best_weights_and_infers(tmp_path):
     async with WorkerManager() as manager:
         run = await start(manager, tmp_path)
-        built = built_model(MODEL, [torch.zeros(1, 8, 8)])
+        built = built_model(MODEL)
         summary = await run.train(built, settings={"epochs": 3, "scheduler": STEP})
         epochs = run.of("epoch")
         assert [e["epoch"] for e in epochs] == [1, 2, 3]
@@ -132,7 +79,7 @@ async def test_training_improves_keeps_best_weights_and_infers(tmp_path):
 async def test_stop_and_resume_gives_the_same_result(tmp_path):
     async with WorkerManager() as manager:
         run = await start(manager, tmp_path)
-        built = built_model(MODEL, [torch.zeros(1, 8, 8)])
+        built = built_model(MODEL)
         whole = await run.train(built, settings={"epochs": 3, "scheduler": STEP})
         first = await run.train(built, settings={"epochs": 1, "scheduler": STEP})
         checkpoint = run.of("checkpoint")[-1]["data"]
@@ -157,10 +104,9 @@ async def test_stop_and_resume_gives_the_same_result(tmp_path):
 async def test_cancel_stops_after_the_current_batch(tmp_path):
     async with WorkerManager() as manager:
         run = await start(manager, tmp_path)
-        built = built_model(MODEL, [torch.zeros(1, 8, 8)])
+        built = built_model(MODEL)
         job = asyncio.ensure_future(run.train(built, settings={"epochs": 200, "batch_size": 8}))
-        while not run.of("epoch"):
-            await asyncio.sleep(0.1)
+        await run.wait_for("epoch")
         assert await run.trainer.request("cancel") is True
         summary = await job
         assert summary["reason"].startswith("stopped by the user")
@@ -197,7 +143,7 @@ async def test_two_inputs_two_outputs_and_an_untraceable_model(tmp_path):
 async def test_error_messages(tmp_path):
     async with WorkerManager() as manager:
         run = await start(manager, tmp_path)
-        built = built_model(MODEL, [torch.zeros(1, 8, 8)])
+        built = built_model(MODEL)
         nan_loss = (
             "import torch\nclass Broken(torch.nn.Module):\n"
             "    def forward(self, output, target):\n        return output.sum() * float('nan')\n"
@@ -227,7 +173,7 @@ async def test_error_messages(tmp_path):
 async def test_fresh_samples_mode_and_bf16(tmp_path):
     async with WorkerManager() as manager:
         run = await start(manager, tmp_path)
-        built = built_model(MODEL, [torch.zeros(1, 8, 8)])
+        built = built_model(MODEL)
         summary = await run.trainer.request(
             "train",
             {
@@ -243,7 +189,7 @@ async def test_fresh_samples_mode_and_bf16(tmp_path):
 async def test_every_export_loads_back_and_agrees(tmp_path):
     async with WorkerManager() as manager:
         run = await start(manager, tmp_path)
-        built = built_model(MODEL, [torch.zeros(1, 8, 8)])
+        built = built_model(MODEL)
         await run.train(built, settings={"epochs": 1})
         sample = [torch.rand(1, 8, 8)]
         for fmt in ["safetensors", "pt", "torchscript-trace", "torchscript-script", "onnx"]:

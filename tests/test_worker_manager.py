@@ -8,7 +8,8 @@ import socket
 import numpy as np
 import pytest
 import torch
-from tests.recording import RecordingManager
+from tests.helpers import waiting
+from tests.helpers.recording import RecordingManager
 
 from torchstudio import tcpcodec
 from torchstudio.app.runtime.manager import WorkerDied, WorkerError, WorkerManager, describe_exit
@@ -20,14 +21,17 @@ async def start(manager: WorkerManager, env, **kwargs):
     return await manager.start_worker("crashworker", module="crashworker", env=env, **kwargs)
 
 
-async def next_event(manager: WorkerManager, worker: str, kind: str, timeout: float = 20):
-    async def wait():
-        while True:
-            event = await manager.events.get()
-            if event.worker == worker and event.kind == kind:
-                return event
+async def next_event(manager: RecordingManager, worker: str, kind: str, timeout: float = 20):
+    return await waiting.next_event(manager.events, worker, kind, timeout=timeout)
 
-    return await asyncio.wait_for(wait(), timeout)
+
+async def sleeping(manager: RecordingManager, worker, seconds: float) -> asyncio.Future:
+    """Ask `worker` to sleep; returns once its handler runs (the request is under way)."""
+    request = asyncio.ensure_future(worker.request("sleep", seconds))
+    while True:
+        event = await next_event(manager, worker.name, "message")
+        if event.data[0] == "sleeping":
+            return request
 
 
 async def test_echo_of_every_value_kind(worker_env):
@@ -103,8 +107,7 @@ async def test_os_exit_is_reported_with_its_code_and_fails_the_request(worker_en
 async def test_sigkill_is_reported_as_a_signal(worker_env):
     async with RecordingManager() as manager:
         worker = await start(manager, worker_env)
-        request = asyncio.ensure_future(worker.request("sleep", 30))
-        await asyncio.sleep(0.3)
+        request = await sleeping(manager, worker, 30)
         os.kill(worker.process.pid, signal.SIGKILL)
         with pytest.raises(WorkerDied, match="killed by SIGKILL"):
             await request
@@ -123,14 +126,12 @@ async def test_stop_is_clean_when_the_worker_listens(worker_env):
 async def test_stop_escalates_to_terminate_then_kill(worker_env):
     async with RecordingManager() as manager:
         busy = await start(manager, worker_env)
-        asyncio.ensure_future(busy.request("sleep", 60))
-        await asyncio.sleep(0.2)
+        await sleeping(manager, busy, 60)
         assert (await busy.stop(timeout=1))["signal"] == "SIGTERM"
 
         stubborn = await start(manager, worker_env)
         assert await stubborn.request("ignore_sigterm") is True
-        asyncio.ensure_future(stubborn.request("sleep", 60))
-        await asyncio.sleep(0.2)
+        await sleeping(manager, stubborn, 60)
         assert (await stubborn.stop(timeout=1))["signal"] == "SIGKILL"
 
 
@@ -149,10 +150,9 @@ async def test_a_connection_without_the_secret_is_rejected(worker_env):
         garbage = socket.create_connection(("127.0.0.1", manager.port))
         garbage.sendall(b"\xff" * 64)
         garbage.close()
-        for _ in range(50):
-            if manager.rejected_connections >= 2:
-                break
-            await asyncio.sleep(0.05)
+        await waiting.eventually(
+            lambda: manager.rejected_connections >= 2, what="both intruders rejected"
+        )
         assert manager.rejected_connections == 2
         assert await worker.request("echo", "unaffected") == "unaffected"
 

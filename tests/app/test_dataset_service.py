@@ -6,7 +6,8 @@ import time
 
 import pytest
 from PIL import Image
-from tests.studios import demo_studio
+from tests.helpers.studios import demo_studio
+from tests.helpers.waiting import eventually
 
 from torchstudio.app.store.project import Project
 
@@ -81,10 +82,10 @@ async def test_a_load_can_be_cancelled(studio):
     dataset = studio.dataset
     dataset.set_code("import time\ntime.sleep(60)\ntrain = [1]\n")
     job = asyncio.ensure_future(dataset.load())
-    for _ in range(200):
-        await asyncio.sleep(0.05)
-        if dataset.status == "loading" and studio.pool.running("datasetload"):
-            break
+    await eventually(
+        lambda: dataset.status == "loading" and studio.pool.running("datasetload"),
+        what="the load under way in its worker",
+    )
     await dataset.cancel_load()
     assert await job is False
     assert dataset.status == "cancelled" and dataset.error is None

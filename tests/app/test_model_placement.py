@@ -9,7 +9,7 @@ import asyncio
 import re
 
 import pytest
-from tests.test_distributed import SGD
+from tests.helpers.training import SGD
 
 from torchstudio.app.models import definition as model_definition
 from torchstudio.app.models.definition import check_placement, set_placement

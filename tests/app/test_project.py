@@ -5,7 +5,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -279,6 +278,8 @@ while True:
         project.add_epoch("m", 1, epoch, {"loss": float(epoch)})
         project.set_document("dataset", {"epoch": epoch, "pad": "x" * 5000})
     epoch += 1
+    if epoch == 20:
+        print("committed 20", flush=True)  # the test kills it from here on, mid-transaction
 """
 
 
@@ -292,7 +293,7 @@ def test_killed_writer_leaves_a_consistent_project(tmp_path):
         [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True
     )
     assert writer.stdout.readline().strip() == "ready"
-    time.sleep(0.5)
+    assert writer.stdout.readline().strip() == "committed 20"
     writer.send_signal(signal.SIGKILL)
     writer.wait()
     project = Project.open(path)

@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -12,10 +13,13 @@ async def test_train_stop_and_resume_keep_every_epoch(studio):
     name = project.model_names()[0]
     project.update_model(name, settings={**project.model(name)["settings"], "epochs": 4})
     training.start(name)
-    for _ in range(600):
-        await asyncio.sleep(0.05)
-        if training.run(name).epoch >= 1:
-            break
+    await eventually(
+        lambda: training.run(name).epoch >= 1,
+        timeout=60,
+        what="a first epoch",
+        changes=studio.changes,
+        topics=["training"],
+    )
     await training.stop(name)
     run = await training.wait(name)
     assert run.status == "stopped", run.message

@@ -1,9 +1,8 @@
 """Dataset tab logic through NiceGUI's simulated user (no browser): fast checks of the UI."""
 
-import asyncio
-
 import pytest
 from nicegui import ui
+from tests.helpers.waiting import eventually
 
 from torchstudio.app.store.project import Project
 
@@ -12,15 +11,6 @@ pytestmark = pytest.mark.timeout(60)
 
 def editor_code(user) -> str:
     return next(iter(user.find(marker="dataset-code").elements)).value
-
-
-async def eventually(check, seconds: float = 5.0) -> None:
-    """The page follows the services on a timer: give it a few ticks."""
-    for _ in range(int(seconds / 0.05)):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    assert check()
 
 
 async def test_form_drives_the_code_and_the_project(user, tmp_path):

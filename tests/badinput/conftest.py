@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from tests.studios import demo_studio
+from tests.helpers.studios import demo_studio
 
 from torchstudio.app.studio import Studio
 

@@ -3,10 +3,10 @@ message, and the demo dataset loads (and trains) again on the same service after
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
+from tests.helpers.studios import log_lines_with
 
 from torchstudio.app.studio import Studio
 
@@ -88,10 +88,5 @@ async def test_a_corrupt_dataset_cache_is_reported_and_rebuilt(studio):
     studio.training.start(name, epochs=1)
     run = await studio.training.wait(name)
     assert run.status == "finished", run.message  # trained on the rebuilt cache
-    lines = [text for _, _, text in studio.log.since(seen)]
-    for _ in range(100):  # stderr lines arrive asynchronously
-        if any("was truncated or corrupt" in line for line in lines):
-            break
-        await asyncio.sleep(0.1)
-        lines = [text for _, _, text in studio.log.since(seen)]
+    lines = await log_lines_with(studio, seen, "was truncated or corrupt")
     assert any("dataset cache" in line and "rebuilt" in line for line in lines), lines

@@ -10,6 +10,8 @@ import struct
 import sys
 
 import pytest
+from tests.helpers.studios import log_lines_with
+from tests.helpers.waiting import wait_for_line
 
 from torchstudio.app.runtime.manager import WorkerDied, WorkerManager
 from torchstudio.data.handoff import fetch_dataset
@@ -29,15 +31,6 @@ MALFORMED = [
     ("bad-utf8-type", frame_header(b"\xff\xfe", 0), "invalid UTF-8 in message type"),
     ("unknown-value-tag", frame_header(b"load", 1) + b"\xee", "unknown value tag"),
 ]
-
-
-async def wait_for_line(lines: list[str], text: str, timeout: float = 30) -> str:
-    for _ in range(int(timeout * 10)):
-        found = next((line for line in lines if text in line), None)
-        if found is not None:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no line with {text!r} in {lines}")
 
 
 @pytest.mark.parametrize("name,data,reason", MALFORMED, ids=[m[0] for m in MALFORMED])
@@ -86,12 +79,7 @@ async def test_the_data_server_drops_a_client_sending_malformed_frames(
         sock.sendall(data)
         sock.settimeout(30)
         assert sock.recv(1) == b""  # the server closed the connection
-    lines = [text for _, _, text in studio.log.since(seen)]
-    for _ in range(300):
-        if any("dropped a client" in line for line in lines):
-            break
-        await asyncio.sleep(0.1)
-        lines = [text for _, _, text in studio.log.since(seen)]
+    lines = await log_lines_with(studio, seen, "dropped a client")
     assert any("dropped a client" in line and reason in line for line in lines), lines
     # The same data server still hands the dataset to a real client.
     entry = await asyncio.to_thread(fetch_dataset, link, str(tmp_path))

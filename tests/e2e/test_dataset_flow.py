@@ -117,7 +117,7 @@ def test_syntax_error_shows_its_line(server, page, shot):
 
 
 def test_requests_without_the_token_are_refused(server):
-    for path in ("/", "/api/dataset/analysis.png", "/?token=wrong"):
+    for path in ("", "api/dataset/analysis.png", "?token=wrong"):
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(server.base + path, timeout=10)
         assert refused.value.code == 403

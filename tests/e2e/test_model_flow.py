@@ -5,10 +5,10 @@ model, the next tests add models next to it.
 """
 
 import re
-import time
 
 import numpy as np
 import pytest
+from tests.helpers.waiting import wait_until
 
 from torchstudio.app.store.project import Project
 
@@ -137,7 +137,7 @@ def test_newcomer_builds_trains_predicts_and_exports(server, page, shot, tmp_pat
     sizes = page.evaluate(IMAGE_SIZES)
     assert sorted(sizes) == ["inputs", "outputs", "targets"], sizes
     assert all(size == [160, 160] for size in sizes.values()), sizes
-    wrong = page.request.get(f"{server.base}/api/model/output/weights/0.png?name=MNISTClassifier")
+    wrong = page.request.get(f"{server.base}api/model/output/weights/0.png?name=MNISTClassifier")
     assert wrong.status == 400 and "kind must be one of inputs" in wrong.text(), wrong.text()
     shot("output")
 
@@ -306,11 +306,9 @@ def test_two_output_model_gets_a_loss_and_a_metric_per_output(server, page, shot
     open_loaded(server, page)
     before = set(model_names(server))
     page.get_by_role("button", name="New model", exact=True).click()
-    deadline = time.monotonic() + 30
-    while not set(model_names(server)) - before:
-        assert time.monotonic() < deadline, "the new model never reached the project"
-        page.wait_for_timeout(100)
-    (new_tab,) = set(model_names(server)) - before
+    (new_tab,) = wait_until(
+        lambda: set(model_names(server)) - before, what="the new model in the project"
+    )
     page.get_by_role("tab", name=new_tab, exact=True).and_(
         page.locator("[aria-selected=true]")
     ).wait_for()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
-import time
 from pathlib import Path
 
 from safetensors.torch import load as load_safetensors
+from tests.helpers.waiting import wait_until
 
 from torchstudio.app.store.project import Project
 from torchstudio.app.store.weights import check_safetensors
@@ -126,12 +127,9 @@ def children_of(pid: int) -> list[int]:
 
 def wait_until_gone(pids: list[int], timeout: float) -> list[int]:
     """Wait until every pid is gone; returns those still running after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = [pid for pid in pids if not process_gone(pid)]
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.1)
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: all(process_gone(pid) for pid in pids), timeout=timeout)
+    return [pid for pid in pids if not process_gone(pid)]
 
 
 def fill(folder: Path, leave: int = 0) -> Path:

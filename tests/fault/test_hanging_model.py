@@ -5,17 +5,11 @@ import time
 
 import pytest
 from faultsetup import HANGING_MODEL, use_tiny_model, wait_until_gone
+from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.timeout(240)
 
 STALL_SECONDS = 3.0
-
-
-async def wait_for(condition, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_model_stuck_in_its_forward_is_reported_and_stopped_from_the_ui(studio):
@@ -28,7 +22,13 @@ async def test_a_model_stuck_in_its_forward_is_reported_and_stopped_from_the_ui(
     project.update_model(name, code=HANGING_MODEL)
 
     training.start(name)
-    await wait_for(lambda: training.run(name).status == "not responding", timeout=120)
+    await eventually(
+        lambda: training.run(name).status == "not responding",
+        timeout=120,
+        what="the run reported as not responding",
+        changes=studio.changes,
+        topics=["training"],
+    )
     run = training.run(name)
     assert "not responding: busy in train for" in run.message, run.message
     assert any("not responding" in line for _, _, line in studio.log.lines)

@@ -1,15 +1,13 @@
 """Heartbeats: a worker stuck in user code is reported and can be ended; a worker whose
 app went away ends by itself, even while stuck."""
 
-import asyncio
 import time
 from pathlib import Path
 
 import pytest
 from faultsetup import process_gone
-from tests.recording import RecordingManager
-
-from torchstudio.app.runtime.manager import WorkerManager
+from tests.helpers import waiting
+from tests.helpers.recording import RecordingManager
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -21,14 +19,8 @@ def hang_env():
     return {"PYTHONPATH": str(Path(__file__).parent)}
 
 
-async def next_event(manager: WorkerManager, worker: str, kinds: set[str], timeout: float):
-    async def wait():
-        while True:
-            event = await manager.events.get()
-            if event.worker == worker and event.kind in kinds:
-                return event
-
-    return await asyncio.wait_for(wait(), timeout)
+async def next_event(manager: RecordingManager, worker: str, kinds: set[str], timeout: float):
+    return await waiting.next_event(manager.events, worker, kinds, timeout=timeout)
 
 
 async def test_a_job_stuck_in_user_code_is_reported_and_stopped(hang_env):

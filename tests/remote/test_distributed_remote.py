@@ -8,16 +8,15 @@ and its rank joins rank 0's rendezvous port on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
-import torch
 
 # The same dataset, model and parts as the one-machine tests (SGD, not Adam: see there).
-from tests.test_distributed import DIGITS, LOSS, METRIC, MODEL, SGD
+from tests.helpers.training import DIGITS, SGD, built_model
+from tests.helpers.training import settings as quick_settings
 
 from torchstudio.app.runtime.manager import WorkerManager
-from torchstudio.modelbuild import build
+from torchstudio.app.web.server import free_port
 from torchstudio.train.ddp.cluster import ClusterError, train_on_hosts
 
 pytestmark = pytest.mark.timeout(180)
@@ -25,22 +24,8 @@ pytestmark = pytest.mark.timeout(180)
 SERVER = "test server"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def settings(**overrides: object) -> dict:
-    base = {
-        "epochs": 2,
-        "batch_size": 32,
-        "loss": [LOSS],
-        "metric": [METRIC],
-        "optimizer": SGD,
-        "threads": 1,
-    }
-    return {**base, **overrides}
+    return quick_settings(optimizer=SGD, **overrides)
 
 
 def two_hosts() -> list[dict]:
@@ -48,11 +33,6 @@ def two_hosts() -> list[dict]:
         {"server": None, "devices": ["cpu"], "address": "127.0.0.1", "interface": "lo"},
         {"server": SERVER, "devices": ["cpu"], "interface": "lo"},
     ]
-
-
-def built_model() -> dict:
-    inputs = [torch.zeros(1, 1, 8, 8)]
-    return build({"code": MODEL, "inputs": inputs, "mode": "source", "graph": False})["built"]
 
 
 async def test_a_job_on_two_machines_matches_one_process(servers, tmp_path):
@@ -71,7 +51,7 @@ async def test_a_job_on_two_machines_matches_one_process(servers, tmp_path):
         request = {
             "built": built,
             "link": link,
-            "settings": settings(devices=two_hosts(), dist_port=free_port()),
+            "settings": settings(devices=two_hosts(), dist_port=free_port("127.0.0.1")),
         }
         both = await train_on_hosts(manager, servers, trainer, request, env=env)
         assert both["world_size"] == 2 and both["effective_batch_size"] == 64
@@ -89,6 +69,8 @@ async def test_a_job_on_two_machines_matches_one_process(servers, tmp_path):
         remote = [w for w in manager.workers.values() if w.name != trainer.name]
         assert all(not w.alive for w in remote if w.module == "torchstudio.modeltrain")
 
-        bad = settings(devices=two_hosts(), dist_port=free_port(), loss=["loss = None\n"])
+        bad = settings(
+            devices=two_hosts(), dist_port=free_port("127.0.0.1"), loss=["loss = None\n"]
+        )
         with pytest.raises(ClusterError, match=r"host \d .*: .*rank \d .*failed: .*`loss`"):
             await train_on_hosts(manager, servers, trainer, {**request, "settings": bad})

@@ -18,6 +18,7 @@ import pytest
 import safetensors.torch
 import uvicorn
 from fastapi import FastAPI
+from tests.helpers.waiting import eventually
 from tests.remote.test_model_server import SERVER, studio  # noqa: F401 (the fixture)
 
 from torchstudio.app.models.views import OUTPUT_WORKER
@@ -36,9 +37,7 @@ async def http_server(app: FastAPI):
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
     try:
-        async with asyncio.timeout(30):
-            while not server.started:
-                await asyncio.sleep(0.05)
+        await eventually(lambda: server.started, timeout=30, what="the HTTP server started")
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True

@@ -9,23 +9,18 @@ data-parallel job on two "servers" (two entries for the same loopback sshd).
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
-from tests.studios import demo_studio
+from tests.helpers.studios import demo_studio
+from tests.helpers.waiting import eventually
 
+from torchstudio.app.web.server import free_port
 from torchstudio.remote.process import SSHProcess
 
 pytestmark = pytest.mark.timeout(240)
 
 SERVER = "test server"
 OTHER = "the same sshd again"  # a second "machine" for a job on two servers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -39,9 +34,7 @@ async def studio(sshd, known_hosts, tmp_path):
 
 
 async def wait_for(condition, seconds: float = 120) -> None:
-    async with asyncio.timeout(seconds):
-        while not condition():
-            await asyncio.sleep(0.05)
+    await eventually(condition, timeout=seconds)
 
 
 def environment(pid: int) -> str:
@@ -82,7 +75,7 @@ async def test_a_model_trains_on_its_server_stops_and_resumes_on_two(studio, ssh
     studio.models.set_placement(name, SERVER, hosts, sorted(studio.servers.book.entries))
     settings = project.model(name)["settings"]
     project.update_model(
-        name, settings={**settings, "epochs": stopped_at + 1, "dist_port": free_port()}
+        name, settings={**settings, "epochs": stopped_at + 1, "dist_port": free_port("127.0.0.1")}
     )
     training.start(name, resume=True)
     run = await asyncio.wait_for(training.wait(name), 180)

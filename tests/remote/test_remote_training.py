@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import time
 
 import pytest
 import safetensors.torch
 import torch
+from tests.helpers.waiting import eventually
 
 from torchstudio.app.runtime.manager import WorkerManager
 
@@ -96,9 +96,7 @@ async def test_a_dropped_connection_mid_training_then_resume(servers, tmp_path):
         job = asyncio.ensure_future(
             trainer.request("train", {"built": built, "link": link, "settings": settings(100)})
         )
-        deadline = time.monotonic() + 60
-        while not of(messages, "checkpoint") and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await eventually(lambda: of(messages, "checkpoint"), timeout=60, what="a checkpoint")
         checkpoint = of(messages, "checkpoint")[-1]
         pid = trainer.process.pid
         session = await servers.connect(SERVER)
@@ -108,10 +106,11 @@ async def test_a_dropped_connection_mid_training_then_resume(servers, tmp_path):
         with pytest.raises(Exception, match="SIGHUP"):
             await job
         assert trainer.exit is not None and trainer.exit["signal"] == "SIGHUP"
-        deadline = time.monotonic() + 15
-        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        assert not os.path.exists(f"/proc/{pid}"), "the remote trainer outlived its connection"
+        await eventually(
+            lambda: not os.path.exists(f"/proc/{pid}"),
+            timeout=15,
+            what="the remote trainer gone with its connection",
+        )
         assert subprocess.run(["pgrep", "-f", pattern]).returncode == 1
 
         resumed_trainer, link, messages = await setup(manager, servers, tmp_path)

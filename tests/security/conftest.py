@@ -3,5 +3,5 @@
 Playwright on Debian's Chromium (tests/e2e) and the real OpenSSH server (tests/remote).
 """
 
-from tests.e2e.conftest import browser, page  # noqa: F401
+from tests.helpers.browser import browser, page  # noqa: F401
 from tests.remote.conftest import known_hosts, sshd  # noqa: F401

@@ -11,7 +11,7 @@ import asyncio
 import nicegui
 import pytest
 import websockets
-from tests.security.running_server import new_project, start_server
+from tests.helpers.server import new_project, start_server
 
 STATIC = f"/_nicegui/{nicegui.__version__}/static/nicegui.js"
 POLLING = "/_nicegui_ws/socket.io/?EIO=4&transport=polling"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from urllib.parse import urlencode
 
 import pytest
-from tests.security.running_server import TORCHSTUDIO, new_project, server_env, start_server
+from tests.helpers.server import new_project, run_torchstudio, start_server
 
 PASSWORD = "correct horse battery"
 
@@ -18,12 +17,8 @@ def project(tmp_path_factory):
 
 
 def run_cli(project, *options: str, env: dict[str, str] | None = None):
-    return subprocess.run(
-        [TORCHSTUDIO, str(project), "--no-browser", *options],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**server_env(project.parent / "home"), **(env or {})},
+    return run_torchstudio(
+        str(project), "--no-browser", *options, home=project.parent / "home", env=env
     )
 
 

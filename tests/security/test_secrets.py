@@ -13,11 +13,11 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from tests.security.running_server import new_project, server_env
+from tests.helpers.server import new_project, server_env, serves_page
+from tests.helpers.waiting import wait_until
 
 from torchstudio.app.store import recent
 from torchstudio.app.web.server import free_port
@@ -82,24 +82,6 @@ async def test_secrets_stay_out_of_the_project_the_book_and_the_logs(
         assert secret not in repr(studio.servers._credentials)
 
 
-def wait_for_page(port: int, process: subprocess.Popen, seconds: float = 120) -> bytes:
-    import http.client
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the app ended: {process.stdout.read()}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            connection.request("GET", "/")
-            response = connection.getresponse()
-            if response.status == 200:
-                return response.read()
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError("the app never served its page")
-
-
 def test_secrets_stay_out_of_the_served_page(tmp_path):
     home = tmp_path / "home"
     project = new_project(tmp_path / "page.tsproj", home)
@@ -119,7 +101,13 @@ def test_secrets_stay_out_of_the_served_page(tmp_path):
         env=env,
     )
     try:
-        html = wait_for_page(port, process).decode()
+
+        def page_while_running() -> bytes | None:
+            if process.poll() is not None:
+                raise AssertionError(f"the app ended: {process.stdout.read()}")
+            return serves_page(port)
+
+        html = wait_until(page_while_running, timeout=120, what="the app's page").decode()
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0]

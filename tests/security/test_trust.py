@@ -9,10 +9,10 @@ until the user trusts the project (with a confirmation), and the trust is record
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
-from tests.security.running_server import new_project, start_server
+from tests.helpers.server import new_project, start_server
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -41,15 +41,6 @@ def received(tmp_path):
     return project, *markers, tmp_path / "receiver-home"
 
 
-def wait_for(condition, seconds: float = 60) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
-
-
 def test_a_received_project_runs_nothing_until_trusted(received, page):
     project, dataset_marker, module_marker, home = received
     server = start_server(project, home)
@@ -73,6 +64,6 @@ def test_a_received_project_runs_nothing_until_trusted(received, page):
         assert str(project.resolve()) in trusted
 
         page.get_by_role("button", name="Load").click()
-        assert wait_for(dataset_marker.exists), "the trusted project's code did not run on Load"
+        wait_until(dataset_marker.exists, timeout=60, what="the trusted project's code run on Load")
     finally:
         server.stop()

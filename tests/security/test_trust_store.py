@@ -7,7 +7,7 @@ re-signs a notebook it saves) but not through code changed outside it or a move.
 from __future__ import annotations
 
 import pytest
-from tests.security.running_server import new_project
+from tests.helpers.server import new_project
 
 from torchstudio.app.store.project import Project
 from torchstudio.app.store.trust import TrustStore, UntrustedProject

@@ -38,6 +38,7 @@ def hard_exit(value, ctx):
 
 @handlers.on("sleep")
 def sleep(value, ctx):
+    ctx.send("sleeping", value)  # tests wait for this: the request is under way
     time.sleep(value)
     return value
 

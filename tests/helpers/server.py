@@ -1,7 +1,8 @@
-"""A real `torchstudio` server subprocess and raw HTTP requests to attack it.
+"""The real `torchstudio` server as a subprocess, started one way for every test that needs it.
 
-Servers run with their own TORCHSTUDIO_HOME (the trust list, recent projects), started
-and read as tests/e2e/conftest.py does.
+A server runs with its own TORCHSTUDIO_HOME (the trust list, recent projects, servers), prints
+its URL, and keeps its output read so a full pipe never blocks it. `request` sends one raw HTTP
+request, without any cookie unless given: what an attacker's client does.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Server:
     port: int
     token: str | None
     home: Path
+    project: Path | None = None
     output: list[str] = field(default_factory=list)  # everything it printed so far
 
     @property
@@ -68,17 +70,59 @@ def server_env(home: Path) -> dict[str, str]:
     return env
 
 
+def run_torchstudio(
+    *arguments: str, home: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`torchstudio ARGUMENTS` to its end, on this "machine" (`home`); its output captured."""
+    return subprocess.run(
+        [TORCHSTUDIO, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**server_env(home), **(env or {})},
+    )
+
+
 def new_project(path: Path, home: Path, *files: str) -> Path:
     """`torchstudio new` on this "machine" (`home`): the demo, or --dataset FILE."""
     options = ["--dataset", files[0]] if files else ["--demo"]
-    subprocess.run([TORCHSTUDIO, "new", *options, str(path)], check=True, env=server_env(home))
+    made = run_torchstudio("new", *options, str(path), home=home)
+    assert made.returncode == 0, made.stderr
     return path
 
 
-def start_server(project: Path, home: Path, *options: str, env: dict[str, str] | None = None):
+def serves_page(port: int) -> bytes | None:
+    """The app's page at `port` when it answers 200; None while nothing answers."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", "/")
+        response = connection.getresponse()
+        return response.read() if response.status == 200 else None
+    except OSError:
+        return None
+    finally:
+        connection.close()
+
+
+def start_server(
+    project: Path, home: Path, *options: str, env: dict[str, str] | None = None
+) -> Server:
     """Start `torchstudio PROJECT --no-browser OPTIONS` and wait for its URL line."""
+    return start_process(
+        [TORCHSTUDIO, str(project), "--no-browser", *options], home, env=env, project=project
+    )
+
+
+def start_process(
+    command: list[str],
+    home: Path,
+    *,
+    env: dict[str, str] | None = None,
+    project: Path | None = None,
+) -> Server:
+    """Start `command`, a program that serves the app and prints its URL, and wait for the URL."""
     process = subprocess.Popen(
-        [TORCHSTUDIO, str(project), "--no-browser", *options],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -98,15 +142,15 @@ def start_server(project: Path, home: Path, *options: str, env: dict[str, str] |
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         try:
-            line = lines.get(timeout=1)
+            line = lines.get(timeout=deadline - time.monotonic())
         except queue.Empty:
-            continue
+            break
         if line is None:
             break
         found = URL.search(line)
         if found and "running at" not in line:
-            server = Server(process, found.group(1), int(found.group(2)), found.group(4), home)
-            server.output = output
-            return server
+            return Server(
+                process, found.group(1), int(found.group(2)), found.group(4), home, project, output
+            )
     process.kill()
-    raise AssertionError("the server printed no URL:\n" + "".join(output))
+    raise AssertionError(f"{command[-1]!r} printed no URL:\n" + "".join(output))

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from .waiting import eventually
+
 
 @contextlib.asynccontextmanager
 async def demo_studio(
@@ -43,3 +45,22 @@ async def demo_studio(
             os.environ.pop("TORCHSTUDIO_HOME", None)
         else:
             os.environ["TORCHSTUDIO_HOME"] = saved_home
+
+
+async def log_lines_with(studio: Any, since: int, text: str, timeout: float = 30) -> list[str]:
+    """The studio's log lines after version `since`, once one of them contains `text`.
+
+    Worker output reaches the log asynchronously; the "log" change says when lines came.
+    """
+
+    def lines() -> list[str]:
+        return [line for _, _, line in studio.log.since(since)]
+
+    await eventually(
+        lambda: any(text in line for line in lines()),
+        timeout=timeout,
+        what=f"a log line with {text!r}",
+        changes=studio.changes,
+        topics=["log"],
+    )
+    return lines()
