@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test bench lint format run system-packages clean
+.PHONY: venv test test-quick soak bench lint format run system-packages clean
 
 venv: $(STAMP)
 
@@ -17,8 +17,17 @@ $(STAMP): pyproject.toml constraints-dev.txt
 system-packages:
 	bash scripts/install-system-packages.sh
 
+# What CI runs: the whole suite in two processes, then branch coverage of src/.
 test: venv system-packages
-	bash scripts/run-tests.sh
+	bash scripts/run-tests.sh full
+
+# Unit, worker and service tests only (no browser, no sshd, no kills): a few minutes.
+test-quick: venv
+	bash scripts/run-tests.sh quick
+
+# The long versions of the load and kill tests (20 kills, the ten-minute load); not in CI.
+soak: venv system-packages
+	bash scripts/run-tests.sh soak
 
 bench: venv
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(VPY) $$f || exit 1; done

@@ -1,5 +1,13 @@
+"""Fixtures for every test, and the tiers: each test is marked by what it needs.
+
+`browser` (Chromium), `sshd` (the real OpenSSH server), `fault` (kills processes, fills
+disks) and `slow` (over about 20 s) are given here from the fixtures a test uses and the
+folder it lives in, so no file can forget them; `make test-quick` leaves all four out.
+"""
+
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -24,3 +32,19 @@ async def studio(tmp_path):
 
     async with demo_studio(tmp_path) as studio:
         yield studio
+
+
+BROWSER_FIXTURES = {"browser", "page"}
+FAULT_FOLDERS = {"fault"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        folder = Path(str(item.path)).parent.name
+        if fixtures & BROWSER_FIXTURES or folder == "e2e":
+            item.add_marker(pytest.mark.browser)
+        if "sshd" in fixtures or folder == "remote" and "servers" in fixtures:
+            item.add_marker(pytest.mark.sshd)
+        if folder in FAULT_FOLDERS:
+            item.add_marker(pytest.mark.fault)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -300,12 +301,24 @@ def test_templates_run_and_define_their_variable(kind):
 
 
 def test_templates_work_when_used():
-    model = _run(pp.template("models"))["model"]
-    assert model(torch.randn(2, 1, 8, 8)).shape == (2, 10)
-    renderer = _run(pp.template("renderers"))["renderer"]
-    assert renderer.render("x", torch.rand(3, 4, 5).numpy(), (20, 10)).size == (20, 10)
-    dataset = _run(pp.template("datasets"))["train"]
-    assert dataset[0][0].shape == (1, 8, 8)
+    # The templates are real modules of the package: imported as a user's file would be.
+    from torchstudio.templates import analyzers, datasets, loss, metrics, models, renderers
+
+    assert models.model(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+    assert renderers.renderer.render("x", torch.rand(3, 4, 5).numpy(), (20, 10)).size == (20, 10)
+    assert datasets.train[0][0].shape == (1, 8, 8) and len(datasets.train) == 100
+    prediction, target = torch.zeros(4), torch.ones(4)
+    assert float(loss.loss(prediction, target)) == pytest.approx(1.0)
+    metrics.metric.update(prediction, target)
+    assert metrics.metric.compute() == pytest.approx(1.0)
+    analyzers.analyzer.analyze_sample(None, True)
+    assert analyzers.analyzer.generate_report((60, 20), 100).size == (60, 20)
+
+
+def test_a_template_is_its_file():
+    folder = Path(pp.__file__).with_name("templates")
+    for kind in pp.KINDS:
+        assert pp.template(kind) == (folder / f"{kind}.py").read_text()
 
 
 def test_scan_time_in_a_fresh_process(tmp_path, cache_dir, library):

@@ -1,4 +1,5 @@
-"""SIGKILL the app at random moments of opening, training and saving, 20 times: the project
+"""SIGKILL the app at random moments of opening, training and saving, 4 times (20 under
+`make soak`): the project
 is never corrupt, keeps the last epoch it saved, and no worker outlives the app."""
 
 import os
@@ -13,14 +14,15 @@ from pathlib import Path
 
 import pytest
 from faultsetup import check_project_file, children_of, use_tiny_model, wait_until_gone
+from tests.helpers.tiers import soak
 
 from torchstudio.app.catalog import Catalog
 from torchstudio.app.demo import write_demo
 from torchstudio.app.store.project import Project
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.soak]
 
-KILLS = 20
+KILLS = soak(4, 20)
 CHILD = Path(__file__).parent / "app_child.py"
 
 
@@ -85,7 +87,7 @@ def latest_run(path: Path, name: str) -> int | None:
         project.close()
 
 
-def test_killing_the_app_20_times_never_corrupts_the_project_nor_leaves_workers(tmp_path):
+def test_killing_the_app_again_and_again_never_corrupts_the_project_nor_leaves_workers(tmp_path):
     path = tmp_path / "killed.tsproj"
     project = write_demo(path, Catalog())
     name = project.model_names()[0]
