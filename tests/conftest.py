@@ -46,5 +46,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.browser)
         if "sshd" in fixtures or folder == "remote" and "servers" in fixtures:
             item.add_marker(pytest.mark.sshd)
+            # One OpenSSH server (and one test user) for them all: one xdist process runs them.
+            item.add_marker(pytest.mark.xdist_group("sshd"))
         if folder in FAULT_FOLDERS:
             item.add_marker(pytest.mark.fault)

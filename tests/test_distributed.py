@@ -14,7 +14,14 @@ import signal
 import pytest
 import torch
 from tests.helpers import training as helpers
-from tests.helpers.training import MODEL_NO_DROPOUT, SGD, STEP, TrainerJob, start_job
+from tests.helpers.training import (
+    MODEL_NO_DROPOUT,
+    SGD,
+    STEP,
+    TrainerJob,
+    assert_same_history,
+    start_job,
+)
 
 from torchstudio.app.runtime.manager import WorkerError, WorkerManager
 
@@ -33,15 +40,6 @@ async def start(manager: WorkerManager, tmp_path) -> TrainerJob:
 
 def settings(**overrides) -> dict:
     return helpers.settings(scheduler=STEP, **overrides)
-
-
-def assert_same_history(one: list[dict], other: list[dict]) -> None:
-    assert [e["epoch"] for e in one] == [e["epoch"] for e in other]
-    for a, b in zip(one, other, strict=True):
-        for key in ("train_loss", "valid_loss", "train_metric", "valid_metric", "lr"):
-            # Two ranks sum gradients in another order than one process: the last bits differ,
-            # and two epochs of momentum SGD carry that to 2.4e-4 (seen once in a CI run).
-            assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-6), (key, a, b)
 
 
 def gone(pid: int) -> bool:

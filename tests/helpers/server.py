@@ -32,6 +32,7 @@ class Server:
     home: Path
     project: Path | None = None
     output: list[str] = field(default_factory=list)  # everything it printed so far
+    drained: threading.Event = field(default_factory=threading.Event)  # set at its output's end
 
     @property
     def url(self) -> str:
@@ -54,12 +55,14 @@ class Server:
             connection.close()
 
     def stop(self) -> None:
+        """End it; `output` then holds everything it printed."""
         self.process.terminate()
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=15)
+        self.drained.wait(timeout=15)
 
 
 def server_env(home: Path) -> dict[str, str]:
@@ -130,6 +133,7 @@ def start_process(
     )
     lines: queue.Queue[str | None] = queue.Queue()
     output: list[str] = []
+    drained = threading.Event()
 
     def drain() -> None:  # keep reading, so a full pipe never blocks the server
         assert process.stdout is not None
@@ -137,6 +141,7 @@ def start_process(
             output.append(line)
             lines.put(line)
         lines.put(None)
+        drained.set()
 
     threading.Thread(target=drain, daemon=True).start()
     deadline = time.monotonic() + START_TIMEOUT
@@ -149,8 +154,9 @@ def start_process(
             break
         found = URL.search(line)
         if found and "running at" not in line:
+            port = int(found.group(2))
             return Server(
-                process, found.group(1), int(found.group(2)), found.group(4), home, project, output
+                process, found.group(1), port, found.group(4), home, project, output, drained
             )
     process.kill()
     raise AssertionError(f"{command[-1]!r} printed no URL:\n" + "".join(output))

@@ -17,12 +17,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
 import pytest
+from tests.helpers.waiting import wait_until
 
 from torchstudio.remote.entry import ServerEntry
 from torchstudio.remote.hostkeys import record_host_key
@@ -93,15 +93,14 @@ def _password_user() -> tuple[str | None, str | None]:
 
 
 def _wait_for_banner(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"sshd exited: {log.read_text()}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1) as s:
-            if s.recv(4).startswith(b"SSH-"):
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"sshd did not answer on port {port}: {log.read_text()}")
+            return s.recv(4).startswith(b"SSH-")
+        return False
+
+    wait_until(answers, timeout=20, what=f"sshd's banner on port {port} ({log})")
 
 
 @pytest.fixture(scope="session")

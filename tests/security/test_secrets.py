@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from tests.helpers.server import new_project, server_env, serves_page
+from tests.helpers.server import new_project, serves_page, start_process
 from tests.helpers.waiting import wait_until
 
 from torchstudio.app.store import recent
@@ -87,30 +86,20 @@ def test_secrets_stay_out_of_the_served_page(tmp_path):
     project = new_project(tmp_path / "page.tsproj", home)
     secret = "pw-" + os.urandom(8).hex()
     port = free_port("127.0.0.1")
-    env = {
-        **server_env(home),
-        "TORCHSTUDIO_TEST_PROJECT": str(project),
-        "TS_TEST_SECRET": secret,
-        "TS_TEST_PORT": str(port),
-    }
-    process = subprocess.Popen(
-        [sys.executable, str(HERE / "secret_page_app.py")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
+    env = {"TORCHSTUDIO_TEST_PROJECT": str(project), "TS_TEST_SECRET": secret}
+    env["TS_TEST_PORT"] = str(port)
+    server = start_process([sys.executable, str(HERE / "secret_page_app.py")], home, env=env)
     try:
 
         def page_while_running() -> bytes | None:
-            if process.poll() is not None:
-                raise AssertionError(f"the app ended: {process.stdout.read()}")
+            if server.process.poll() is not None:
+                raise AssertionError("the app ended: " + "".join(server.output))
             return serves_page(port)
 
         html = wait_until(page_while_running, timeout=120, what="the app's page").decode()
     finally:
-        process.terminate()
-        output = process.communicate(timeout=30)[0]
+        server.stop()
+    output = "".join(server.output)
     assert "secret-server" in html, "the page does not list the server (nothing was searched)"
     assert secret not in html and "pp-secret-server" not in html
     assert secret not in output and not re.search(r"pp-secret-server", output)
