@@ -10,7 +10,6 @@ raises a `TrainingError` naming the rank that caused it.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import os
 import queue
 import secrets
@@ -32,7 +31,7 @@ from torchstudio import tcpcodec
 from torchstudio.train.ddp.failure import RankEnd, failure_text
 from torchstudio.train.ddp.plan import Plan, Rank
 from torchstudio.train.loop import TrainingError
-from torchstudio.worker import HELLO
+from torchstudio.worker import HELLO, same_secret
 
 FAILURE_GRACE = 1.0  # seconds to hear from the other ranks before ending them
 TERMINATE_GRACE = 3.0  # seconds between SIGTERM and SIGKILL
@@ -173,17 +172,17 @@ class HostAgent:
             msg_type, hello = conn.recv()
             sock.settimeout(None)
             rank = int(hello.get("rank", -1)) if isinstance(hello, dict) else -1
-            secret = str(hello.get("secret", "")) if isinstance(hello, dict) else ""
+            secret = hello.get("secret") if isinstance(hello, dict) else None
             if (
                 msg_type != HELLO
                 or rank not in self.ranks
-                or not hmac.compare_digest(secret, self.secret)
+                or not same_secret(secret, self.secret)
             ):
                 conn.close()
                 return
             conn.max_payload = tcpcodec.DEFAULT_MAX_PAYLOAD
-        except (tcpcodec.ConnectionClosed, tcpcodec.ProtocolError, OSError):
-            conn.close()
+        except (tcpcodec.ConnectionClosed, tcpcodec.ProtocolError, OSError, ValueError, TypeError):
+            conn.close()  # a rank that is no number is no peer of ours either
             return
         self.events.put(("hello", rank, conn))
         try:
