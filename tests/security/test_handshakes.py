@@ -21,8 +21,7 @@ import pytest
 from torchstudio import tcpcodec
 from torchstudio.app.runtime.manager import WorkerManager
 from torchstudio.data import handoff
-from torchstudio.data.split import make_splits
-from torchstudio.data.split import DatasetSettings
+from torchstudio.data.split import DatasetSettings, make_splits
 from torchstudio.datasetload import DatasetError, LoadedDataset, get_sample
 from torchstudio.worker import HELLO, same_secret
 

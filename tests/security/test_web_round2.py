@@ -47,9 +47,7 @@ def test_a_foreign_cookie_does_not_lock_the_user_out(server, cookie, foreign):
     for cookies in (f"{foreign}; {cookie}", f"{cookie}; {foreign}"):
         assert server.request("GET", STATIC, {"Cookie": cookies})[0] == 200, cookies
     # A fresh tab opened with ?token= works as well, and still gets its cookie.
-    status, headers, _ = server.request(
-        "GET", f"/?token={server.token}", {"Cookie": f"{foreign}"}
-    )
+    status, headers, _ = server.request("GET", f"/?token={server.token}", {"Cookie": f"{foreign}"})
     assert status == 200 and headers.get_all("set-cookie")
     # The foreign cookie does not let anyone in without ours.
     assert server.request("GET", STATIC, {"Cookie": foreign})[0] == 403

@@ -80,6 +80,7 @@ class LocalLauncher:
     ) -> LocalProcess:
         process = await asyncio.create_subprocess_exec(
             self.python,
+            "-P",  # not the app's current folder on the import path: only what trust covers
             "-u",
             "-m",
             module,

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torchstudio import tcpcodec
-from torchstudio.memory_cap import MEMORY_CAP_EXIT
 from torchstudio.app.runtime.launchers import Launcher, LocalLauncher, WorkerProcess
+from torchstudio.memory_cap import MEMORY_CAP_EXIT
 from torchstudio.worker import (
     ERROR_SUFFIX,
     HEARTBEAT,

@@ -173,11 +173,7 @@ class HostAgent:
             sock.settimeout(None)
             rank = int(hello.get("rank", -1)) if isinstance(hello, dict) else -1
             secret = hello.get("secret") if isinstance(hello, dict) else None
-            if (
-                msg_type != HELLO
-                or rank not in self.ranks
-                or not same_secret(secret, self.secret)
-            ):
+            if msg_type != HELLO or rank not in self.ranks or not same_secret(secret, self.secret):
                 conn.close()
                 return
             conn.max_payload = tcpcodec.DEFAULT_MAX_PAYLOAD
