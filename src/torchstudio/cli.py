@@ -182,11 +182,12 @@ def default_project() -> Path:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    from torchstudio.app.store.project import Project, ProjectError
+    from torchstudio.app.store.project import ProjectError
+    from torchstudio.app.studio import open_checked
 
     project = Path(args.project).expanduser() if args.project else default_project()
     try:
-        Project.open(project).close()  # refuse a bad file now, with its reason, not in the UI
+        open_checked(project).close()  # refuse a bad file now, with its reason, not in the UI
     except ProjectError as exc:
         print(f"torchstudio: {exc}", file=sys.stderr)
         return 2
@@ -201,7 +202,7 @@ def cmd_app(args: argparse.Namespace) -> int:
         return 2
     try:
         serve(
-            project.resolve(),
+            project.absolute(),  # resolved (and checked) by the opening above
             args.host,
             args.port,
             open_browser=not args.no_browser,

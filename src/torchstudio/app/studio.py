@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from torchstudio.app.catalog import Catalog
+from torchstudio.app.checked import DocumentError
+from torchstudio.app.dataset.definition import DatasetDefinition
 from torchstudio.app.dataset.service import DatasetService
 from torchstudio.app.events import ChangeBus
 from torchstudio.app.models.actions import ModelActions
 from torchstudio.app.models.charts import Charts
+from torchstudio.app.models.document import ModelDocument
 from torchstudio.app.models.service import ModelService
 from torchstudio.app.models.training import TrainingService
 from torchstudio.app.models.views import ModelViews
@@ -39,6 +42,24 @@ from torchstudio.app.store.trust import (
 )
 
 LOG_FLUSH_SECONDS = 1.0
+
+
+def open_checked(path: str | os.PathLike[str]) -> Project:
+    """Open a project file and check its typed documents: ProjectError names what is wrong."""
+    project = Project.open(path)
+    documents = [("document 'dataset'", DatasetDefinition.from_json, project.document("dataset"))]
+    documents += [
+        (f"model {n!r}", ModelDocument.from_json, project.model(n)) for n in project.model_names()
+    ]
+    for where, read, value in documents:
+        try:
+            read(value)
+        except DocumentError as exc:
+            project.close()
+            raise ProjectError(
+                f"the project {project.path}: {where}: {exc}; nothing was loaded"
+            ) from None
+    return project
 
 
 class Studio:
@@ -249,7 +270,7 @@ class Studio:
 
     async def open(self, path: str | os.PathLike[str]) -> None:
         """Open a project file; ProjectError with the reason when it cannot be used."""
-        project = await asyncio.to_thread(Project.open, path)
+        project = await asyncio.to_thread(open_checked, path)
         await self._stop_dataset_workers()
         await asyncio.to_thread(self._judge_trust, project, False)
         self._use(project)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from torchstudio.app.events import ChangeBus, Topic
+from torchstudio.app.store.contents import ContentError, check_contents
 from torchstudio.app.store.names import name_problem, safe_name
 from torchstudio.app.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA, SCHEMA_VERSION
 from torchstudio.app.store.weights import check_safetensors
@@ -36,6 +37,14 @@ class ProjectError(Exception):
 def _dumps(value: Any) -> str:
     # Analyzer states and reports may carry numpy scalars: store them as plain numbers.
     return json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+
+
+def resolved(path: str | os.PathLike[str]) -> Path:
+    """The absolute, symlink-free form of a project path; ProjectError when it cannot be had."""
+    try:
+        return Path(path).expanduser().resolve()
+    except (RuntimeError, OSError) as exc:  # a symbolic link loop, a name too long...
+        raise ProjectError(f"cannot use the project path {path}: {exc}") from None
 
 
 def _check_name(name: str) -> None:
@@ -98,7 +107,7 @@ class Project:
     @classmethod
     def create(cls, path: str | os.PathLike[str], overwrite: bool = False) -> Project:
         """A new, empty project file at `path`."""
-        target = Path(path).expanduser().resolve()
+        target = resolved(path)
         if target.exists():
             if not overwrite:
                 raise ProjectError(f"{target} already exists")
@@ -121,7 +130,7 @@ class Project:
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Project:
         """Open and check an existing project, migrating an older schema; ProjectError if not."""
-        target = Path(path).expanduser().resolve()
+        target = resolved(path)
         if not target.is_file():
             raise ProjectError(f"there is no project file at {target}")
         check_file_header(target)
@@ -149,6 +158,12 @@ class Project:
         project = cls(target, db)
         project._drop_schema_code()
         project._migrate(version)
+        try:
+            with project._lock:
+                check_contents(project._db)
+        except ContentError as exc:
+            project.close()
+            raise ProjectError(f"the project {target}: {exc}; nothing was loaded") from None
         project._fix_model_names()
         return project
 
@@ -236,7 +251,7 @@ class Project:
 
     def save_as(self, path: str | os.PathLike[str]) -> Project:
         """Copy the whole project to `path` (consistent snapshot) and return it, open."""
-        target = Path(path).expanduser().resolve()
+        target = resolved(path)
         if target == self.path:
             return self
         copy = Project.create(target, overwrite=True)
