@@ -24,7 +24,8 @@ def app_parser() -> argparse.ArgumentParser:
         "project and prints the URL to open, with its access token.",
         epilog="other commands (see `torchstudio COMMAND --help`):\n"
         "  new PATH (--demo | --dataset FILE.py --model FILE.py ...)   create a project file\n"
-        "  run PROJECT [--model NAME] [--epochs N] [--device D]      train headless, JSON lines\n"
+        "  run PROJECT [--model NAME] [--epochs N] [--device D] [--timeout S]\n"
+        "                                                            train headless, JSON lines\n"
         "  modules [--kind KIND]                                     list the modules as JSON",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -91,6 +92,12 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", action="append", help="train only this model (repeatable)")
     parser.add_argument("--epochs", type=int, help="number of epochs (default: the model's)")
     parser.add_argument("--device", help="device to train on, e.g. cpu or cuda:0")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop (workers too) and exit with code 124 when the run takes longer",
+    )
     return parser
 
 
@@ -161,7 +168,7 @@ def cmd_modules(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from torchstudio.app.headless import run_project
 
-    return run_project(Path(args.project), args.model, args.epochs, args.device)
+    return run_project(Path(args.project), args.model, args.epochs, args.device, args.timeout)
 
 
 def default_project() -> Path:

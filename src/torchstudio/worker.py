@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import hmac
 import os
+import signal
 import sys
 import threading
 import time
@@ -329,6 +330,9 @@ def parse_args(script: str, argv: Sequence[str] | None = None) -> argparse.Names
 def run_worker(handlers: Handlers, script: str, argv: Sequence[str] | None = None) -> int:
     """The whole `main()` of a worker script: connect, say hello, serve."""
     args = parse_args(script, argv)
+    # Ctrl-C in a terminal reaches the whole process group: the app (or `torchstudio run`)
+    # takes it and stops its workers in order; a worker must not die in the middle.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # User code that prints must not write into a pipe nobody reads: its output joins the log.
     sys.stdout = sys.stderr
     # The secret comes on stdin, not on the command line, where other local users could read it.
