@@ -123,7 +123,7 @@ class HostAgent:
     def start(self) -> None:
         port = self.listener.getsockname()[1]
         for spec in self.plan.ranks_of(self.host):
-            command = [sys.executable, "-u", "-m", "torchstudio.train.ddp.rank"]
+            command = [sys.executable, "-P", "-u", "-m", "torchstudio.train.ddp.rank"]
             process = subprocess.Popen(
                 [*command, "--address", "127.0.0.1", "--port", str(port)],
                 stdin=subprocess.PIPE,
