@@ -290,14 +290,16 @@ class WorkerManager:
         for task in pending:
             task.cancel()
         if connected not in done:
+            # The true cause, when the app could not take the connection (EMFILE...): the
+            # worker's own report would only say its connection timed out.
+            cause = f" (the app {self.accept_error})" if self.accept_error else ""
             if handle.alive:
                 await handle.stop(timeout=2)
-                # The true cause, when the app could not take the connection (EMFILE...).
-                cause = f" (the app {self.accept_error})" if self.accept_error else ""
                 raise WorkerDied(
                     f"worker {name} did not connect within {connect_timeout:g} s{cause}"
                 )
-            raise WorkerDied(f"worker {name} {handle.exit['text'] if handle.exit else 'ended'}")
+            ended = handle.exit["text"] if handle.exit else "ended"
+            raise WorkerDied(f"worker {name} {ended}{cause}")
         self._emit(WorkerEvent(name, "started", {"pid": process.pid}))
         return handle
 
