@@ -130,6 +130,7 @@ def test_a_workdir_is_part_of_the_fingerprint(tmp_path):
         assert not store.is_trusted(project)
         where = [w for w, _ in code_parts(project)]
         assert f"workdir {workdir}/sklearn/__init__.py" in where
+        assert f"import path: {workdir}/" in where  # the folder itself, for the banner
         assert not any("data-files" in w for w in where)
     finally:
         project.close()

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,15 @@ CODE_FREE_WORKERS = ("pythoncheck", "graphdraw", "metricsplot", "parametersplot"
 IMPORTABLE_SUFFIXES = (".py", ".pyc", ".so", ".pyd")
 MAX_FOLDER_FILES = 1000
 MAX_FOLDER_DEPTH = 8
+MAX_WALK_ENTRIES = 20_000  # directory entries looked at in one folder (a home folder...)
+IMPORT_PATH = "import path: "  # how a folder code runs or imports from is listed
+
+
+# Files read for fingerprints, by path: (status key, text). Checks run often (before each
+# code-running worker, after each save): an unchanged file is not read again.
+_read_files: dict[str, tuple[tuple[int, int, int, int], str]] = {}
+_read_lock = threading.Lock()
+RACY_SECONDS = 2
 
 
 class UntrustedProject(WorkerError):
@@ -82,18 +92,21 @@ def _importable(name: str) -> bool:
     return stem.isidentifier() and ("." not in name or name.endswith(IMPORTABLE_SUFFIXES))
 
 
-def importable_files(folder: Path) -> tuple[list[Path], int]:
-    """The files of `folder` that `import` can reach (sorted; at most MAX_FOLDER_FILES), and
-    how many more there are. Folders whose names no import can spell are skipped."""
+def importable_files(folder: Path) -> tuple[list[Path], int, bool]:
+    """The files of `folder` that `import` can reach (sorted; at most MAX_FOLDER_FILES), how
+    many more there are, and whether the whole folder was looked at (MAX_WALK_ENTRIES).
+    Folders whose names no import can spell are skipped."""
     found: list[Path] = []
     more = 0
+    seen = 0
     pending = [(folder, 0)]
-    while pending:
+    while pending and seen < MAX_WALK_ENTRIES:
         directory, depth = pending.pop()
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError:
             continue  # unreadable (or a symlink loop): the workers cannot import from it either
+        seen += len(entries)
         for entry in entries:
             if not _importable(entry.name):
                 continue
@@ -109,23 +122,40 @@ def importable_files(folder: Path) -> tuple[list[Path], int]:
                     found.append(Path(entry.path))
                 else:
                     more += 1
-    return sorted(found), more
+    return sorted(found), more, not pending
 
 
 def _file_code(file: Path) -> str | None:
+    """The file's text (a compiled module: its size and digest), read again only when its
+    status changed: a write changes its ctime, which no one can set back."""
     try:
+        status = file.stat()
+        key = (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+        with _read_lock:
+            known = _read_files.get(str(file))
+        if known is not None and known[0] == key:
+            return known[1]
         data = file.read_bytes()
     except OSError:
         return None  # an unreadable file cannot be imported by the workers either
     if file.suffix == ".py":
-        return data.decode("utf-8", errors="replace")
-    return f"<compiled module, {len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()}>"
+        code = data.decode("utf-8", errors="replace")
+    else:
+        code = f"<compiled module, {len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()}>"
+    # A file changed less than RACY_SECONDS ago may change again within the same clock
+    # tick, keeping its status: read it again next time (as git does with racy entries).
+    if time.time_ns() - status.st_ctime_ns > RACY_SECONDS * 1e9:
+        with _read_lock:
+            if len(_read_files) > MAX_FOLDER_FILES * 10:
+                _read_files.clear()
+            _read_files[str(file)] = (key, code)
+    return code
 
 
 def _folder_parts(label: str, folder: Path) -> list[tuple[str, str]]:
     if not folder.is_dir():
         return []
-    files, more = importable_files(folder)
+    files, more, whole = importable_files(folder)
     parts = []
     for file in files:
         code = _file_code(file)
@@ -133,6 +163,8 @@ def _folder_parts(label: str, folder: Path) -> list[tuple[str, str]]:
             parts.append((f"{label}{file.relative_to(folder)}", code))
     if more:
         parts.append((f"{label}... and {more} more files", f"{more} files not read"))
+    if not whole:
+        parts.append((f"{label}... (looked at its first {MAX_WALK_ENTRIES} entries only)", ""))
     return parts
 
 
@@ -152,6 +184,9 @@ def read_code(project: Project) -> ProjectCode:
     for label, folder in folders.items():
         found = _folder_parts(label, folder)
         prints[label] = fingerprint(found)
+        if label != "modules/" or found:
+            # The folder itself, even empty: code runs from it and imports from it first.
+            parts.append((f"{IMPORT_PATH}{folder}{os.sep}", ""))
         parts += found
     return ProjectCode(parts, prints)
 
@@ -171,8 +206,14 @@ def fingerprint(parts: list[tuple[str, str]]) -> str:
 
 
 def summary(parts: list[tuple[str, str]]) -> list[str]:
-    """One line per code part for the banner: where it is and how many lines it has."""
-    return [f"{where} ({len(code.splitlines())} lines)" for where, code in parts]
+    """One line per code part for the banner: where it is and how many lines it has (a
+    folder on the import path: that it is one)."""
+    return [
+        f"{where} (on the import path: its modules are listed below)"
+        if where.startswith(IMPORT_PATH)
+        else f"{where} ({len(code.splitlines())} lines)"
+        for where, code in parts
+    ]
 
 
 class TrustStore:
