@@ -21,6 +21,7 @@ import pytest
 from torchstudio import tcpcodec
 from torchstudio.app.runtime.manager import WorkerManager
 from torchstudio.data import handoff
+from torchstudio.data.cache import CacheEntry, CacheError
 from torchstudio.data.split import DatasetSettings, make_splits
 from torchstudio.datasetload import DatasetError, LoadedDataset, get_sample
 from torchstudio.worker import HELLO, same_secret
@@ -158,3 +159,20 @@ def test_a_negative_sample_index_is_refused():
     training, _ = make_splits(train, None, DatasetSettings())
     with pytest.raises(IndexError, match="negative"):
         training[-1]
+
+
+def test_names_from_a_data_server_stay_in_their_folder(tmp_path):
+    """A data server answering with `../` in its cache key or file names is refused."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    for meta in (
+        {"key": "../victim", "files": {}},
+        {"key": "k", "files": {"../../victim/x.bin": {"bytes": 1, "crc32": 0}}},
+    ):
+        server = handoff.DataServer(lambda ctx, meta=meta: CacheEntry(str(tmp_path / "no"), meta))
+        try:
+            with pytest.raises(CacheError, match="where a file name belongs"):
+                handoff.fetch_dataset(server.link, cache_dir=str(tmp_path / "cache"))
+        finally:
+            server.close()
+    assert victim.is_dir() and not any(victim.iterdir())

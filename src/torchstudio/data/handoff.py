@@ -170,6 +170,14 @@ def fetch_dataset(
 
         described = call(conn, "dataset", None, relay)
         meta, folder = described["meta"], described["folder"]
+        # Names from the other end become paths here: each must stay in its folder.
+        for name in [meta["key"], *meta["files"]]:
+            if (
+                not isinstance(name, str)
+                or name in ("", ".", "..")
+                or os.path.basename(name) != name
+            ):
+                raise CacheError(f"the data server sent {name!r} where a file name belongs")
         if _same_entry(folder, meta):
             return CacheEntry(folder, meta)  # same machine: the server verified it
         local = os.path.join(cache_dir or default_cache_dir(), meta["key"])
