@@ -16,6 +16,7 @@ import json
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,13 @@ from torchstudio.app.studio import Studio
 
 TIMEOUT_EXIT = 124
 INTERRUPTED_EXIT = 130
+
+
+@dataclass
+class Stage:
+    """What the run is doing: the line saying where it was stopped names it."""
+
+    now: str = "starting"
 
 
 def emit(record: dict[str, Any]) -> None:
@@ -52,13 +60,12 @@ async def run_models(
 ) -> int:
     """Run the project's models; on `timeout` seconds or Ctrl-C, stop the workers and say so."""
     studio = Studio()
-    await studio.start()
     unsubscribe = studio.manager.subscribe(report_stalls)
     loop = asyncio.get_running_loop()
     interrupted = asyncio.Event()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not in the main thread
         loop.add_signal_handler(signal.SIGINT, interrupted.set)
-    stage = ["opening the project"]
+    stage = Stage()
     work = asyncio.ensure_future(_work(studio, path, models, epochs, device, stage))
     waiter = asyncio.ensure_future(interrupted.wait())
     try:
@@ -68,9 +75,9 @@ async def run_models(
         if work in done and not interrupted.is_set():
             return work.result()
         if interrupted.is_set():
-            say(f"interrupted (Ctrl-C) while {stage[0]}: stopping the workers")
+            say(f"interrupted (Ctrl-C) while {stage.now}: stopping the workers")
         else:
-            say(f"stopped: --timeout of {timeout:g} s reached while {stage[0]}")
+            say(f"stopped: --timeout of {timeout:g} s reached while {stage.now}")
         work.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await work
@@ -89,9 +96,11 @@ async def _work(
     models: list[str] | None,
     epochs: int | None,
     device: str | None,
-    stage: list[str],
+    stage: Stage,
 ) -> int:
     try:
+        await studio.start()
+        stage.now = "opening the project"
         await studio.open(path)
         for notice in studio.project.notices if studio.project else []:
             say(notice)  # what opening had to repair in the file
@@ -102,7 +111,7 @@ async def _work(
             known = ", ".join(studio.project.model_names()) or "none"
             print(f"torchstudio run: no model {missing or ''} (models: {known})", file=sys.stderr)
             return 2
-        stage[0] = "loading the dataset"
+        stage.now = "loading the dataset"
         if not await studio.dataset.load():
             if studio.dataset.status == "cancelled":  # Ctrl-C or --timeout: said above
                 return INTERRUPTED_EXIT
@@ -112,7 +121,7 @@ async def _work(
         service = ModelService(studio.project, studio.pool, studio.dataset)
         summary = []
         for name in names:
-            stage[0] = f"training model {name!r}"
+            stage.now = f"training model {name!r}"
             started = time.perf_counter()
 
             def on_epoch(record: dict[str, Any], name: str = name) -> None:
