@@ -161,8 +161,13 @@ class HostAgent:
         while True:
             try:
                 sock, _ = self.listener.accept()
-            except OSError:
-                return  # closed: the job is over
+            except OSError as exc:
+                if self.listener.fileno() < 0:
+                    return  # closed: the job is over
+                # Out of file descriptors (EMFILE)...: the ranks still to come need this loop.
+                print(f"ddp agent: accept failed, going on: {exc}", file=sys.stderr, flush=True)
+                time.sleep(0.1)
+                continue
             threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
 
     def _serve(self, sock: socket.socket) -> None:
