@@ -24,7 +24,8 @@ def app_parser() -> argparse.ArgumentParser:
         "project and prints the URL to open, with its access token.",
         epilog="other commands (see `torchstudio COMMAND --help`):\n"
         "  new PATH (--demo | --dataset FILE.py --model FILE.py ...)   create a project file\n"
-        "  run PROJECT [--model NAME] [--epochs N] [--device D]      train headless, JSON lines\n"
+        "  run PROJECT [--model NAME] [--epochs N] [--device D] [--timeout S]\n"
+        "                                                            train headless, JSON lines\n"
         "  modules [--kind KIND]                                     list the modules as JSON",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -91,6 +92,12 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", action="append", help="train only this model (repeatable)")
     parser.add_argument("--epochs", type=int, help="number of epochs (default: the model's)")
     parser.add_argument("--device", help="device to train on, e.g. cpu or cuda:0")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop (workers too) and exit with code 124 when the run takes longer",
+    )
     return parser
 
 
@@ -161,7 +168,7 @@ def cmd_modules(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from torchstudio.app.headless import run_project
 
-    return run_project(Path(args.project), args.model, args.epochs, args.device)
+    return run_project(Path(args.project), args.model, args.epochs, args.device, args.timeout)
 
 
 def default_project() -> Path:
@@ -182,11 +189,12 @@ def default_project() -> Path:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    from torchstudio.app.store.project import Project, ProjectError
+    from torchstudio.app.store.project import ProjectError
+    from torchstudio.app.studio import open_checked
 
     project = Path(args.project).expanduser() if args.project else default_project()
     try:
-        Project.open(project).close()  # refuse a bad file now, with its reason, not in the UI
+        open_checked(project).close()  # refuse a bad file now, with its reason, not in the UI
     except ProjectError as exc:
         print(f"torchstudio: {exc}", file=sys.stderr)
         return 2
@@ -201,7 +209,7 @@ def cmd_app(args: argparse.Namespace) -> int:
         return 2
     try:
         serve(
-            project.resolve(),
+            project.absolute(),  # resolved (and checked) by the opening above
             args.host,
             args.port,
             open_browser=not args.no_browser,

@@ -138,6 +138,8 @@ def first_sample_report(loaded: LoadedDataset) -> dict[str, Any]:
 def get_sample(loaded: LoadedDataset, split: str, index: int) -> list[np.ndarray]:
     if split not in loaded.splits:
         raise DatasetError(f"unknown split {split!r}; expected 'train' or 'valid'")
+    if index < 0:  # Python would count it from the end: a wrong sample, silently
+        raise DatasetError(f"sample index {index} is negative; the first sample is 0")
     try:
         return list(loaded.splits[split][index])
     except (IndexError, SampleError) as exc:

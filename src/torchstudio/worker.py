@@ -27,7 +27,9 @@ Handlers are plain functions `handler(value, ctx) -> reply`, testable with a
 from __future__ import annotations
 
 import argparse
+import hmac
 import os
+import signal
 import sys
 import threading
 import time
@@ -36,6 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from torchstudio import tcpcodec
+from torchstudio.memory_cap import start_memory_cap
 from torchstudio.modules import format_user_error
 
 Handler = Callable[[Any, "WorkerContext"], Any]
@@ -49,6 +52,18 @@ HEARTBEAT = "heartbeat"
 HEARTBEAT_SECONDS = float(os.environ.get("TORCHSTUDIO_HEARTBEAT_SECONDS", "1.0"))
 RESULT_SUFFIX = ":result"
 ERROR_SUFFIX = ":error"
+
+
+def same_secret(given: object, expected: str) -> bool:
+    """Whether a peer's hello shows `expected`, in constant time.
+
+    Compared as bytes: `hmac.compare_digest` raises TypeError on text holding anything
+    but ASCII, which a peer chooses.
+    """
+    if not isinstance(given, str):
+        return False
+    encode = lambda text: text.encode("utf-8", "surrogateescape")  # noqa: E731
+    return hmac.compare_digest(encode(given), encode(expected))
 
 
 class UserError(Exception):
@@ -315,10 +330,14 @@ def parse_args(script: str, argv: Sequence[str] | None = None) -> argparse.Names
 def run_worker(handlers: Handlers, script: str, argv: Sequence[str] | None = None) -> int:
     """The whole `main()` of a worker script: connect, say hello, serve."""
     args = parse_args(script, argv)
+    # Ctrl-C in a terminal reaches the whole process group: the app (or `torchstudio run`)
+    # takes it and stops its workers in order; a worker must not die in the middle.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # User code that prints must not write into a pipe nobody reads: its output joins the log.
     sys.stdout = sys.stderr
     # The secret comes on stdin, not on the command line, where other local users could read it.
     secret = sys.stdin.readline().strip()
+    start_memory_cap()  # TORCHSTUDIO_WORKER_MEMORY_MB, when the app set it
     conn = tcpcodec.Connection.connect(args.address, args.port, timeout=30)
     conn.send(HELLO, {"secret": secret, "script": script, "pid": os.getpid()})
     try:

@@ -11,15 +11,19 @@ import contextlib
 import os
 import secrets
 import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from torchstudio.app.catalog import Catalog
+from torchstudio.app.checked import DocumentError
+from torchstudio.app.dataset.definition import DatasetDefinition
 from torchstudio.app.dataset.service import DatasetService
 from torchstudio.app.events import ChangeBus
 from torchstudio.app.models.actions import ModelActions
 from torchstudio.app.models.charts import Charts
+from torchstudio.app.models.document import ModelDocument
 from torchstudio.app.models.service import ModelService
 from torchstudio.app.models.training import TrainingService
 from torchstudio.app.models.views import ModelViews
@@ -28,9 +32,34 @@ from torchstudio.app.runtime.remote_servers import ServerBook, Servers
 from torchstudio.app.store import recent
 from torchstudio.app.store.logbook import LogBook
 from torchstudio.app.store.project import Project, ProjectError
-from torchstudio.app.store.trust import GatedPool, TrustStore, code_parts, fingerprint, summary
+from torchstudio.app.store.trust import (
+    GatedPool,
+    ProjectCode,
+    TrustStore,
+    fingerprint,
+    read_code,
+    summary,
+)
 
 LOG_FLUSH_SECONDS = 1.0
+
+
+def open_checked(path: str | os.PathLike[str]) -> Project:
+    """Open a project file and check its typed documents: ProjectError names what is wrong."""
+    project = Project.open(path)
+    documents = [("document 'dataset'", DatasetDefinition.from_json, project.document("dataset"))]
+    documents += [
+        (f"model {n!r}", ModelDocument.from_json, project.model(n)) for n in project.model_names()
+    ]
+    for where, read, value in documents:
+        try:
+            read(value)
+        except DocumentError as exc:
+            project.close()
+            raise ProjectError(
+                f"the project {project.path}: {where}: {exc}; nothing was loaded"
+            ) from None
+    return project
 
 
 class Studio:
@@ -51,7 +80,9 @@ class Studio:
         self.trusted = True
         self.untrusted_code: list[str] = []  # the code parts to show while untrusted
         self._trusted_print = ""
-        self.pool = GatedPool(self.manager, env, allowed=lambda: self.trusted)
+        self._trusted_folders: dict[str, str] = {}  # folder label -> fingerprint, as trusted
+        self._trust_lock = threading.Lock()  # checked from the loop's threads and the pool's
+        self.pool = GatedPool(self.manager, env, allowed=self.check_trust)
         self.project: Project | None = None
         self.log = LogBook(on_change=self._log_changed)
         self.dataset: DatasetService | None = None
@@ -84,7 +115,7 @@ class Studio:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._saving
         self._flush()
-        self._keep_trust()
+        self.check_trust()
         await self.manager.close()
         await self.servers.close()
         if self.training is not None:
@@ -128,41 +159,79 @@ class Studio:
         else:
             self._flush_error = ""
         # Reading the project's code is I/O: not on the loop that answers the pages.
-        await asyncio.to_thread(self._keep_trust)
+        await asyncio.to_thread(self.check_trust)
 
-    def _keep_trust(self) -> None:
-        """Re-record a trusted project whose code the user changed here (as Jupyter re-signs).
+    def check_trust(self) -> bool:
+        """Whether the open project's code may run; keeps the trust record in step.
 
-        Called after the app's own changes only: an edit from outside is not announced.
+        Only the app's own edits re-record the trust (as Jupyter re-signs a notebook it
+        saves): the project file written by another process (SQLite's data version tells),
+        or a file changed in a folder its code imports from (modules/, a workdir), makes
+        the project untrusted again: the banner comes back and nothing runs until the user
+        trusts it. Called after the app's changes and before any worker that runs code.
         """
-        if self.trust is None or not self.trusted or self.project is None:
-            return
-        current = fingerprint(code_parts(self.project))
-        if current != self._trusted_print:
-            self.trust.trust(self.project)
-            self._trusted_print = current
+        with self._trust_lock:
+            if self.trust is None or self.project is None:
+                return True
+            if not self.trusted:
+                return False
+            code = read_code(self.project)
+            changed = [
+                label.rstrip("/" + os.sep)
+                for label, digest in code.folders.items()
+                if label in self._trusted_folders and self._trusted_folders[label] != digest
+            ]
+            if self.project.changed_outside():
+                changed.insert(0, f"the project file {self.project.path}")
+            if changed:
+                self._distrust(code, changed)
+                return False
+            current = fingerprint(code.parts)
+            if current != self._trusted_print:
+                self.trust.trust(self.project, current)
+                self._trusted_print = current
+            self._trusted_folders = code.folders  # a folder the user just chose is theirs
+            return True
+
+    def _distrust(self, code: ProjectCode, changed: list[str]) -> None:
+        self.trusted, self.untrusted_code = False, summary(code.parts)
+        self._trusted_print = ""
+        self.log.add(
+            "app",
+            f"changed outside the app while open: {', '.join(changed)}. The project is "
+            "untrusted again: its code runs only once you trust it (see the banner)",
+        )
+        self.changes.emit("project")
 
     def trust_project(self) -> None:
         """The user allows the open project's code to run: recorded for the next times."""
         if self.project is None:
             return
-        if self.trust is not None:
-            self.trust.trust(self.project)
-            self._trusted_print = fingerprint(code_parts(self.project))
-        self.trusted, self.untrusted_code = True, []
+        with self._trust_lock:
+            if self.trust is not None:
+                code = read_code(self.project)
+                self._trusted_print = fingerprint(code.parts)
+                self._trusted_folders = code.folders
+                self.trust.trust(self.project, self._trusted_print)
+            self.project.mark_seen()  # what the user read is now the reference
+            self.trusted, self.untrusted_code = True, []
         self.changes.emit("project")
         self.log.add("app", f"trusted {self.project.path}: its code may run")
 
     def _judge_trust(self, project: Project, created_here: bool) -> None:
-        if self.trust is None:
-            self.trusted, self.untrusted_code = True, []
-            return
-        if created_here:
-            self.trust.trust(project)
-        self.trusted = self.trust.is_trusted(project)
-        parts = code_parts(project)
-        self._trusted_print = fingerprint(parts) if self.trusted else ""
-        self.untrusted_code = [] if self.trusted else summary(parts)
+        with self._trust_lock:
+            project.mark_seen()
+            if self.trust is None:
+                self.trusted, self.untrusted_code = True, []
+                return
+            code = read_code(project)
+            current = fingerprint(code.parts)
+            if created_here:
+                self.trust.trust(project, current)
+            self.trusted = self.trust.is_trusted(project, current)
+            self._trusted_print = current if self.trusted else ""
+            self._trusted_folders = code.folders if self.trusted else {}
+            self.untrusted_code = [] if self.trusted else summary(code.parts)
 
     # ------------------------------------------------------------------ projects
 
@@ -201,11 +270,13 @@ class Studio:
 
     async def open(self, path: str | os.PathLike[str]) -> None:
         """Open a project file; ProjectError with the reason when it cannot be used."""
-        project = await asyncio.to_thread(Project.open, path)
+        project = await asyncio.to_thread(open_checked, path)
         await self._stop_dataset_workers()
         await asyncio.to_thread(self._judge_trust, project, False)
         self._use(project)
         self.log.add("app", f"opened {project.path}")
+        for notice in project.notices:  # what opening had to repair in the file
+            self.log.add("app", notice)
 
     async def new(self, path: str | os.PathLike[str], demo: bool = False) -> None:
         """Create a project (empty, or the demo) and open it."""

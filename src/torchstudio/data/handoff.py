@@ -10,7 +10,7 @@ its copy.
 
 from __future__ import annotations
 
-import hmac
+import contextlib
 import json
 import os
 import secrets
@@ -19,16 +19,19 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from typing import Any
 
 from torchstudio import tcpcodec
 from torchstudio.data.cache import META_FILE, CacheEntry, CacheError, default_cache_dir
-from torchstudio.worker import HELLO, Handlers, WorkerContext, call, serve
+from torchstudio.worker import HELLO, Handlers, WorkerContext, call, same_secret, serve
 
 CHUNK_BYTES = 32 * 1024 * 1024
 HANDSHAKE_MAX_PAYLOAD = 64 * 1024  # until a client has shown the token
+HANDSHAKE_SECONDS = 10.0  # for the whole hello, however slowly its bytes come
+MAX_HANDSHAKES = 16  # connections at once that have not shown the token yet
 EntryProvider = Callable[[WorkerContext], CacheEntry]
 
 
@@ -46,6 +49,9 @@ class DataServer:
         self.handlers = Handlers()
         self.handlers.add("dataset", self._dataset)
         self.handlers.add("chunk", self._chunk)
+        # Slow or silent connections may not pile up threads: few at once, each for a while.
+        self._handshakes = threading.BoundedSemaphore(MAX_HANDSHAKES)
+        self.refused_connections = 0
         threading.Thread(target=self._accept_loop, name="data-server", daemon=True).start()
 
     @property
@@ -62,24 +68,48 @@ class DataServer:
         self._listener.close()
 
     def _accept_loop(self) -> None:
+        failed = ""
         while True:
             try:
                 sock, _ = self._listener.accept()
-            except OSError:
-                return  # closed
+            except OSError as exc:
+                if self._listener.fileno() < 0:
+                    return  # closed
+                # Out of file descriptors, a connection reset before accept...: go on.
+                if str(exc) != failed:
+                    print(f"data server: accept failed, going on: {exc}", file=sys.stderr)
+                failed = str(exc)
+                time.sleep(0.1)  # back off: the cause (too many open files) takes a while
+                continue
+            failed = ""
+            if not self._handshakes.acquire(blocking=False):
+                self.refused_connections += 1
+                sock.close()
+                continue
             threading.Thread(target=self._serve_client, args=(sock,), daemon=True).start()
+
+    def _hello(self, conn: tcpcodec.Connection) -> bool:
+        """Whether the client shows the token within HANDSHAKE_SECONDS in all."""
+        # Per-receive timeouts alone let a client send a byte every few seconds forever.
+        deadline = threading.Timer(HANDSHAKE_SECONDS, _shut, args=(conn.sock,))
+        deadline.start()
+        try:
+            conn.sock.settimeout(HANDSHAKE_SECONDS)
+            msg_type, hello = conn.recv()
+            conn.sock.settimeout(None)
+        finally:
+            deadline.cancel()
+            self._handshakes.release()
+        return (
+            msg_type == HELLO
+            and isinstance(hello, dict)
+            and same_secret(hello.get("token"), self.token)
+        )
 
     def _serve_client(self, sock: socket.socket) -> None:
         conn = tcpcodec.Connection(sock, max_payload=HANDSHAKE_MAX_PAYLOAD)
         try:
-            sock.settimeout(10)
-            msg_type, hello = conn.recv()
-            sock.settimeout(None)
-            if (
-                msg_type != HELLO
-                or not isinstance(hello, dict)
-                or not hmac.compare_digest(str(hello.get("token", "")), self.token)
-            ):
+            if not self._hello(conn):
                 return
             conn.max_payload = tcpcodec.DEFAULT_MAX_PAYLOAD
             serve(self.handlers, conn, "datasetload data server")
@@ -118,6 +148,11 @@ class DataServer:
         return buffer  # a bytearray is sent without another copy
 
 
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 def fetch_dataset(
     link: dict[str, Any],
     cache_dir: str | None = None,
@@ -135,6 +170,14 @@ def fetch_dataset(
 
         described = call(conn, "dataset", None, relay)
         meta, folder = described["meta"], described["folder"]
+        # Names from the other end become paths here: each must stay in its folder.
+        for name in [meta["key"], *meta["files"]]:
+            if (
+                not isinstance(name, str)
+                or name in ("", ".", "..")
+                or os.path.basename(name) != name
+            ):
+                raise CacheError(f"the data server sent {name!r} where a file name belongs")
         if _same_entry(folder, meta):
             return CacheEntry(folder, meta)  # same machine: the server verified it
         local = os.path.join(cache_dir or default_cache_dir(), meta["key"])

@@ -110,7 +110,9 @@ class MetaSplit(Dataset):
 
     def raw(self, index: int) -> Any:
         """The sample exactly as the user's dataset returns it."""
-        if not -len(self) <= index < len(self):
+        if index < 0:  # not counted from the end: a negative index is a caller's mistake
+            raise IndexError(f"sample {index} is negative; the first sample is 0")
+        if index >= len(self):
             raise IndexError(f"sample {index} is out of range (this split has {len(self)})")
         source, position = self.indices[index]
         return self.sources[source][int(position)]

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from torchstudio.app.catalog import Catalog, code_for, module_key
+from torchstudio.app.checked import checked
 from torchstudio.app.fingerprint import fingerprint, short
 from torchstudio.pythonparse import ModuleInfo
 
@@ -48,6 +49,10 @@ def analysis_fingerprint_of(dataset: str, analyzer_code: str) -> str:
     return fingerprint("analysis", dataset, analyzer_code)
 
 
+def _copy(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    return dict(value) if value else None
+
+
 @dataclass
 class DatasetDefinition:
     """The Dataset tab's document; `from_json` reads every version written before."""
@@ -66,20 +71,29 @@ class DatasetDefinition:
     analysis: dict[str, Any] | None = None
 
     @classmethod
-    def from_json(cls, value: dict[str, Any] | None) -> DatasetDefinition:
-        value = value or {}
+    def from_json(cls, value: Any) -> DatasetDefinition:
+        """The definition a project stored; DocumentError names a field of the wrong type."""
+        value = checked(value, dict, "the dataset definition", "a mapping") or {}
+
+        def field_(key: str, types: type | tuple[type, ...], what: str) -> Any:
+            return checked(value.get(key), types, key, what)
+
+        values = field_("values", dict, "a mapping of parameter texts") or {}
+        renderers = field_("renderers", list, "a list") or []
+        for index, entry in enumerate(renderers):
+            checked(entry, dict, f"renderers[{index}]", "a mapping")
         return cls(
             module=value.get("module") if isinstance(value.get("module"), str) else None,
-            values={str(k): str(v) for k, v in (value.get("values") or {}).items()},
-            code=str(value.get("code") or ""),
+            values={str(k): str(v) for k, v in values.items()},
+            code=str(field_("code", str, "code text") or ""),
             code_edited=bool(value.get("code_edited")),
-            workdir=value.get("workdir"),
-            settings={**SETTINGS_DEFAULTS, **(value.get("settings") or {})},
-            roles=[str(role) for role in value.get("roles") or []],
-            renderers=[dict(entry) for entry in value.get("renderers") or []],
-            analyzer=dict(value["analyzer"]) if value.get("analyzer") else None,
-            report=dict(value["report"]) if value.get("report") else None,
-            analysis=dict(value["analysis"]) if value.get("analysis") else None,
+            workdir=field_("workdir", str, "a folder path"),
+            settings={**SETTINGS_DEFAULTS, **(field_("settings", dict, "a mapping") or {})},
+            roles=[str(role) for role in field_("roles", list, "a list") or []],
+            renderers=[dict(entry) for entry in renderers],
+            analyzer=_copy(field_("analyzer", dict, "a mapping")),
+            report=_copy(field_("report", dict, "a mapping")),
+            analysis=_copy(field_("analysis", dict, "a mapping")),
         )
 
     def to_json(self) -> dict[str, Any]:

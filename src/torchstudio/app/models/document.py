@@ -14,6 +14,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from torchstudio.app.checked import DocumentError
+from torchstudio.app.checked import checked as _check
 from torchstudio.app.dataset.definition import tensor_ids
 from torchstudio.train.settings import PRECISIONS, TrainSettings
 
@@ -43,24 +45,6 @@ TRAINER_KEYS = (
     "devices",
     "dist_port",
 )
-
-
-class DocumentError(ValueError):
-    """A stored model document has a field of the wrong type; the message names it."""
-
-
-def _check(value: Any, types: type | tuple[type, ...], where: str, what: str) -> Any:
-    """`value` if it is one of `types` (or None); else DocumentError naming `where`."""
-    if value is None:
-        return None
-    wrong_bool = isinstance(value, bool) and bool not in (
-        types if isinstance(types, tuple) else (types,)
-    )
-    if wrong_bool or not isinstance(value, types):
-        shown = repr(value)
-        shown = shown if len(shown) <= 40 else shown[:37] + "..."
-        raise DocumentError(f"{where} must be {what}, not {type(value).__name__} {shown}")
-    return value
 
 
 def _texts(value: Any, where: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
 
@@ -69,29 +69,6 @@ class LocalProcess:
             self._process.kill()
 
 
-MEMORY_LIMIT_VARIABLE = "TORCHSTUDIO_WORKER_MEMORY_MB"
-
-
-def memory_limiter(env: Mapping[str, str]) -> Callable[[], None] | None:
-    """A pre-exec function capping the worker's address space (RLIMIT_AS), when `env` asks.
-
-    `TORCHSTUDIO_WORKER_MEMORY_MB` keeps one runaway training from taking the whole
-    machine: a bigger allocation then fails inside the worker with an out-of-memory error
-    the trainer reports, instead of the kernel killing a process without a word.
-    """
-    value = env.get(MEMORY_LIMIT_VARIABLE, "").strip()
-    if not value:
-        return None
-    limit = int(float(value) * 1024 * 1024)
-
-    def apply() -> None:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    return apply
-
-
 class LocalLauncher:
     """Starts workers with this machine's Python (the app's own interpreter by default)."""
 
@@ -103,6 +80,7 @@ class LocalLauncher:
     ) -> LocalProcess:
         process = await asyncio.create_subprocess_exec(
             self.python,
+            "-P",  # not the app's current folder on the import path: only what trust covers
             "-u",
             "-m",
             module,
@@ -113,8 +91,7 @@ class LocalLauncher:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, **env},
-            preexec_fn=memory_limiter({**os.environ, **env}),
+            env={**os.environ, **env},  # TORCHSTUDIO_WORKER_MEMORY_MB: see memory_cap
         )
         assert process.stdin is not None
         process.stdin.write(secret.encode() + b"\n")

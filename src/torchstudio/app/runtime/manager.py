@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import itertools
 import os
 import secrets
@@ -33,6 +32,7 @@ from typing import Any
 
 from torchstudio import tcpcodec
 from torchstudio.app.runtime.launchers import Launcher, LocalLauncher, WorkerProcess
+from torchstudio.memory_cap import MEMORY_CAP_EXIT
 from torchstudio.worker import (
     ERROR_SUFFIX,
     HEARTBEAT,
@@ -41,11 +41,14 @@ from torchstudio.worker import (
     PROGRESS,
     RESULT_SUFFIX,
     STOP,
+    same_secret,
 )
 
 LOG_TAIL_LINES = 2000
 HANDSHAKE_MAX_PAYLOAD = 64 * 1024
 WATCH_SECONDS = 0.5
+ACCEPT_BACKOFF_SECONDS = 0.05  # after a failed accept, doubling up to the maximum
+ACCEPT_BACKOFF_MAX_SECONDS = 2.0
 
 
 def default_stall_timeout() -> float:
@@ -89,6 +92,8 @@ def describe_exit(returncode: int, stderr_tail: list[str]) -> dict[str, Any]:
         return {"code": 0, "signal": None, "text": "exited normally"}
     text = f"exited with code {returncode}"
     last = next((line for line in reversed(stderr_tail) if line.strip()), "")
+    if returncode == MEMORY_CAP_EXIT and last:
+        return {"code": returncode, "signal": None, "text": last.strip()}
     if returncode == 1 and last:
         # Python's own crash exit: its last stderr line names the exception.
         text = f"crashed: {last.strip()}"
@@ -204,6 +209,7 @@ class WorkerManager:
         self.stall_timeout = default_stall_timeout() if stall_timeout is None else stall_timeout
         self.workers: dict[str, WorkerHandle] = {}
         self.rejected_connections = 0
+        self.accept_error = ""  # why accepting failed last, while it does
         self._subscribers: list[Callable[[WorkerEvent], None]] = []
         self._listener: socket.socket | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -262,13 +268,16 @@ class WorkerManager:
         if name in self.workers and self.workers[name].alive:
             raise ValueError(f"a worker named {name!r} is already running")
         secret = secrets.token_hex(32)
-        process = await (launcher or self.launcher).launch(
-            module or f"torchstudio.{script}",
-            address or self.host,
-            port or self.port,
-            secret,
-            dict(env or {}),
-        )
+        try:
+            process = await (launcher or self.launcher).launch(
+                module or f"torchstudio.{script}",
+                address or self.host,
+                port or self.port,
+                secret,
+                dict(env or {}),
+            )
+        except OSError as exc:  # no process started: out of file descriptors, of memory...
+            raise WorkerDied(f"cannot start worker {name}: {exc}") from exc
         handle = WorkerHandle(name, module or f"torchstudio.{script}", process, secret, self)
         self.workers[name] = handle
         stderr_task = asyncio.ensure_future(self._watch_stderr(handle))
@@ -281,10 +290,16 @@ class WorkerManager:
         for task in pending:
             task.cancel()
         if connected not in done:
+            # The true cause, when the app could not take the connection (EMFILE...): the
+            # worker's own report would only say its connection timed out.
+            cause = f" (the app {self.accept_error})" if self.accept_error else ""
             if handle.alive:
                 await handle.stop(timeout=2)
-                raise WorkerDied(f"worker {name} did not connect within {connect_timeout:g} s")
-            raise WorkerDied(f"worker {name} {handle.exit['text'] if handle.exit else 'ended'}")
+                raise WorkerDied(
+                    f"worker {name} did not connect within {connect_timeout:g} s{cause}"
+                )
+            ended = handle.exit["text"] if handle.exit else "ended"
+            raise WorkerDied(f"worker {name} {ended}{cause}")
         self._emit(WorkerEvent(name, "started", {"pid": process.pid}))
         return handle
 
@@ -320,10 +335,30 @@ class WorkerManager:
                 self._emit(WorkerEvent(handle.name, kind, {"text": text, "busy": handle.busy}))
 
     async def _accept_loop(self) -> None:
+        """Accept workers' connections for as long as the manager runs, whatever fails.
+
+        Out of file descriptors (EMFILE), or a connection reset before it is accepted: the
+        error is logged and kept for the message of a worker that cannot connect, and the
+        loop waits a little (the cause takes a while to go) and goes on.
+        """
         loop = asyncio.get_running_loop()
         assert self._listener is not None
+        backoff = ACCEPT_BACKOFF_SECONDS
         while True:
-            sock, _ = await loop.sock_accept(self._listener)
+            try:
+                sock, _ = await loop.sock_accept(self._listener)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                text = f"cannot accept connections from workers: {exc}"
+                if text != self.accept_error:
+                    print(f"torchstudio: {text}; trying again", file=sys.stderr)
+                self.accept_error = text
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, ACCEPT_BACKOFF_MAX_SECONDS)
+                continue
+            backoff = ACCEPT_BACKOFF_SECONDS
+            self.accept_error = ""
             self._spawn(self._handshake(sock))
 
     async def _handshake(self, sock: socket.socket) -> None:
@@ -333,7 +368,7 @@ class WorkerManager:
             msg_type, hello = await asyncio.wait_for(conn.recv(), timeout=10)
             if msg_type != HELLO or not isinstance(hello, dict):
                 raise tcpcodec.ProtocolError(f"expected a hello message, got {msg_type!r}")
-            handle = self._handle_for_secret(str(hello.get("secret", "")))
+            handle = self._handle_for_secret(hello.get("secret"))
         except (TimeoutError, tcpcodec.ProtocolError, tcpcodec.ConnectionClosed, OSError):
             handle = None
         if handle is None:
@@ -345,9 +380,9 @@ class WorkerManager:
         handle.connected.set()
         await self._read_loop(handle)
 
-    def _handle_for_secret(self, secret: str) -> WorkerHandle | None:
+    def _handle_for_secret(self, secret: object) -> WorkerHandle | None:
         for handle in self.workers.values():
-            if handle.conn is None and hmac.compare_digest(handle.secret, secret):
+            if handle.conn is None and same_secret(secret, handle.secret):
                 return handle
         return None
 

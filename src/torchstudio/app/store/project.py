@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from torchstudio.app.events import ChangeBus, Topic
+from torchstudio.app.store.contents import ContentError, check_contents
+from torchstudio.app.store.names import name_problem, safe_name
 from torchstudio.app.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA, SCHEMA_VERSION
 from torchstudio.app.store.weights import check_safetensors
 
@@ -35,6 +37,20 @@ class ProjectError(Exception):
 def _dumps(value: Any) -> str:
     # Analyzer states and reports may carry numpy scalars: store them as plain numbers.
     return json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+
+
+def resolved(path: str | os.PathLike[str]) -> Path:
+    """The absolute, symlink-free form of a project path; ProjectError when it cannot be had."""
+    try:
+        return Path(path).expanduser().resolve()
+    except (RuntimeError, OSError) as exc:  # a symbolic link loop, a name too long...
+        raise ProjectError(f"cannot use the project path {path}: {exc}") from None
+
+
+def _check_name(name: str) -> None:
+    problem = name_problem(name)
+    if problem is not None:
+        raise ProjectError(problem)
 
 
 def check_file_header(path: Path) -> None:
@@ -72,6 +88,9 @@ class Project:
         # Changes are announced once their transaction has committed (never a rolled-back one).
         self.changes = ChangeBus()  # the app's bus once a Studio opens it
         self._pending: list[tuple[Topic, str | None]] = []
+        # What opening had to repair (dropped triggers, renamed models): for the user.
+        self.notices: list[str] = []
+        self._seen_version = self._data_version()
 
     # ------------------------------------------------------------------ opening and closing
 
@@ -81,12 +100,14 @@ class Project:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
+        # Whatever a file's schema holds, it may not call functions with side effects.
+        db.execute("PRAGMA trusted_schema=OFF")
         return db
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], overwrite: bool = False) -> Project:
         """A new, empty project file at `path`."""
-        target = Path(path).expanduser().resolve()
+        target = resolved(path)
         if target.exists():
             if not overwrite:
                 raise ProjectError(f"{target} already exists")
@@ -109,7 +130,7 @@ class Project:
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Project:
         """Open and check an existing project, migrating an older schema; ProjectError if not."""
-        target = Path(path).expanduser().resolve()
+        target = resolved(path)
         if not target.is_file():
             raise ProjectError(f"there is no project file at {target}")
         check_file_header(target)
@@ -135,8 +156,72 @@ class Project:
                 f"this one reads up to {SCHEMA_VERSION})"
             )
         project = cls(target, db)
+        project._drop_schema_code()
         project._migrate(version)
+        try:
+            with project._lock:
+                check_contents(project._db)
+        except ContentError as exc:
+            project.close()
+            raise ProjectError(f"the project {target}: {exc}; nothing was loaded") from None
+        project._fix_model_names()
         return project
+
+    def _drop_schema_code(self) -> None:
+        """Drop the triggers and views a project file brought along (TorchStudio makes none).
+
+        A trigger runs inside the app's own writes: it could rewrite the model code after
+        the user trusted what they read. Dropped before anything writes, with a notice.
+        """
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view')"
+            ).fetchall()
+        if not rows:
+            return
+        try:
+            with self.transaction() as cursor:
+                for kind, name in rows:
+                    cursor.execute(f'DROP {kind.upper()} IF EXISTS "{name.replace(chr(34), "")}"')
+        except sqlite3.Error as exc:
+            self.close()
+            raise ProjectError(
+                f"the project {self.path} holds SQLite {rows[0][0]}s, which TorchStudio projects "
+                f"never do, and they could not be removed ({exc}); nothing was loaded"
+            ) from exc
+        listed = ", ".join(f"{kind} {name!r}" for kind, name in rows)
+        self.notices.append(
+            f"the project file held {listed}, which TorchStudio projects never do (a trigger "
+            "can rewrite code behind your back): removed"
+        )
+
+    def _fix_model_names(self) -> None:
+        """Rename models whose names a project file got from elsewhere are not valid."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, name FROM models ORDER BY id").fetchall()
+        taken = {name for _, name in rows if isinstance(name, str)}
+        for model_id, name in rows:
+            problem = name_problem(name)
+            if problem is None:
+                continue
+            fixed = safe_name(name, taken)
+            taken.add(fixed)
+            with self.transaction() as cursor:
+                cursor.execute("UPDATE models SET name = ? WHERE id = ?", (fixed, model_id))
+            self.notices.append(f"model {name!r} renamed {fixed!r}: {problem}")
+
+    def _data_version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def changed_outside(self) -> bool:
+        """True when another connection (another process) wrote to the file since
+        `mark_seen` (or opening): this connection's own writes do not count."""
+        return self._data_version() != self._seen_version
+
+    def mark_seen(self) -> None:
+        """Take the file as it is now as the reference for `changed_outside`."""
+        self._seen_version = self._data_version()
 
     def _migrate(self, version: int) -> None:
         if version == SCHEMA_VERSION:
@@ -166,12 +251,13 @@ class Project:
 
     def save_as(self, path: str | os.PathLike[str]) -> Project:
         """Copy the whole project to `path` (consistent snapshot) and return it, open."""
-        target = Path(path).expanduser().resolve()
+        target = resolved(path)
         if target == self.path:
             return self
         copy = Project.create(target, overwrite=True)
         with self._lock, copy._lock:
             self._db.backup(copy._db)
+        copy.mark_seen()
         return copy
 
     @contextlib.contextmanager
@@ -286,12 +372,14 @@ class Project:
 
     def add_model(self, name: str, value: dict[str, Any]) -> str:
         """Add a model; a taken name gets a number (`name 2`). Returns the name used."""
+        _check_name(name)
         with self.transaction() as cursor:
             self._notify("models")
             taken = {row[0] for row in cursor.execute("SELECT name FROM models")}
             unique, number = name, 2
             while unique in taken:
                 unique, number = f"{name} {number}", number + 1
+            _check_name(unique)
             position = cursor.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM models")
             cursor.execute(
                 "INSERT INTO models (name, position, value) VALUES (?, ?, ?)",
@@ -320,6 +408,7 @@ class Project:
         return value
 
     def rename_model(self, name: str, new_name: str) -> None:
+        _check_name(new_name)
         with self.transaction() as cursor:
             self._notify("models")
             try:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,6 +30,13 @@ TOKEN_HEADER = b"x-torchstudio-token"
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
 SOCKET_IO = "/_nicegui_ws/"
 Scope = dict[str, Any]
+
+# No page of another origin may frame the app and lure clicks onto its buttons (Trust,
+# Start all): a page on another port of 127.0.0.1 is same-site and gets the strict cookie.
+FRAME_HEADERS = [
+    (b"content-security-policy", b"frame-ancestors 'self'"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+]
 
 REFUSED = (
     "TorchStudio: access refused. Open the URL printed by the `torchstudio` command: "
@@ -55,20 +61,31 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def request_token(scope: Scope, cookie_name: str = COOKIE) -> tuple[str | None, str | None]:
-    """(token from the query string, token from the cookie) of an HTTP/WebSocket request."""
+def cookie_values(cookie_header: str, name: str) -> list[str]:
+    """Every value the Cookie header gives `name`, read pair by pair.
+
+    Lenient on purpose: a cookie another page of this host set (`theme=dark mode`, with a
+    space) must not hide ours, as it does from the standard library's strict parser.
+    """
+    values = []
+    for pair in cookie_header.split(";"):
+        key, equals, value = pair.partition("=")
+        if equals and key.strip() == name:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            values.append(value)
+    return values
+
+
+def request_token(scope: Scope, cookie_name: str = COOKIE) -> tuple[str | None, list[str]]:
+    """(token from the query string, tokens from the cookies) of an HTTP/WebSocket request."""
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     from_query = query.get("token", [None])[0]
     cookie_header = "; ".join(
         value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"cookie"
     )
-    cookies = SimpleCookie()
-    try:
-        cookies.load(cookie_header)
-    except Exception:  # a malformed cookie header is a request without the cookie
-        return from_query, None
-    morsel = cookies.get(cookie_name)
-    return from_query, morsel.value if morsel else None
+    return from_query, cookie_values(cookie_header, cookie_name)
 
 
 def host_refusal(scope: Scope, policy: AccessPolicy) -> str | None:
@@ -133,7 +150,10 @@ def origin_of(url: str) -> str:
 
 
 def _equal(candidate: str | None, token: str) -> bool:
-    return candidate is not None and hmac.compare_digest(candidate.encode(), token.encode())
+    # Bytes: compare_digest refuses str holding anything but ASCII (a forged cookie could).
+    return candidate is not None and hmac.compare_digest(
+        candidate.encode("utf-8", "surrogateescape"), token.encode("utf-8", "surrogateescape")
+    )
 
 
 class TokenMiddleware:
@@ -147,6 +167,8 @@ class TokenMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        if scope["type"] == "http":
+            send = with_headers(send, FRAME_HEADERS)  # every answer, refusals too
         policy = self.policy
         refusal = host_refusal(scope, policy) or origin_refusal(scope, policy)
         if refusal is not None:
@@ -158,8 +180,8 @@ class TokenMiddleware:
         if policy.password_hash is not None and scope.get("path") == login.LOGIN_PATH:
             await self._login(scope, receive, send)
             return
-        from_query, from_cookie = request_token(scope, policy.cookie)
-        if _equal(from_cookie, policy.token) or (
+        from_query, from_cookies = request_token(scope, policy.cookie)
+        if any(_equal(value, policy.token) for value in from_cookies) or (
             scope["type"] == "websocket" and _equal(from_query, policy.token)
         ):
             await self.app(scope, receive, send)
@@ -177,13 +199,7 @@ class TokenMiddleware:
         return b"set-cookie", value.encode()
 
     def _with_cookie(self, send: Any) -> Any:
-        async def send_with_cookie(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                headers = [*message.get("headers", []), self._cookie_header()]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        return send_with_cookie
+        return with_headers(send, [self._cookie_header()])
 
     async def _login(self, scope: Scope, receive: Any, send: Any) -> None:
         html = [(b"content-type", b"text/html; charset=utf-8")]
@@ -202,6 +218,17 @@ class TokenMiddleware:
             await respond(send, 403, login.login_page("Wrong password."), html)
             return
         await respond(send, 303, b"", [(b"location", b"/"), self._cookie_header()])
+
+
+def with_headers(send: Any, extra: list[tuple[bytes, bytes]]) -> Any:
+    """`send` adding `extra` headers to the response's start."""
+
+    async def send_with_headers(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return send_with_headers
 
 
 async def read_body(receive: Any, limit: int) -> bytes | None:

@@ -13,6 +13,7 @@ from torchstudio.app.models.actions import OUTPUT_KINDS
 from torchstudio.app.models.service import ModelError
 from torchstudio.app.models.views import EXPORT_FORMATS
 from torchstudio.app.runtime.manager import WorkerError
+from torchstudio.app.store.names import file_name, inside
 from torchstudio.app.studio import Studio
 from torchstudio.app.web.routes import MAX_SIDE
 
@@ -65,13 +66,16 @@ def register_model_routes(studio: Studio, app: FastAPI = nicegui_app) -> None:
     @app.get("/api/model/export")
     async def export(name: str, fmt: str) -> Response:
         """The model exported on this machine (wherever it trained), as a file download."""
-        if studio.actions is None:
+        if studio.actions is None or studio.project is None:
             raise HTTPException(404, "no project is open")
         if fmt not in EXPORT_FORMATS:
             raise HTTPException(400, f"unknown format {fmt}")
-        filename = f"{name.replace(' ', '_')}{EXPORT_FORMATS[fmt]}"
+        if name not in studio.project.model_names():
+            raise HTTPException(404, f"the project has no model named {name!r}")
+        filename = file_name(name, EXPORT_FORMATS[fmt])
+        # The folder and all it holds (ONNX's external weights too) go once the bytes are read.
         with tempfile.TemporaryDirectory(prefix="torchstudio-export-") as folder:
-            path = Path(folder) / filename
+            path = inside(Path(folder), filename)
             result = await studio.actions.export(name, fmt, str(path))
             if result is None:
                 raise HTTPException(409, studio.actions.state(name).export_message)

@@ -20,6 +20,8 @@ def register_routes(studio: Studio) -> None:
             raise HTTPException(404, "no project is open")
         if split not in ("train", "valid") or not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE):
             raise HTTPException(400, "bad split or size")
+        if index < 0 or tensor < 0:  # Python would count them from the end
+            raise HTTPException(400, "the sample and tensor numbers start at 0")
         png = await dataset.sample_image(split, index, tensor, (w, h))
         # The URL names the data generation, renderer and app run: it never changes meaning.
         return Response(

@@ -10,7 +10,6 @@ raises a `TrainingError` naming the rank that caused it.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import os
 import queue
 import secrets
@@ -32,7 +31,7 @@ from torchstudio import tcpcodec
 from torchstudio.train.ddp.failure import RankEnd, failure_text
 from torchstudio.train.ddp.plan import Plan, Rank
 from torchstudio.train.loop import TrainingError
-from torchstudio.worker import HELLO
+from torchstudio.worker import HELLO, same_secret
 
 FAILURE_GRACE = 1.0  # seconds to hear from the other ranks before ending them
 TERMINATE_GRACE = 3.0  # seconds between SIGTERM and SIGKILL
@@ -124,7 +123,7 @@ class HostAgent:
     def start(self) -> None:
         port = self.listener.getsockname()[1]
         for spec in self.plan.ranks_of(self.host):
-            command = [sys.executable, "-u", "-m", "torchstudio.train.ddp.rank"]
+            command = [sys.executable, "-P", "-u", "-m", "torchstudio.train.ddp.rank"]
             process = subprocess.Popen(
                 [*command, "--address", "127.0.0.1", "--port", str(port)],
                 stdin=subprocess.PIPE,
@@ -162,8 +161,13 @@ class HostAgent:
         while True:
             try:
                 sock, _ = self.listener.accept()
-            except OSError:
-                return  # closed: the job is over
+            except OSError as exc:
+                if self.listener.fileno() < 0:
+                    return  # closed: the job is over
+                # Out of file descriptors (EMFILE)...: the ranks still to come need this loop.
+                print(f"ddp agent: accept failed, going on: {exc}", file=sys.stderr, flush=True)
+                time.sleep(0.1)
+                continue
             threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
 
     def _serve(self, sock: socket.socket) -> None:
@@ -173,17 +177,13 @@ class HostAgent:
             msg_type, hello = conn.recv()
             sock.settimeout(None)
             rank = int(hello.get("rank", -1)) if isinstance(hello, dict) else -1
-            secret = str(hello.get("secret", "")) if isinstance(hello, dict) else ""
-            if (
-                msg_type != HELLO
-                or rank not in self.ranks
-                or not hmac.compare_digest(secret, self.secret)
-            ):
+            secret = hello.get("secret") if isinstance(hello, dict) else None
+            if msg_type != HELLO or rank not in self.ranks or not same_secret(secret, self.secret):
                 conn.close()
                 return
             conn.max_payload = tcpcodec.DEFAULT_MAX_PAYLOAD
-        except (tcpcodec.ConnectionClosed, tcpcodec.ProtocolError, OSError):
-            conn.close()
+        except (tcpcodec.ConnectionClosed, tcpcodec.ProtocolError, OSError, ValueError, TypeError):
+            conn.close()  # a rank that is no number is no peer of ours either
             return
         self.events.put(("hello", rank, conn))
         try:

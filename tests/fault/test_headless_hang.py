@@ -1,0 +1,106 @@
+"""Attack: dataset code that never returns, under `torchstudio run`.
+
+It used to hang silently: no stall report, no timeout, and Ctrl-C printed "did not load:
+None" or a traceback. Now the stuck worker is reported "not responding" after the stall
+time (as the app shows it), `--timeout` stops everything with exit code 124, and Ctrl-C
+(SIGINT to the whole process group, as a terminal sends it) stops the workers and exits
+with 130 and one line; in both cases the worker process is gone and no traceback shows.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+TORCHSTUDIO = str(Path(sys.executable).with_name("torchstudio"))
+ENDLESS = """\
+import os
+open({pidfile!r}, "w").write(str(os.getpid()))
+while True:
+    pass
+"""
+
+
+@pytest.fixture
+def hanging(tmp_path):
+    """(project whose dataset code loops forever, file where the worker writes its pid, env)."""
+    pidfile = tmp_path / "worker.pid"
+    code = tmp_path / "endless.py"
+    code.write_text(ENDLESS.format(pidfile=str(pidfile)))
+    env = {
+        **os.environ,
+        "TORCHSTUDIO_HOME": str(tmp_path / "home"),
+        "TORCHSTUDIO_STALL_SECONDS": "2",
+    }
+    model = tmp_path / "net.py"
+    model.write_text("import torch\n\nmodel = torch.nn.Linear(4, 2)\n")
+    project = tmp_path / "hang.tsproj"
+    options = ["--dataset", str(code), "--model", str(model)]
+    subprocess.run([TORCHSTUDIO, "new", *options, str(project)], check=True, env=env)
+    return project, pidfile, env
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"  # ended, waiting to be reaped
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds} s: {what}")
+        time.sleep(0.1)
+
+
+def test_a_stall_is_reported_and_the_timeout_stops_everything(hanging):
+    project, pidfile, env = hanging
+    done = subprocess.run(
+        [TORCHSTUDIO, "run", str(project), "--timeout", "10"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 124, done.stderr
+    assert "worker datasetload" in done.stderr and "not responding" in done.stderr, done.stderr
+    assert "--timeout of 10 s reached while loading the dataset" in done.stderr
+    assert "Traceback" not in done.stderr and not done.stdout.strip()
+    wait_for(lambda: gone(int(pidfile.read_text())), 10, "the stuck worker ended")
+
+
+def test_ctrl_c_stops_the_workers_and_exits_cleanly(hanging):
+    project, pidfile, env = hanging
+    run = subprocess.Popen(
+        [TORCHSTUDIO, "run", str(project)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        wait_for(lambda: pidfile.exists() and pidfile.read_text(), 60, "the dataset code runs")
+        os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C does: the run and its workers
+        out, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 130, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines[-1] == (
+        "torchstudio run: interrupted (Ctrl-C) while loading the dataset: stopping the workers"
+    ), err
+    assert "Traceback" not in err and "did not load" not in err and not out.strip(), err
+    wait_for(lambda: gone(int(pidfile.read_text())), 10, "the stuck worker ended")
