@@ -64,6 +64,9 @@ class DatasetDefinition:
     # The last load report and analysis; each records the fingerprint it was made from.
     report: dict[str, Any] | None = None
     analysis: dict[str, Any] | None = None
+    # Where the loader and the analyzer run: a server's name, None for this machine. Not
+    # part of any fingerprint: the same code loads the same data on any machine.
+    server: str | None = None
 
     @classmethod
     def from_json(cls, value: dict[str, Any] | None) -> DatasetDefinition:
@@ -80,6 +83,7 @@ class DatasetDefinition:
             analyzer=dict(value["analyzer"]) if value.get("analyzer") else None,
             report=dict(value["report"]) if value.get("report") else None,
             analysis=dict(value["analysis"]) if value.get("analysis") else None,
+            server=value.get("server") if isinstance(value.get("server"), str) else None,
         )
 
     def to_json(self) -> dict[str, Any]:

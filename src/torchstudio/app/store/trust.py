@@ -17,11 +17,14 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torchstudio.app.runtime.manager import WorkerError, WorkerHandle, WorkerManager
 from torchstudio.app.runtime.pool import WorkerPool
 from torchstudio.app.store.project import Project
+
+if TYPE_CHECKING:
+    from torchstudio.app.runtime.remote_servers import Servers
 
 TRUST_FILE = "trusted.json"
 CODE_KEYS = ("code", "loss", "metric", "optimizer", "scheduler")
@@ -121,15 +124,18 @@ class GatedPool(WorkerPool):
         manager: WorkerManager,
         env: Mapping[str, str] | None = None,
         allowed: Callable[[], bool] = lambda: True,
+        servers: Servers | None = None,
     ) -> None:
-        super().__init__(manager, env)
+        super().__init__(manager, env, servers)
         self.allowed = allowed
 
-    async def get(self, script: str, name: str | None = None) -> WorkerHandle:
+    async def get(
+        self, script: str, name: str | None = None, server: str | None = None
+    ) -> WorkerHandle:
         if script not in CODE_FREE_WORKERS and not self.allowed():
             raise UntrustedProject(
                 "this project was not created or trusted on this machine and contains code: "
                 "nothing of it runs until you trust it (read the list of its code in the "
                 "banner at the top, then press 'Trust and allow its code')"
             )
-        return await super().get(script, name)
+        return await super().get(script, name, server)
