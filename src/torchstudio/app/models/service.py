@@ -266,6 +266,8 @@ class ModelService:
         settings (ModelError when it has none). `on_epoch` gets each epoch's record with its
         `run` number; the result has it too.
         """
+        if not self.dataset.loaded:  # e.g. its server's connection dropped meanwhile
+            raise ModelError("load the dataset first (Dataset tab, Load): it is not loaded")
         if not self.is_built(name):  # never train code older than the project's
             await self.build(name)
         document = self.project.model(name)
