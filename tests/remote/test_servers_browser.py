@@ -19,7 +19,7 @@ from pathlib import Path
 
 import asyncssh
 import pytest
-from tests.e2e.conftest import browser, page, server, shot  # noqa: F401 (fixtures)
+from tests.e2e import conftest as e2e
 from tests.remote.test_pythoninstall import build_wheel
 
 from torchstudio.app.store.project import Project
@@ -31,6 +31,9 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(600),
 ]
+
+# The e2e fixtures as they are: the app server on a demo project, Chromium, a page, shots.
+server, browser, page, shot = e2e.server, e2e.browser, e2e.page, e2e.shot
 
 CHART_POINTS = """(cls) => [...document.querySelectorAll('.' + cls)].map((el) => {
   const option = getElement(el).chart && getElement(el).chart.getOption();
@@ -71,9 +74,7 @@ def row(page, name):
 
 
 def wait_state(page, name, state, timeout=120_000):
-    row(page, name).locator(f"[data-ts=server-state]:text-is('{state}')").wait_for(
-        timeout=timeout
-    )
+    row(page, name).locator(f"[data-ts=server-state]:text-is('{state}')").wait_for(timeout=timeout)
 
 
 def wait_text(page, kind, pattern, timeout=120_000):
@@ -153,7 +154,7 @@ def end_ssh_sessions(sshd) -> int:
     return killed
 
 
-def test_servers_from_the_browser(server, page, shot, sshd, known_hosts, password_home):  # noqa: F811
+def test_servers_from_the_browser(server, page, shot, sshd, known_hosts, password_home):
     remote_home = sshd.folder / "ui-home"
     page.goto(server.url)
     page.locator("[data-ts=servers-open]").click()
@@ -218,7 +219,9 @@ def test_servers_from_the_browser(server, page, shot, sshd, known_hosts, passwor
     pw.locator("[data-ts=install-offline]").first.click()
     pw.locator("[data-ts=install]").click()
     wait_text(page, "install-state", r"^done: installed")
-    assert "Successfully installed tsdemo-1.0" in pw.locator("[data-ts=install-output]").inner_text()
+    assert (
+        "Successfully installed tsdemo-1.0" in pw.locator("[data-ts=install-output]").inner_text()
+    )
     wait_state(page, "pw", "packages missing")  # checked again: torch is still missing there
     shot("servers-dialog")
     page.keyboard.press("Escape")
