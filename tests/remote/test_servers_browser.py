@@ -19,6 +19,7 @@ from pathlib import Path
 
 import asyncssh
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from tests.e2e import conftest as e2e
 from tests.remote.test_pythoninstall import build_wheel
 
@@ -78,12 +79,17 @@ def wait_state(page, name, state, timeout=120_000):
 
 
 def wait_text(page, kind, pattern, timeout=120_000):
-    page.wait_for_function(
-        """([kind, pattern]) => [...document.querySelectorAll(`[data-ts=${kind}]`)]
-             .some((el) => el.offsetParent && new RegExp(pattern).test(el.innerText))""",
-        arg=[kind, pattern],
-        timeout=timeout,
-    )
+    try:
+        page.wait_for_function(
+            """([kind, pattern]) => [...document.querySelectorAll(`[data-ts=${kind}]`)]
+                 .some((el) => el.offsetParent && new RegExp(pattern).test(el.innerText))""",
+            arg=[kind, pattern],
+            timeout=timeout,
+        )
+    except PlaywrightTimeout:
+        shown = page.locator(f"[data-ts={kind}]").all_inner_texts()
+        errors = page.locator("[data-ts=train-error]").all_inner_texts()
+        raise AssertionError(f"no {kind} matching {pattern!r}: {shown} {errors}") from None
 
 
 def add_server(page, **fields):
@@ -224,12 +230,15 @@ def test_servers_from_the_browser(server, page, shot, sshd, known_hosts, passwor
     )
     wait_state(page, "pw", "packages missing")  # checked again: torch is still missing there
     shot("servers-dialog")
+    e2e.ARTIFACTS.mkdir(parents=True, exist_ok=True)  # the README's picture (docs/)
+    page.locator("[data-ts=servers-dialog]").screenshot(path=str(e2e.ARTIFACTS / "servers.png"))
     page.keyboard.press("Escape")
 
     # The dataset loads on the server; a sample shows.
     choose(page, "dataset-server", "gpu")
     page.get_by_role("button", name="Load", exact=True).click()
-    page.get_by_text(TRAIN_SAMPLES, exact=True).wait_for(timeout=120_000)
+    wait_text(page, "load-status", r"^loaded$")
+    page.get_by_text(TRAIN_SAMPLES, exact=True).wait_for()
     page.wait_for_function(
         "() => { const i = document.querySelector(\"img[data-ts='sample-0']\");"
         " return i && i.complete && i.naturalWidth > 0; }"
@@ -262,7 +271,7 @@ def test_servers_from_the_browser(server, page, shot, sshd, known_hosts, passwor
     page.locator("[data-ts=train-reconnect]:visible").wait_for(state="hidden")
     page.get_by_role("tab", name="Dataset").click()
     page.get_by_role("button", name="Load", exact=True).click()
-    page.get_by_text(TRAIN_SAMPLES, exact=True).wait_for(timeout=120_000)
+    wait_text(page, "load-status", r"^loaded$")
     page.get_by_role("tab", name="Models").click()
     done = epochs_of(server.project)
     set_field(page, "epochs", done[-1] + 1)

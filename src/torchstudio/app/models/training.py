@@ -125,7 +125,7 @@ class TrainingService:
         except (ModelError, ProjectError, WorkerError, KeyError, ValueError) as exc:
             server = self.lost_server(name)
             if server is not None:
-                run.status, run.error = CONNECTION_LOST, None
+                run.status, run.error, run.seconds_left = CONNECTION_LOST, None, None
                 run.message = (
                     f"the SSH connection to server {server} dropped: Reconnect, then Resume "
                     "goes on from the last checkpoint"

@@ -163,7 +163,7 @@ def load_bar(dataset: DatasetService, desk: ServerDesk, live: Live) -> None:
         load = ui.button("Load", icon="play_arrow", on_click=dataset.load).mark("load")
         cancel = ui.button("Cancel", icon="stop", on_click=dataset.cancel_load).mark("cancel-load")
         cancel.props("flat color=negative")
-        status = ui.label().classes("text-sm").mark("load-status")
+        status = ui.label().classes("text-sm").props("data-ts=load-status").mark("load-status")
     progress = ui.linear_progress(value=0, show_value=False).classes("w-full")
     error = ui.label().classes(
         "whitespace-pre font-mono text-xs text-negative w-full ts-load-error"

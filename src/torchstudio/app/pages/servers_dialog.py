@@ -93,9 +93,21 @@ def machine_card(desk: ServerDesk, live: Live, name: str, draft: dict[str, Any],
             secret_panel(desk, name, status)
         if status.kind in ("unreachable", "connection lost") and status.text:
             ui.label(status.text).classes("text-sm text-negative whitespace-pre-wrap")
-        if status.report:
-            table = ui.table(columns=COLUMNS, rows=report_rows(status.report), row_key="item")
-            table.props("dense flat data-ts=server-report").classes("w-full")
+        if status.report or name in desk.jobs:
+            environment(desk, live, name, status, draft)
+
+
+def environment(
+    desk: ServerDesk, live: Live, name: str, status: ServerStatus, draft: dict[str, Any]
+) -> None:
+    """The check's table, the space used and Install; folded once the machine is ready."""
+    rows = report_rows(status.report)
+    needed = [row for row in rows if row["state"] in ("missing", "too old")]
+    title = f"environment: {len(needed)} to install" if needed else "environment: all found"
+    unfolded = bool(needed) or name in desk.jobs
+    with ui.expansion(title, value=unfolded).classes("w-full").props("dense"):
+        table = ui.table(columns=COLUMNS, rows=rows, row_key="item")
+        table.props("dense flat data-ts=server-report").classes("w-full")
         if status.space is not None:
             ui.label(
                 f"uploaded TorchStudio packages: {size_text(status.space)} "
@@ -110,7 +122,8 @@ def servers_dialog(desk: ServerDesk, live: Live) -> ui.dialog:
     drafts: dict[str, dict[str, Any]] = {}  # what the user typed in Install, per machine
     editing: dict[str, Any] = {"open": False, "name": None}
 
-    with ui.dialog() as dialog, ui.card().classes("w-[72rem] max-w-[95vw]"):
+    with ui.dialog() as dialog, ui.card().classes("w-[72rem] max-w-[95vw]") as card:
+        card.props("data-ts=servers-dialog")
         with ui.row().classes("w-full items-center"):
             ui.label("Servers").classes("text-h6")
             ui.space()
