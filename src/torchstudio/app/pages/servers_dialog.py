@@ -93,6 +93,11 @@ def machine_card(desk: ServerDesk, live: Live, name: str, draft: dict[str, Any],
             secret_panel(desk, name, status)
         if status.kind in ("unreachable", "connection lost") and status.text:
             ui.label(status.text).classes("text-sm text-negative whitespace-pre-wrap")
+        if status.space is not None:
+            ui.label(
+                f"uploaded TorchStudio packages: {size_text(status.space)} "
+                f"(the newest {KEEP_PACKAGE_VERSIONS} versions are kept)"
+            ).classes("text-xs text-grey-7").props("data-ts=server-space")
         if status.report or name in desk.jobs:
             environment(desk, live, name, status, draft)
 
@@ -108,11 +113,6 @@ def environment(
     with ui.expansion(title, value=unfolded).classes("w-full").props("dense"):
         table = ui.table(columns=COLUMNS, rows=rows, row_key="item")
         table.props("dense flat data-ts=server-report").classes("w-full")
-        if status.space is not None:
-            ui.label(
-                f"uploaded TorchStudio packages: {size_text(status.space)} "
-                f"(the newest {KEEP_PACKAGE_VERSIONS} versions are kept)"
-            ).classes("text-xs text-grey-7").props("data-ts=server-space")
         if status.kind in WITH_INSTALL or name in desk.jobs:
             install_panel(desk, live, name, draft.setdefault(name, {}))
 

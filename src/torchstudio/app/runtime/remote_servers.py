@@ -18,7 +18,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from torchstudio.app.runtime.manager import WorkerHandle, WorkerManager
-from torchstudio.app.runtime.server_status import KEEP_PACKAGE_VERSIONS, link_route
+from torchstudio.app.runtime.server_status import (
+    KEEP_PACKAGE_VERSIONS,
+    SECRET_HINTS,
+    link_route,
+)
 from torchstudio.remote.entry import Credentials, ServerEntry
 from torchstudio.remote.errors import RemoteError
 from torchstudio.remote.hostkeys import (
@@ -202,7 +206,15 @@ class Servers:
             if session is None or session.closed:
                 entry = self.book.get(name)
                 credentials = self._credentials.get(name, Credentials())
-                session = await SSHSession.open(entry, credentials, self.known_hosts)
+                try:
+                    session = await SSHSession.open(entry, credentials, self.known_hosts)
+                except RemoteError as exc:
+                    if any(hint in str(exc) for hint, _ in SECRET_HINTS):
+                        # After a restart: the app asks for it where servers are managed.
+                        raise RemoteError(
+                            f"{exc} (in Servers, from the header: kept in memory only)"
+                        ) from None
+                    raise
                 self._sessions[name] = session
                 watcher = asyncio.ensure_future(self._watch(name, session))
                 self._watchers.add(watcher)
