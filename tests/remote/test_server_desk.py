@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import asyncssh
 import pytest
@@ -129,4 +131,46 @@ async def test_changed_key_refused_and_password_asked_after_a_restart(sshd, tmp_
         await desk.remove("pw2")
         assert desk.names() == ["lab"]
     finally:
+        await servers.close()
+
+
+def pip_processes(marker: str) -> list[int]:
+    """Processes whose command line holds `marker` (this machine is the server too)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in command:
+            found.append(int(pid))
+    return found
+
+
+async def test_cancel_ends_pip_on_the_server(sshd, known_hosts, venv):
+    # A wheel index that accepts connections and never answers: pip waits on it.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    marker = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+    servers = Servers(known_hosts=known_hosts)
+    servers.add(sshd.entry(name="lab"))
+    desk = ServerDesk(servers, lambda: None)
+    try:
+        request = desk.install_request(["tsdemo"], marker, no_index=True)
+        request["python"] = venv["python"]
+        task = asyncio.ensure_future(desk.install("lab", request))
+        async with asyncio.timeout(60):
+            while not pip_processes(marker):
+                await asyncio.sleep(0.05)
+            while not desk.jobs["lab"].lines:  # pip started and says where it looks
+                await asyncio.sleep(0.05)
+        desk.cancel_install("lab")
+        job = await asyncio.wait_for(task, 30)
+        assert job.state == "cancelled" and job.progress.startswith("cancelled")
+        async with asyncio.timeout(10):
+            while pip_processes(marker):  # pip goes with the command (the guard ends it)
+                await asyncio.sleep(0.05)
+    finally:
+        silent.close()
         await servers.close()

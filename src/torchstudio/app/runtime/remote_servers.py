@@ -154,14 +154,19 @@ class Servers:
         keys = recorded_keys(known, entry.host, entry.port)
         return [known_hosts_line(entry.host, entry.port, key).strip() for key in keys]
 
-    async def check(self, name: str) -> dict[str, Any]:
+    async def check(
+        self, name: str, on_connected: Callable[[], None] | None = None
+    ) -> dict[str, Any]:
         """Connect and check the server's Python. Never raises for a server problem.
 
         `status` is `ok` (with the pythoncheck `report`), `unknown_host` (with the
         `fingerprint` to show and accept), `changed_host_key` or `error`; `text` says it.
+        `on_connected` is called once logged in, before the check.
         """
         try:
             session = await self.connect(name)
+            if on_connected is not None:
+                on_connected()
             report = await self.python_check(name)
         except UnknownHostKey as exc:
             return {"status": "unknown_host", "fingerprint": exc.fingerprint, "text": str(exc)}

@@ -130,7 +130,12 @@ class ServerDesk:
     async def check(self, name: str) -> ServerStatus:
         """Log in (a server) and check the Python; the state says what came of it."""
         self._set(name, ServerStatus("checking", "connecting and checking the Python"))
-        result = await (self._check_here() if name == HERE else self.servers.check(name))
+        connected = ServerStatus("connected", "logged in: checking its Python")
+        result = await (
+            self._check_here()
+            if name == HERE
+            else self.servers.check(name, lambda: self._set(name, connected))
+        )
         status = status_of_check(result, result.get("space"))
         self._set(name, status)
         return status
