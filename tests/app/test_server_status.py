@@ -111,3 +111,32 @@ def test_links_route_and_old_package_versions_go():
     assert versions_to_remove(versions, 10) == []
     assert size_text(512) == "512 bytes" and size_text(3 * 2**20) == "3.0 MiB"
     assert size_text(None) == "unknown"
+
+
+def test_the_desk_keeps_entries_and_secrets_without_connecting(tmp_path):
+    from torchstudio.app.runtime.remote_servers import ServerBook, Servers
+    from torchstudio.app.runtime.server_desk import ServerDesk
+
+    changes: list[int] = []
+    book = ServerBook(str(tmp_path / "servers.json"))
+    desk = ServerDesk(Servers(book, known_hosts=str(tmp_path / "kh")), lambda: changes.append(1))
+    desk.save(EntryForm("pw", "gpu.lab", "22", "ana", "password"), password="hunter2")
+    assert desk.status("pw").kind == "not checked" and changes
+    assert "hunter2" not in (tmp_path / "servers.json").read_text()
+    # What a restart leaves: the entry, not the password; the dialog asks for it.
+    again = ServerDesk(
+        Servers(ServerBook(book.path), known_hosts=str(tmp_path / "kh")), lambda: None
+    )
+    asked = again.status("pw")
+    assert (asked.kind, asked.secret) == ("secret needed", "password")
+    again.give_secret("pw", "hunter2")
+    assert again.status("pw").kind == "not checked"
+    assert again.status("elsewhere").text == "not one of your servers"
+    assert desk.install_request(["numpy>=2", ""], " /wheels ", no_index=True) == {
+        "packages": ["numpy>=2"],
+        "upgrade": True,
+        "find_links": ["/wheels"],
+        "no_index": True,
+    }
+    with pytest.raises(ValueError, match="nothing to install"):
+        desk.install_request([])

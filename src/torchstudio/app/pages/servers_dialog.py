@@ -56,7 +56,7 @@ def host_key_panel(desk: ServerDesk, name: str, status: ServerStatus) -> None:
         ).props("data-ts=server-remove-line")
 
 
-def secret_panel(desk: ServerDesk, name: str, status: ServerStatus) -> None:
+def secret_panel(desk: ServerDesk, name: str) -> None:
     what = "key passphrase" if desk.entry(name).key_file else "password"
     with ui.row().classes("items-center gap-2"):
         secret = ui.input(what, password=True).props("dense data-ts=server-secret")
@@ -71,7 +71,8 @@ def secret_panel(desk: ServerDesk, name: str, status: ServerStatus) -> None:
 def machine_card(desk: ServerDesk, live: Live, name: str, draft: dict[str, Any], edit: Any) -> None:
     status = desk.status(name)
     title = "this machine" if name == HERE else name
-    with ui.card().classes("w-full").props(f"flat bordered data-ts=server-row data-name='{title}'"):
+    with ui.card().classes("w-full").props("flat bordered data-ts=server-row") as card:
+        card._props["data-name"] = title  # any name, quotes included: not parsed as props
         with ui.row().classes("w-full items-center gap-3 no-wrap"):
             ui.label(title).classes("text-subtitle1")
             if name != HERE:
@@ -90,7 +91,7 @@ def machine_card(desk: ServerDesk, live: Live, name: str, draft: dict[str, Any],
                 ).props("flat dense color=negative data-ts=server-remove")
         host_key_panel(desk, name, status)
         if status.kind == "secret needed":
-            secret_panel(desk, name, status)
+            secret_panel(desk, name)
         if status.kind in ("unreachable", "connection lost") and status.text:
             ui.label(status.text).classes("text-sm text-negative whitespace-pre-wrap")
         if status.space is not None:

@@ -71,6 +71,8 @@ class ServerDesk:
         status = self.statuses.get(name)
         if status is not None:
             return status
+        if name != HERE and name not in self.servers.book.entries:
+            return ServerStatus("not checked", "not one of your servers")
         password_login = name != HERE and self.entry(name).key_file is None
         if password_login and not self.servers.has_credentials(name):
             text = "give the password (kept in memory only, asked again after a restart)"
