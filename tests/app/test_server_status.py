@@ -3,6 +3,7 @@ entry form, link routes and which uploaded package versions go (no sockets, no b
 
 from __future__ import annotations
 
+import asyncssh
 import pytest
 
 from torchstudio.app.runtime.server_status import (
@@ -18,6 +19,8 @@ from torchstudio.app.runtime.server_status import (
     status_of_check,
 )
 from torchstudio.remote.entry import ServerEntry
+from torchstudio.remote.errors import RemoteError
+from torchstudio.remote.hostkeys import record_host_key
 from torchstudio.remote.upload import versions_to_remove
 
 GPU = {"index": 0, "name": "NVIDIA H200", "memory": 150 * 2**30, "capability": "9.0"}
@@ -113,7 +116,7 @@ def test_links_route_and_old_package_versions_go():
     assert size_text(None) == "unknown"
 
 
-def test_the_desk_keeps_entries_and_secrets_without_connecting(tmp_path):
+async def test_the_desk_keeps_entries_and_secrets_without_connecting(tmp_path):
     from torchstudio.app.runtime.remote_servers import ServerBook, Servers
     from torchstudio.app.runtime.server_desk import ServerDesk
 
@@ -129,6 +132,13 @@ def test_the_desk_keeps_entries_and_secrets_without_connecting(tmp_path):
     )
     asked = again.status("pw")
     assert (asked.kind, asked.secret) == ("secret needed", "password")
+    # A use of the server (a Load, a training) without the password: the dialog asks too.
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    record_host_key(str(tmp_path / "kh"), "gpu.lab", 22, key)  # no network before the login
+    again.statuses["pw"] = ServerStatus("ready")
+    with pytest.raises(RemoteError, match=r"give a password .* \(in Servers, from the header"):
+        await again.servers.connect("pw")
+    assert again.status("pw").kind == "secret needed"
     again.give_secret("pw", "hunter2")
     assert again.status("pw").kind == "not checked"
     assert again.status("elsewhere").text == "not one of your servers"

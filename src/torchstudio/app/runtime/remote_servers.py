@@ -96,6 +96,8 @@ class Servers:
         # Told the server's name when its open connection drops (not when closed here).
         self.on_lost: Callable[[str], None] | None = None
         self.reports: dict[str, dict[str, Any]] = {}  # each server's last pythoncheck report
+        # Told the server's name and the reason when a login lacks its password or passphrase.
+        self.on_secret_needed: Callable[[str, str], None] | None = None
 
     def add(
         self, entry: ServerEntry, password: str | None = None, passphrase: str | None = None
@@ -216,6 +218,8 @@ class Servers:
                 except RemoteError as exc:
                     if any(hint in str(exc) for hint, _ in SECRET_HINTS):
                         # After a restart: the app asks for it where servers are managed.
+                        if self.on_secret_needed is not None:
+                            self.on_secret_needed(name, str(exc))
                         raise RemoteError(
                             f"{exc} (in Servers, from the header: kept in memory only)"
                         ) from None

@@ -57,6 +57,7 @@ class ServerDesk:
         self.jobs: dict[str, InstallJob] = {}
         self.version = 0  # moves at every change: the dialog's signature
         servers.on_lost = self._lost
+        servers.on_secret_needed = self._secret_needed
 
     # ------------------------------------------------------------------ state
 
@@ -91,6 +92,10 @@ class ServerDesk:
         report = self.status(name).report
         text = "the SSH connection dropped: Reconnect (or Check) logs in again"
         self._set(name, ServerStatus("connection lost", text, report=report))
+
+    def _secret_needed(self, name: str, text: str) -> None:
+        """A use (Load, Train...) found no secret: the dialog shows where to type it."""
+        self._set(name, status_of_check({"status": "error", "text": text}))
 
     # ------------------------------------------------------------------ entries
 
