@@ -148,5 +148,9 @@ async def test_the_desk_keeps_entries_and_secrets_without_connecting(tmp_path):
         "find_links": ["/wheels"],
         "no_index": True,
     }
+    with_build = desk.install_request(["torch>=2.9", "torchvision>=0.24", "numpy"], torch="cu128")
+    assert with_build == {"packages": ["numpy"], "upgrade": True, "torch": "cu128"}
+    with pytest.raises(ValueError, match="torch build must be one of"):
+        desk.install_request([], torch="rocm")
     with pytest.raises(ValueError, match="nothing to install"):
         desk.install_request([])

@@ -9,8 +9,11 @@ from nicegui import background_tasks, ui
 from torchstudio.app.pages.live import Live
 from torchstudio.app.runtime.server_desk import ServerDesk
 from torchstudio.app.runtime.server_status import missing_specs
+from torchstudio.pythoninstall import TORCH_BUILDS
 
 SHOWN_LINES = 200  # pip lines drawn in the dialog (the desk keeps a few more)
+# "" installs torch as listed (from PyPI); a build comes from PyTorch's own index.
+TORCH_CHOICES = {"": "as listed", **{build: build for build in TORCH_BUILDS}}
 
 
 def install_panel(desk: ServerDesk, live: Live, name: str, draft: dict[str, Any]) -> None:
@@ -24,6 +27,9 @@ def install_panel(desk: ServerDesk, live: Live, name: str, draft: dict[str, Any]
         links = ui.input("wheel folder (pip --find-links)", value=draft.get("links", ""))
         links.classes("w-72").props("dense data-ts=install-links")
         links.on_value_change(lambda e: draft.__setitem__("links", e.value or ""))
+        torch = ui.select(TORCH_CHOICES, value=draft.get("torch", ""), label="torch build")
+        torch.classes("w-40").props("dense data-ts=install-torch")
+        torch.on_value_change(lambda e: draft.__setitem__("torch", e.value or ""))
         offline = ui.checkbox("no index (offline)", value=draft.get("offline", False))
         offline.props("dense data-ts=install-offline")
         offline.on_value_change(lambda e: draft.__setitem__("offline", bool(e.value)))
@@ -40,7 +46,10 @@ def install_panel(desk: ServerDesk, live: Live, name: str, draft: dict[str, Any]
     def start() -> None:
         try:
             request = desk.install_request(
-                (packages.value or "").split(), links.value or "", bool(offline.value)
+                (packages.value or "").split(),
+                links.value or "",
+                bool(offline.value),
+                torch.value or None,
             )
         except ValueError as exc:
             error.set_text(str(exc))

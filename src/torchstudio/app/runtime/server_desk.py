@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,11 +26,21 @@ from torchstudio.app.runtime.server_status import (
     entry_from_form,
     status_of_check,
 )
-from torchstudio.pythoninstall import PROGRESS_PREFIXES, InstallError, InstallRequest
+from torchstudio.pythoninstall import (
+    PROGRESS_PREFIXES,
+    TORCH_PACKAGES,
+    InstallError,
+    InstallRequest,
+)
 from torchstudio.remote.entry import ServerEntry
 from torchstudio.remote.errors import RemoteError
 
 INSTALL_LINES = 400  # pip's lines kept for the dialog (a torch install prints a few hundred)
+
+
+def requirement_name(requirement: str) -> str:
+    """The distribution a pip requirement names: "torch>=2.9" -> "torch"."""
+    return re.split(r"[<>=!~;\[ ]", requirement.strip(), maxsplit=1)[0].lower()
 
 
 @dataclass
@@ -189,10 +200,23 @@ class ServerDesk:
     # ------------------------------------------------------------------ install
 
     def install_request(
-        self, packages: list[str], find_links: str = "", no_index: bool = False
+        self,
+        packages: list[str],
+        find_links: str = "",
+        no_index: bool = False,
+        torch: str | None = None,
     ) -> dict[str, Any]:
-        """The pythoninstall request; ValueError with the reason when it cannot run."""
-        request: dict[str, Any] = {"packages": [p for p in packages if p.strip()], "upgrade": True}
+        """The pythoninstall request; ValueError with the reason when it cannot run.
+
+        `torch` ("cpu", "cu128"...) installs that build of torch and torchvision from
+        PyTorch's index, in place of any torch requirement among `packages`.
+        """
+        listed = [p for p in packages if p.strip()]
+        if torch:
+            listed = [p for p in listed if requirement_name(p) not in TORCH_PACKAGES]
+        request: dict[str, Any] = {"packages": listed, "upgrade": True}
+        if torch:
+            request["torch"] = torch
         if find_links.strip():
             request["find_links"] = [find_links.strip()]
         if no_index:
