@@ -229,6 +229,8 @@ def test_servers_from_the_browser(server, page, shot, sshd, known_hosts, passwor
         "Successfully installed tsdemo-1.0" in pw.locator("[data-ts=install-output]").inner_text()
     )
     wait_state(page, "pw", "packages missing")  # checked again: torch is still missing there
+    assert pw.locator("[data-ts=install]").is_enabled()  # ready for another install
+    assert not pw.locator("[data-ts=install-cancel]").is_visible()
     shot("servers-dialog")
     e2e.ARTIFACTS.mkdir(parents=True, exist_ok=True)  # the README's picture (docs/)
     page.locator("[data-ts=servers-dialog]").screenshot(path=str(e2e.ARTIFACTS / "servers.png"))
