@@ -34,6 +34,9 @@ async def studio(tmp_path):
         yield studio
 
 
+# Fixtures every folder may use: Chromium (browser, page, shot) and the real server (server).
+pytest_plugins = ["tests.helpers.browser", "tests.helpers.server"]
+
 BROWSER_FIXTURES = {"browser", "page"}
 FAULT_FOLDERS = {"fault"}
 

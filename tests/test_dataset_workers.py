@@ -259,7 +259,7 @@ async def test_datasetanalyze_can_be_cancelled(cache_env):
         analyzer = await manager.start_worker("datasetanalyze", env=cache_env)
         link = (await loader.request("load", {"code": DIGITS}))["link"]
         job = asyncio.ensure_future(analyzer.request("analyze", {"code": slow, "link": link}))
-        await next_event(manager.events, analyzer.name, "progress")  # the analysis is under way
+        await next_event(manager, analyzer.name, "progress")  # the analysis is under way
         assert await analyzer.request("cancel") is True
         with pytest.raises(WorkerError, match="analysis stopped after"):
             await job

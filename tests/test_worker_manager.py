@@ -21,15 +21,11 @@ async def start(manager: WorkerManager, env, **kwargs):
     return await manager.start_worker("crashworker", module="crashworker", env=env, **kwargs)
 
 
-async def next_event(manager: RecordingManager, worker: str, kind: str, timeout: float = 20):
-    return await waiting.next_event(manager.events, worker, kind, timeout=timeout)
-
-
 async def sleeping(manager: RecordingManager, worker, seconds: float) -> asyncio.Future:
     """Ask `worker` to sleep; returns once its handler runs (the request is under way)."""
     request = asyncio.ensure_future(worker.request("sleep", seconds))
     while True:
-        event = await next_event(manager, worker.name, "message")
+        event = await waiting.next_event(manager, worker.name, "message")
         if event.data[0] == "sleeping":
             return request
 
@@ -68,7 +64,7 @@ async def test_print_in_user_code_goes_to_the_log(worker_env):
     async with RecordingManager() as manager:
         worker = await start(manager, worker_env)
         await worker.request("print", "printed by user code")
-        event = await next_event(manager, worker.name, "stderr")
+        event = await waiting.next_event(manager, worker.name, "stderr")
         assert event.data == "printed by user code"
 
 
@@ -86,7 +82,7 @@ async def test_crash_at_start_reports_the_exception(worker_env):
     async with RecordingManager() as manager:
         with pytest.raises(WorkerDied, match="crashed: RuntimeError: boom at start"):
             await start(manager, env)
-        event = await next_event(manager, "crashworker-1", "exited")
+        event = await waiting.next_event(manager, "crashworker-1", "exited")
         assert event.data["code"] == 1
 
 
@@ -95,7 +91,7 @@ async def test_os_exit_is_reported_with_its_code_and_fails_the_request(worker_en
         worker = await start(manager, worker_env)
         with pytest.raises(WorkerDied, match="exited with code 3"):
             await worker.request("exit", 3)
-        event = await next_event(manager, worker.name, "exited")
+        event = await waiting.next_event(manager, worker.name, "exited")
         assert event.data == {"code": 3, "signal": None, "text": "exited with code 3"}
         with pytest.raises(WorkerDied):
             await worker.send("echo", 1)
@@ -111,7 +107,7 @@ async def test_sigkill_is_reported_as_a_signal(worker_env):
         os.kill(worker.process.pid, signal.SIGKILL)
         with pytest.raises(WorkerDied, match="killed by SIGKILL"):
             await request
-        event = await next_event(manager, worker.name, "exited")
+        event = await waiting.next_event(manager, worker.name, "exited")
         assert event.data["signal"] == "SIGKILL"
 
 

@@ -5,26 +5,34 @@ CUDA build of torch from PyTorch's package index, or local wheels (`find_links`,
 `no_index` for machines without network). `install` runs it, streaming every output line,
 and raises `InstallError` naming what failed with pip's last lines. As a worker it answers
 `install` (a background job) and sends each line as an `output` message plus progress.
+`python -m torchstudio.pythoninstall --json REQUEST` runs one install with the standard
+library only (a bare server has no numpy for the worker protocol yet): pip's lines go to
+stderr, a failure ends with its message and exit status 1.
 """
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torchstudio.worker import Handlers, UserError, WorkerContext, run_worker
+if TYPE_CHECKING:
+    from torchstudio.worker import WorkerContext
 
 TORCH_INDEX = "https://download.pytorch.org/whl/"
 TORCH_BUILDS = ("cpu", "cu126", "cu128", "cu130")
 TORCH_PACKAGES = ("torch", "torchvision")
 TAIL_LINES = 15
+# pip gives no totals: a line starting with one of these is the progress text.
+PROGRESS_PREFIXES = ("Collecting", "Processing", "Installing", "Successfully")
 
 
-class InstallError(UserError):
+class InstallError(Exception):
     """pip failed; the message says which packages and shows pip's last lines."""
 
 
@@ -94,11 +102,16 @@ def install(request: InstallRequest, on_line: Callable[[str], None] | None = Non
     except OSError as exc:
         raise InstallError(f"cannot run {command[0]}: {exc.strerror or exc}") from exc
     assert process.stdout is not None
-    for line in process.stdout:
-        line = line.rstrip("\n")
-        tail.append(line)
-        if on_line is not None:
-            on_line(line)
+    try:
+        for line in process.stdout:
+            line = line.rstrip("\n")
+            tail.append(line)
+            if on_line is not None:
+                on_line(line)
+    except BaseException:  # cancelled (SIGTERM in the command mode): pip goes too
+        process.kill()
+        process.wait()
+        raise
     if process.wait() != 0:
         what = " ".join(command[command.index("install") + 1 :])
         details = "\n".join(line for line in tail if line.strip())
@@ -109,7 +122,8 @@ def install(request: InstallRequest, on_line: Callable[[str], None] | None = Non
 
 
 def install_handler(value: dict[str, Any], ctx: WorkerContext) -> dict[str, Any]:
-    request = InstallRequest.from_json(value)
+    from torchstudio.worker import UserError
+
     ctx.progress(0.0, "running pip")
     lines = 0
 
@@ -117,19 +131,41 @@ def install_handler(value: dict[str, Any], ctx: WorkerContext) -> dict[str, Any]
         nonlocal lines
         lines += 1
         ctx.send("output", line)
-        if line.startswith(("Collecting", "Processing", "Installing", "Successfully")):
-            ctx.progress(0.0, line)  # pip gives no totals: the text is the progress
+        if line.startswith(PROGRESS_PREFIXES):
+            ctx.progress(0.0, line)
 
-    command = install(request, relay)
+    try:
+        command = install(InstallRequest.from_json(value), relay)
+    except InstallError as exc:
+        raise UserError(str(exc)) from None
     ctx.progress(1.0, "installed")
     return {"command": command, "lines": lines}
 
 
-handlers = Handlers()
-handlers.add("install", install_handler, background=True)
+def run_command(text: str) -> int:
+    """The `--json` mode: one install, pip's lines on stderr; the exit status says how it went."""
+
+    def stop(number: int, _: object) -> None:
+        raise SystemExit(128 + number)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        install(
+            InstallRequest.from_json(json.loads(text)), lambda line: print(line, file=sys.stderr)
+        )
+    except (InstallError, ValueError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--json"] and len(sys.argv) == 3:
+        raise SystemExit(run_command(sys.argv[2]))
+    from torchstudio.worker import Handlers, run_worker
+
+    handlers = Handlers()
+    handlers.add("install", install_handler, background=True)
     raise SystemExit(run_worker(handlers, "pythoninstall"))
 
 

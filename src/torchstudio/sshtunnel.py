@@ -7,7 +7,9 @@ against known_hosts, logs in with a key file or a password, and then offers
 - `reverse_port`: a port on the server that reaches an address here (the app's listener,
   a local `datasetload` data server);
 - `local_port`: a port here that reaches an address on the server (a remote data server);
-- `run`: a plain command, e.g. `python -m torchstudio.pythoncheck --json`.
+- `run`: a plain command, e.g. `python -m torchstudio.pythoncheck --json`;
+- `start_module`: a longer command under the guard, its lines streamed (pythoninstall);
+- `housekeeping`: old uploaded package versions removed, the space the rest use.
 Forwarding and SFTP come from asyncssh; passwords and passphrases are passed to it and
 never stored or logged.
 """
@@ -24,7 +26,12 @@ from typing import Any
 
 import asyncssh
 
-from torchstudio.remote.command import python_command, resolve_python, worker_command
+from torchstudio.remote.command import (
+    GUARD_MODULE,
+    python_command,
+    resolve_python,
+    worker_command,
+)
 from torchstudio.remote.entry import Credentials, ServerEntry
 from torchstudio.remote.errors import RemoteError
 from torchstudio.remote.hostkeys import (
@@ -38,7 +45,7 @@ from torchstudio.remote.hostkeys import (
 )
 from torchstudio.remote.package import package_root
 from torchstudio.remote.process import SSHProcess
-from torchstudio.remote.upload import Upload, upload_package
+from torchstudio.remote.upload import Upload, remove_old_versions, tree_size, upload_package
 
 KEEPALIVE_SECONDS = 15  # a silent network drop is noticed after about three of these
 CONNECT_TIMEOUT = 20
@@ -211,6 +218,30 @@ class SSHSession:
         except (asyncssh.Error, OSError) as exc:
             raise RemoteError(f"cannot start {module} on {self.entry.label}: {exc}") from exc
         return await SSHProcess.started(process, secret, self.entry.label)
+
+    async def start_module(self, module: str, args: Sequence[str]) -> SSHProcess:
+        """Start `python -m module args` under the guard: its output comes as stderr lines,
+        `terminate` ends it and everything it started, and so does a dropped connection."""
+        upload = await self.ensure_package()
+        words = ["-m", GUARD_MODULE, "-m", module, *args]
+        command = python_command(await self.python(), upload.folder, words)
+        try:
+            process = await self.connection.create_process(command, encoding=None)
+        except (asyncssh.Error, OSError) as exc:
+            raise RemoteError(f"cannot start {module} on {self.entry.label}: {exc}") from exc
+        return await SSHProcess.started(process, "", self.entry.label)
+
+    async def housekeeping(self, keep: int) -> int:
+        """Remove uploaded package versions but the one in use and the newest others, up to
+        `keep` in all; returns the bytes the remaining ones use."""
+        upload = await self.ensure_package()
+        packages = posixpath.dirname(upload.folder)
+        try:
+            async with self.connection.start_sftp_client() as sftp:
+                await remove_old_versions(sftp, packages, upload.version, keep)
+                return await tree_size(sftp, packages)
+        except (asyncssh.Error, OSError) as exc:
+            raise RemoteError(f"cannot tidy {packages} on {self.entry.label}: {exc}") from exc
 
     async def run(
         self, args: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 120

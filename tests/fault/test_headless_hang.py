@@ -13,10 +13,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from tests.helpers.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -56,14 +56,6 @@ def gone(pid: int) -> bool:
     return state == "Z"  # ended, waiting to be reaped
 
 
-def wait_for(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        time.sleep(0.1)
-
-
 def test_a_stall_is_reported_and_the_timeout_stops_everything(hanging):
     project, pidfile, env = hanging
     done = subprocess.run(
@@ -77,7 +69,7 @@ def test_a_stall_is_reported_and_the_timeout_stops_everything(hanging):
     assert "worker datasetload" in done.stderr and "not responding" in done.stderr, done.stderr
     assert "--timeout of 10 s reached while loading the dataset" in done.stderr
     assert "Traceback" not in done.stderr and not done.stdout.strip()
-    wait_for(lambda: gone(int(pidfile.read_text())), 10, "the stuck worker ended")
+    wait_until(lambda: gone(int(pidfile.read_text())), timeout=10, what="the stuck worker ended")
 
 
 def test_ctrl_c_stops_the_workers_and_exits_cleanly(hanging):
@@ -91,7 +83,11 @@ def test_ctrl_c_stops_the_workers_and_exits_cleanly(hanging):
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     try:
-        wait_for(lambda: pidfile.exists() and pidfile.read_text(), 60, "the dataset code runs")
+        wait_until(
+            lambda: pidfile.exists() and pidfile.read_text(),
+            timeout=60,
+            what="the dataset code runs",
+        )
         os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C does: the run and its workers
         out, err = run.communicate(timeout=60)
     finally:
@@ -103,4 +99,4 @@ def test_ctrl_c_stops_the_workers_and_exits_cleanly(hanging):
         "torchstudio run: interrupted (Ctrl-C) while loading the dataset: stopping the workers"
     ), err
     assert "Traceback" not in err and "did not load" not in err and not out.strip(), err
-    wait_for(lambda: gone(int(pidfile.read_text())), 10, "the stuck worker ended")
+    wait_until(lambda: gone(int(pidfile.read_text())), timeout=10, what="the stuck worker ended")

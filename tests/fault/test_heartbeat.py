@@ -19,10 +19,6 @@ def hang_env():
     return {"PYTHONPATH": str(Path(__file__).parent)}
 
 
-async def next_event(manager: RecordingManager, worker: str, kinds: set[str], timeout: float):
-    return await waiting.next_event(manager.events, worker, kinds, timeout=timeout)
-
-
 async def test_a_job_stuck_in_user_code_is_reported_and_stopped(hang_env):
     async with RecordingManager(stall_timeout=STALL_SECONDS) as manager:
         seen = []
@@ -35,7 +31,7 @@ async def test_a_job_stuck_in_user_code_is_reported_and_stopped(hang_env):
 
         sent = time.monotonic()
         await worker.send("spin_job")
-        event = await next_event(manager, worker.name, {"unresponsive"}, timeout=60)
+        event = await waiting.next_event(manager, worker.name, {"unresponsive"}, timeout=60)
         assert time.monotonic() - sent >= STALL_SECONDS
         assert event.data["busy"] == ["spin_job"]
         assert "not responding: busy in spin_job for" in event.data["text"]
@@ -56,9 +52,9 @@ async def test_a_worker_stuck_in_user_code_ends_when_the_app_goes_away(hang_env)
     async with RecordingManager(stall_timeout=STALL_SECONDS) as manager:
         worker = await manager.start_worker("hangworker", module="hangworker", env=hang_env)
         await worker.send("spin")  # its message loop is stuck: it cannot see the app leave
-        await next_event(manager, worker.name, {"unresponsive"}, timeout=60)
+        await waiting.next_event(manager, worker.name, {"unresponsive"}, timeout=60)
         assert worker.busy == ["spin"]
         worker.conn.close()  # what the app's end looks like from the worker
-        event = await next_event(manager, worker.name, {"exited"}, timeout=30)
+        event = await waiting.next_event(manager, worker.name, {"exited"}, timeout=30)
         assert event.data["code"] == 3, event.data
         assert any("the app went away" in line for line in worker.log)

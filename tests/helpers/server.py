@@ -15,8 +15,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 TORCHSTUDIO = str(Path(sys.executable).with_name("torchstudio"))
 URL = re.compile(r"(http://\S+?:(\d+)/)(\?token=(\S+))?")
@@ -160,3 +163,13 @@ def start_process(
             )
     process.kill()
     raise AssertionError(f"{command[-1]!r} printed no URL:\n" + "".join(output))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real server on a new demo project, shared by one test module."""
+    folder = tmp_path_factory.mktemp("server")
+    home = folder / "home"
+    running = start_server(new_project(folder / "demo.tsproj", home), home)
+    yield running
+    running.stop()

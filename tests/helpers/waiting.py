@@ -81,7 +81,7 @@ def wait_until(check: Callable[[], T], *, timeout: float = 30.0, what: str | Non
 
 
 async def next_event(
-    events: asyncio.Queue[Any],
+    source: Any,
     worker: str | None,
     kinds: str | Iterable[str],
     *,
@@ -89,9 +89,11 @@ async def next_event(
 ) -> Any:
     """The next worker event of `worker` (any worker if None) whose kind is in `kinds`.
 
-    `events` is a `RecordingManager`'s queue: events that came before the call are in it too,
-    so an event is never missed by asking late. Events of other workers or kinds are dropped.
+    `source` is a `RecordingManager` (or its `events` queue): events that came before the call
+    are in it too, so an event is never missed by asking late. Events of other workers or
+    kinds are dropped.
     """
+    events: asyncio.Queue[Any] = getattr(source, "events", source)
     wanted = {kinds} if isinstance(kinds, str) else set(kinds)
     seen: list[str] = []
 

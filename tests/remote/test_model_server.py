@@ -33,10 +33,6 @@ async def studio(sshd, known_hosts, tmp_path):
         yield studio
 
 
-async def wait_for(condition, seconds: float = 120) -> None:
-    await eventually(condition, timeout=seconds)
-
-
 def environment(pid: int) -> str:
     with open(f"/proc/{pid}/environ", "rb") as file:
         return file.read().replace(b"\0", b" ").decode()
@@ -53,7 +49,9 @@ async def test_a_model_trains_on_its_server_stops_and_resumes_on_two(studio, ssh
     project.update_model(name, settings=settings)
 
     training.start(name)
-    await wait_for(lambda: training.run(name).epoch >= 1 or not training.running(name))
+    await eventually(
+        lambda: training.run(name).epoch >= 1 or not training.running(name), timeout=120
+    )
     trainer = models.pool.running(f"modeltrain {name}")
     assert trainer is not None and models.placed[name] == SERVER
     # Started over SSH, it runs the package uploaded to the server's folder.

@@ -28,10 +28,6 @@ SLOW = (
 )
 
 
-async def next_event(manager: RecordingManager, worker: str, kind: str, timeout: float = 30):
-    return await waiting.next_event(manager.events, worker, kind, timeout=timeout)
-
-
 def running(pattern: str) -> list[int]:
     found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
     return [int(pid) for pid in found.stdout.split()]
@@ -43,7 +39,7 @@ async def test_remote_datasetload_answers_and_streams_stderr(servers, tmp_path):
         loader = await servers.start_worker(manager, SERVER, "datasetload", env=env)
         report = await loader.request("load", {"code": CHATTY})
         assert (report["train_count"], report["valid_count"]) == (1438, 359)
-        line = await next_event(manager, loader.name, "stderr")
+        line = await waiting.next_event(manager, loader.name, "stderr")
         assert line.data == "hello from the server"
         image, label = await loader.request("sample", {"split": "valid", "index": 5})
         assert image.shape == (1, 8, 8)
@@ -99,10 +95,10 @@ async def test_a_dropped_connection_ends_the_remote_worker(servers, tmp_path):
         pattern = f"torchstudio.datasetanalyze --address 127.0.0.1 --port {port}"
         assert pid in running(pattern)
         job = asyncio.ensure_future(analyzer.request("analyze", {"code": SLOW, "link": link}))
-        await next_event(manager, analyzer.name, "progress")  # the job is under way
+        await waiting.next_event(manager, analyzer.name, "progress")  # the job is under way
 
         session.abort()  # what a network failure does to the app's side
-        exited = await next_event(manager, analyzer.name, "exited")
+        exited = await waiting.next_event(manager, analyzer.name, "exited")
         assert exited.data["signal"] == "SIGHUP" and not analyzer.alive
         assert any("connection to" in line and "was lost" in line for line in analyzer.log)
         with pytest.raises(Exception, match="SIGHUP"):
@@ -121,7 +117,7 @@ async def test_a_killed_remote_worker_is_reported(servers):
     async with RecordingManager() as manager:
         worker = await servers.start_worker(manager, SERVER, "pythoncheck")
         worker.process.kill()
-        exited = await next_event(manager, worker.name, "exited")
+        exited = await waiting.next_event(manager, worker.name, "exited")
         assert exited.data["signal"] == "SIGKILL", exited.data
 
 

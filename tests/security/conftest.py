@@ -1,7 +1,6 @@
 """Fixtures of the security tests, reused from the other suites.
 
-Playwright on Debian's Chromium (tests/e2e) and the real OpenSSH server (tests/remote).
+The real OpenSSH server of tests/remote (Chromium and the app server come from tests/helpers).
 """
 
-from tests.helpers.browser import browser, page  # noqa: F401
 from tests.remote.conftest import known_hosts, sshd  # noqa: F401

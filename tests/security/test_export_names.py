@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from tests.studios import demo_studio
+from tests.helpers.studios import demo_studio
 
 from torchstudio.app.store.names import file_name, inside, name_problem
 from torchstudio.app.store.project import Project, ProjectError

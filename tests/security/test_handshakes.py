@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 import pytest
+from tests.helpers.waiting import eventually, wait_until
 
 from torchstudio import tcpcodec
 from torchstudio.app.runtime.manager import WorkerManager
@@ -29,14 +30,6 @@ from torchstudio.worker import HELLO, same_secret
 pytestmark = pytest.mark.timeout(60)
 
 ODD_SECRETS = ["tökén", "\u2603" * 64, 12345, None, ["a"], {"k": 1}]
-
-
-def wait_until(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        time.sleep(0.02)
 
 
 def frame(msg_type: str, value: object) -> bytes:
@@ -60,9 +53,7 @@ async def test_the_worker_port_refuses_odd_secrets(worker_env):
         waiting = asyncio.ensure_future(
             manager.start_worker("silent", name="silent", module="silentworker", env=worker_env)
         )
-        deadline = time.monotonic() + 10
-        while "silent" not in manager.workers and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        await eventually(lambda: "silent" in manager.workers, timeout=10, what="the silent worker")
         for odd in ODD_SECRETS:
             before = manager.rejected_connections
             reader, writer = await asyncio.open_connection("127.0.0.1", manager.port)
@@ -71,9 +62,11 @@ async def test_the_worker_port_refuses_odd_secrets(worker_env):
             await writer.drain()
             assert await asyncio.wait_for(reader.read(), 10) == b""  # closed by the app
             writer.close()
-            deadline = time.monotonic() + 10
-            while manager.rejected_connections == before and time.monotonic() < deadline:
-                await asyncio.sleep(0.02)
+            await eventually(
+                lambda before=before: manager.rejected_connections > before,
+                timeout=10,
+                what=f"{odd!r} rejected",
+            )
             assert manager.rejected_connections == before + 1, odd
         waiting.cancel()
         await manager.workers["silent"].stop(timeout=2)
@@ -138,11 +131,15 @@ def test_silent_connections_are_capped(server):
         for _ in range(handoff.MAX_HANDSHAKES + 20)
     ]
     try:
-        wait_until(lambda: server.refused_connections >= 20, 10, "the extra connections refused")
+        wait_until(
+            lambda: server.refused_connections >= 20,
+            timeout=10,
+            what="the extra connections refused",
+        )
         # Each waiting hello holds its thread and its deadline's timer: a fixed bound.
         assert threading.active_count() <= baseline + 2 * handoff.MAX_HANDSHAKES + 1
         # Past the deadline the slots are free again: an honest client gets in.
-        wait_until(lambda: threading.active_count() <= baseline + 1, 10, "slots freed")
+        wait_until(lambda: threading.active_count() <= baseline + 1, timeout=10, what="slots freed")
     finally:
         for sock in silent:
             sock.close()

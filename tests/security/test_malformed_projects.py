@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.studios import demo_studio
+from tests.helpers.studios import demo_studio
 
 from torchstudio.app.store.project import Project, ProjectError
 

@@ -11,13 +11,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
+from tests.helpers.waiting import eventually
 
 from torchstudio.app.runtime.manager import WorkerError, WorkerManager
 from torchstudio.app.store.project import Project
@@ -27,14 +26,6 @@ from torchstudio.app.studio import Studio
 pytestmark = pytest.mark.timeout(120)
 
 EVIL = "import pathlib\npathlib.Path({marker!r}).write_text('ran')\n"
-
-
-async def wait_for(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        await asyncio.sleep(0.05)
 
 
 async def open_studio(tmp_path: Path, **new) -> tuple[Studio, TrustStore]:
@@ -81,7 +72,7 @@ async def test_an_outside_edit_while_open_is_not_re_signed(tmp_path):
         name = studio.project.model_names()[0]
         studio.project.update_model(name, code=studio.project.model(name)["code"] + "\n# mine\n")
         studio.log.add("app", "some activity")
-        await wait_for(lambda: not studio.trusted, 10, "the project becomes untrusted")
+        await eventually(lambda: not studio.trusted, timeout=10, what="the project untrusted")
         await assert_untrusted(studio, store, "document dataset: code")
         assert any("changed outside the app" in line for _, _, line in studio.log.lines)
         assert not marker.exists()

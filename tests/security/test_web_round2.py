@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import nicegui
 import pytest
-from tests.security.running_server import new_project, start_server
+from tests.helpers.server import new_project, start_server
 
 from torchstudio.app.web.auth import cookie_values
 

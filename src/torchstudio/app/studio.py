@@ -29,6 +29,7 @@ from torchstudio.app.models.training import TrainingService
 from torchstudio.app.models.views import ModelViews
 from torchstudio.app.runtime.manager import WorkerManager
 from torchstudio.app.runtime.remote_servers import ServerBook, Servers
+from torchstudio.app.runtime.server_desk import ServerDesk
 from torchstudio.app.store import recent
 from torchstudio.app.store.logbook import LogBook
 from torchstudio.app.store.project import Project, ProjectError
@@ -74,6 +75,8 @@ class Studio:
         # The remote servers models may train on (entries in the user's folder, no secrets).
         self.servers = Servers(ServerBook(str(recent.home() / "servers.json")))
         self.servers.book.on_change = lambda: self.changes.emit("servers")
+        # The Servers dialog's state: each machine's check, host keys, installs.
+        self.desk = ServerDesk(self.servers, lambda: self.changes.emit("servers"))
         # With a trust store (the app), an untrusted project's code waits for the user's
         # consent; without one (headless runs, library use) the caller vouches for it.
         self.trust = trust
@@ -82,7 +85,7 @@ class Studio:
         self._trusted_print = ""
         self._trusted_folders: dict[str, str] = {}  # folder label -> fingerprint, as trusted
         self._trust_lock = threading.Lock()  # checked from the loop's threads and the pool's
-        self.pool = GatedPool(self.manager, env, allowed=self.check_trust)
+        self.pool = GatedPool(self.manager, env, allowed=self.check_trust, servers=self.servers)
         self.project: Project | None = None
         self.log = LogBook(on_change=self._log_changed)
         self.dataset: DatasetService | None = None

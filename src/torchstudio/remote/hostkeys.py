@@ -14,6 +14,7 @@ import asyncssh
 from torchstudio.remote.errors import RemoteError
 
 DEFAULT_KNOWN_HOSTS = os.path.join("~", ".ssh", "known_hosts")
+KNOWN_HOSTS_VARIABLE = "TORCHSTUDIO_KNOWN_HOSTS"  # another file than ssh's own, if set
 
 
 class UnknownHostKey(RemoteError):
@@ -43,7 +44,8 @@ class ChangedHostKey(RemoteError):
 
 
 def known_hosts_path(path: str | None = None) -> str:
-    return os.path.expanduser(path or DEFAULT_KNOWN_HOSTS)
+    """`path`, else `TORCHSTUDIO_KNOWN_HOSTS`, else ssh's own `~/.ssh/known_hosts`."""
+    return os.path.expanduser(path or os.environ.get(KNOWN_HOSTS_VARIABLE) or DEFAULT_KNOWN_HOSTS)
 
 
 def host_pattern(host: str, port: int) -> str:

@@ -69,6 +69,9 @@ class DatasetDefinition:
     # The last load report and analysis; each records the fingerprint it was made from.
     report: dict[str, Any] | None = None
     analysis: dict[str, Any] | None = None
+    # Where the loader and the analyzer run: a server's name, None for this machine. Not
+    # part of any fingerprint: the same code loads the same data on any machine.
+    server: str | None = None
 
     @classmethod
     def from_json(cls, value: Any) -> DatasetDefinition:
@@ -94,6 +97,7 @@ class DatasetDefinition:
             analyzer=_copy(field_("analyzer", dict, "a mapping")),
             report=_copy(field_("report", dict, "a mapping")),
             analysis=_copy(field_("analysis", dict, "a mapping")),
+            server=value.get("server") if isinstance(value.get("server"), str) else None,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -1,5 +1,10 @@
 """The Dataset tab's service: the definition in the project, the workers that load, render
 and analyze it, and the state every page shows (so a reload or a second tab sees the same).
+
+The loader and the analyzer run where the definition says (`server`): this machine or a
+server, through the app's `Servers`; the analyzer reads the loader's data link on that
+machine. The renderer stays here: the samples' tensors come to the app anyway, and the
+images it draws are for this app's pages.
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ from torchstudio.app.dataset.definition import DatasetDefinition
 from torchstudio.app.dataset.samples import SampleImages, error_image, png_bytes
 from torchstudio.app.events import Topic
 from torchstudio.app.fingerprint import short
-from torchstudio.app.runtime.manager import WorkerDied, WorkerError, WorkerEvent
+from torchstudio.app.runtime.manager import WorkerDied, WorkerError, WorkerEvent, WorkerHandle
 from torchstudio.app.runtime.pool import WorkerPool
 from torchstudio.app.store.logbook import LogBook
 from torchstudio.app.store.project import Project
+from torchstudio.remote.errors import RemoteError
 
 LOADER, RENDERER, ANALYZER = "datasetload", "tensorrender", "datasetanalyze"
 REPORT_BLOB = "analysis_report"
@@ -62,7 +68,7 @@ class DatasetService:
         self.analysis_message = ""
         self.analysis_progress: float | None = None
         self._load_task: asyncio.Task[Any] | None = None
-        self.images = SampleImages(lambda: pool.get(LOADER), lambda: pool.get(RENDERER))
+        self.images = SampleImages(self.loader, lambda: pool.get(RENDERER))
         self._unsubscribe = pool.manager.subscribe(self._on_event)
 
     # ------------------------------------------------------------------ state
@@ -140,6 +146,36 @@ class DatasetService:
     def close(self) -> None:
         self._unsubscribe()
 
+    # ------------------------------------------------------------------ where it runs
+
+    @property
+    def server(self) -> str | None:
+        return self.definition.server
+
+    async def _worker(self, script: str) -> WorkerHandle:
+        try:
+            return await self.pool.get(script, server=self.server)
+        except RemoteError as exc:
+            raise WorkerError(f"cannot start {script} on server {self.server!r}: {exc}") from exc
+
+    async def loader(self) -> WorkerHandle:
+        """The loader, on the dataset's machine (started there if needed)."""
+        return await self._worker(LOADER)
+
+    async def set_server(self, server: str | None) -> None:
+        """Load and analyze on `server` (None: this machine) from now on; the data loaded
+        elsewhere is let go: Load loads it there."""
+        if server == self.server:
+            return
+        self.definition.server = server
+        where = f"server {server}" if server else "this machine"
+        if self.status in ("loaded", "loading"):
+            self.status, self.link, self.loaded_data = "not loaded", None, None
+            self.message = f"the dataset now loads on {where}: load it again"
+        self._changed()
+        for name in (LOADER, ANALYZER):
+            await self.pool.stop(name)
+
     # ------------------------------------------------------------------ definition
 
     def module_info(self) -> Any:
@@ -215,7 +251,7 @@ class DatasetService:
         self._load_task = asyncio.current_task()
         data = self.definition.data_fingerprint()  # what is sent, whatever changes meanwhile
         try:
-            loader = await self.pool.get(LOADER)
+            loader = await self.loader()
             report = await loader.request(
                 "load",
                 {
@@ -275,7 +311,7 @@ class DatasetService:
         if not self.loaded:
             return True
         try:
-            loader = await self.pool.get(LOADER)
+            loader = await self.loader()
             payload = {"settings": definition_logic.settings_payload(self.definition)}
             data = self.definition.data_fingerprint()
             report = await loader.request("configure", payload)
@@ -324,7 +360,7 @@ class DatasetService:
         self.analysis_message = "starting the analysis worker"
         self._changed(save=False)
         try:
-            worker = await self.pool.get(ANALYZER)
+            worker = await self._worker(ANALYZER)
             result = await worker.request(
                 "analyze",
                 {

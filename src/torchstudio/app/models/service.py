@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from torchstudio.app.dataset.definition import tensor_ids
-from torchstudio.app.dataset.service import LOADER, DatasetService, StaleResult
+from torchstudio.app.dataset.service import DatasetService, StaleResult
 from torchstudio.app.demo import DEMO_MODEL, new_model
 from torchstudio.app.fingerprint import short
 from torchstudio.app.models import definition
@@ -96,17 +96,10 @@ class ModelService:
             return running
         if running is not None:
             await running.stop()
-        if server is None:
-            handle = await self.pool.get("modeltrain", worker_name)
-        else:
-            if self.servers is None:
-                raise ModelError(f"model {name} trains on server {server!r}: no servers here")
-            try:
-                handle = await self.servers.start_worker(
-                    self.pool.manager, server, "modeltrain", worker_name=worker_name
-                )
-            except RemoteError as exc:
-                raise ModelError(f"cannot start the trainer on server {server!r}: {exc}") from exc
+        try:
+            handle = await self.pool.get("modeltrain", worker_name, server)
+        except RemoteError as exc:
+            raise ModelError(f"cannot start the trainer on server {server!r}: {exc}") from exc
         self.placed[name] = server
         return handle
 
@@ -119,6 +112,11 @@ class ModelService:
         if len(hosts) > 1:
             if self.servers is None:
                 raise ModelError("a job on several servers needs the app's remote servers")
+            if self.dataset.server is not None:
+                raise ModelError(
+                    "a job on several machines reads the dataset from this machine: load it "
+                    "here (Dataset tab, Load on: this machine)"
+                )
             # Host 0 is the model's own trainer: its data link is rewritten for its machine.
             first = {**settings["devices"][0], "server": server}
             settings = {**settings, "devices": [first, *settings["devices"][1:]]}
@@ -128,12 +126,15 @@ class ModelService:
                 )
             except (ClusterError, RemoteError) as exc:
                 raise ModelError(f"distributed training failed: {exc}") from exc
-        if server is not None:
-            assert self.servers is not None
+        source = self.dataset.server
+        if server is not None or source is not None:
+            if self.servers is None:
+                raise ModelError("the dataset or the model is on a server: no servers here")
             try:
-                link = await self.servers.link_to_server(server, request["link"])
+                link = await self.servers.route_link(request["link"], source, server)
             except RemoteError as exc:
-                raise ModelError(f"cannot pass the dataset to server {server!r}: {exc}") from exc
+                where = f"server {server!r}" if server else "this machine"
+                raise ModelError(f"cannot pass the dataset to {where}: {exc}") from exc
             request = {**request, "link": link}
         return await trainer.request("train", request)
 
@@ -208,7 +209,7 @@ class ModelService:
             raise ModelError("load the dataset before building a model")
         document = self.project.model(name)
         inputs, outputs = tensor_ids(self.dataset.definition.roles)
-        loader = await self.pool.get(LOADER)
+        loader = await self.dataset.loader()
         sample = await loader.request("sample", {"split": "train", "index": 0})
         report = self.dataset.report or {}
         builder = await self.pool.get("modelbuild", f"modelbuild {name}")
@@ -265,6 +266,8 @@ class ModelService:
         settings (ModelError when it has none). `on_epoch` gets each epoch's record with its
         `run` number; the result has it too.
         """
+        if not self.dataset.loaded:  # e.g. its server's connection dropped meanwhile
+            raise ModelError("load the dataset first (Dataset tab, Load): it is not loaded")
         if not self.is_built(name):  # never train code older than the project's
             await self.build(name)
         document = self.project.model(name)

@@ -18,6 +18,7 @@ from torchstudio.app.runtime.manager import WorkerError, WorkerEvent
 from torchstudio.app.store.project import ProjectError
 
 NOT_RESPONDING = "not responding"
+CONNECTION_LOST = "connection lost"
 STOP_GRACE_SECONDS = 10.0  # for the current batch to end after a stop request
 
 
@@ -25,7 +26,8 @@ STOP_GRACE_SECONDS = 10.0  # for the current batch to end after a stop request
 class Progress:
     """What a page shows about one model's training now (the stored record is `runs.Run`)."""
 
-    status: str = "idle"  # idle / starting / training / not responding / stopped / finished / error
+    # idle / starting / training / not responding / stopped / finished / error / connection lost
+    status: str = "idle"
     epoch: int = 0
     first_epoch: int = 0  # where this run started (a resumed one starts at its checkpoint)
     epochs: int = 0
@@ -121,7 +123,16 @@ class TrainingService:
                 name, lambda r: self._on_epoch(name, r), resume=resume, **overrides
             )
         except (ModelError, ProjectError, WorkerError, KeyError, ValueError) as exc:
-            run.status, run.error, run.message = "error", str(exc), str(exc)
+            server = self.lost_server(name)
+            if server is not None:
+                run.status, run.error, run.seconds_left = CONNECTION_LOST, None, None
+                run.message = (
+                    f"the SSH connection to server {server} dropped: Reconnect, then Resume "
+                    "goes on from the last checkpoint"
+                )
+                self.models.project.update_model(name, status="stopped")
+            else:
+                run.status, run.error, run.message = "error", str(exc), str(exc)
             self._changed(name)
             return
         reason = str(result.get("reason") or "finished")
@@ -132,6 +143,14 @@ class TrainingService:
         run.seconds_left = 0.0 if run.status == "finished" else None
         self.models.project.update_model(name, status=run.status)
         self._changed(name)
+
+    def lost_server(self, name: str) -> str | None:
+        """The server of the model's trainer when its SSH connection is gone (None: it is not)."""
+        server = self.models.placed.get(name)
+        servers = self.models.servers
+        if server is None or servers is None or servers.connected(server):
+            return None
+        return server
 
     def _on_responsiveness(self, name: str, run: Progress, event: WorkerEvent) -> None:
         """A trainer stuck in user code shows as 'not responding' until it moves or is stopped."""

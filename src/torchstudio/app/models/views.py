@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from torchstudio.app.dataset.definition import tensor_ids
-from torchstudio.app.dataset.service import LOADER
 from torchstudio.app.fingerprint import short
 from torchstudio.app.models.runs import Run, key_settings
 from torchstudio.app.models.service import ModelError, ModelService
@@ -142,7 +141,10 @@ class ModelViews:
             elif self.models.servers is None:
                 raise RemoteError("no remote servers in this app")
             else:
-                report = await self.models.servers.python_check(server)
+                # The Servers dialog's last check, else a check now.
+                report = self.models.servers.reports.get(server)
+                if report is None:
+                    report = await self.models.servers.python_check(server)
         except (WorkerError, RemoteError) as exc:  # no check: the CPU is always there
             self.device_errors[server] = str(exc)
             return ["cpu"]
@@ -254,7 +256,7 @@ class ModelViews:
         if not dataset.loaded:
             raise ModelError("load the dataset first")
         inputs, outputs = tensor_ids(dataset.definition.roles)
-        loader = await self.models.pool.get(LOADER)
+        loader = await self.models.dataset.loader()
         sample = await loader.request("sample", {"split": split, "index": index})
         return [np.asarray(sample[i]) for i in inputs], [np.asarray(sample[i]) for i in outputs]
 

@@ -2,11 +2,43 @@
 
 from __future__ import annotations
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 
 from torchstudio.app.catalog import ORIGINS, form_parameters, module_key
 from torchstudio.app.dataset.service import DatasetService
 from torchstudio.app.pages.live import Live
+from torchstudio.app.runtime.server_desk import ServerDesk
+from torchstudio.app.runtime.server_status import HERE
+
+
+def machine_choices(desk: ServerDesk, current: str | None) -> dict[str, str]:
+    """This machine and each server, with the state of its last check."""
+    choices = {HERE: "this machine"}
+    for name in desk.names():
+        status = desk.status(name)
+        choices[name] = f"{name} ({status.label})" if status.kind != "not checked" else name
+    if current and current not in choices:  # a project from elsewhere
+        choices[current] = f"{current} (not one of your servers)"
+    return choices
+
+
+def server_choice(dataset: DatasetService, desk: ServerDesk, live: Live) -> None:
+    """Where Load and Analyze run: this machine or a server of the Servers dialog."""
+    select = ui.select(
+        machine_choices(desk, dataset.server), value=dataset.server or HERE, label="Load on"
+    )
+    select.classes("w-64").props("dense data-ts=dataset-server").mark("dataset-server")
+    select.on_value_change(lambda e: background_tasks.create(dataset.set_server(e.value or None)))
+
+    def show(_: object) -> None:
+        select.set_options(machine_choices(desk, dataset.server), value=dataset.server or HERE)
+
+    live.watch(
+        ["servers", "dataset"],
+        show,
+        lambda: (machine_choices(desk, dataset.server), dataset.server),
+        now=False,
+    )
 
 
 def module_picker(dataset: DatasetService, live: Live) -> None:
@@ -124,13 +156,14 @@ def code_editor(dataset: DatasetService, live: Live) -> ui.codemirror:
     return editor
 
 
-def load_bar(dataset: DatasetService, live: Live) -> None:
-    """Load / Cancel, the progress and the result or the error."""
+def load_bar(dataset: DatasetService, desk: ServerDesk, live: Live) -> None:
+    """Where it loads, Load / Cancel, the progress and the result or the error."""
     with ui.row().classes("w-full items-center gap-2"):
+        server_choice(dataset, desk, live)
         load = ui.button("Load", icon="play_arrow", on_click=dataset.load).mark("load")
         cancel = ui.button("Cancel", icon="stop", on_click=dataset.cancel_load).mark("cancel-load")
         cancel.props("flat color=negative")
-        status = ui.label().classes("text-sm").mark("load-status")
+        status = ui.label().classes("text-sm").props("data-ts=load-status").mark("load-status")
     progress = ui.linear_progress(value=0, show_value=False).classes("w-full")
     error = ui.label().classes(
         "whitespace-pre font-mono text-xs text-negative w-full ts-load-error"
@@ -158,10 +191,10 @@ def load_bar(dataset: DatasetService, live: Live) -> None:
     )
 
 
-def source_panel(dataset: DatasetService, live: Live) -> None:
+def source_panel(dataset: DatasetService, desk: ServerDesk, live: Live) -> None:
     with ui.card().classes("w-full"):
         ui.label("Dataset").classes("text-h6")
         module_picker(dataset, live)
         parameter_form(dataset, live)
         code_editor(dataset, live)
-        load_bar(dataset, live)
+        load_bar(dataset, desk, live)

@@ -1,4 +1,4 @@
-"""The header: the open project, and New / Open / Save As / recent projects."""
+"""The header: the open project, New / Open / Save As / recent projects, and Servers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 
 from nicegui import ui
 
+from torchstudio.app.pages.live import Live
+from torchstudio.app.pages.servers_dialog import servers_dialog
 from torchstudio.app.pages.trust_banner import trust_banner
 from torchstudio.app.store import recent
 from torchstudio.app.store.project import ProjectError
@@ -38,7 +40,7 @@ def path_dialog(
     return dialog
 
 
-def header(studio: Studio) -> None:
+def header(studio: Studio, live: Live) -> None:
     project = studio.project
     with ui.header().classes("items-center gap-4 bg-primary"):
         ui.label("TorchStudio").classes("text-h6")
@@ -79,5 +81,15 @@ def header(studio: Studio) -> None:
             ui.menu_item(
                 "Save as...", on_click=opener("Save the project as", "save-as", studio.save_as)
             ).mark("menu-save-as")
+
+        def open_servers() -> None:
+            if "servers" not in dialogs:
+                with holder:
+                    dialogs["servers"] = servers_dialog(studio.desk, live)
+            dialogs["servers"].open()
+
+        ui.button("Servers", icon="dns", on_click=open_servers).props(
+            "flat color=white data-ts=servers-open"
+        ).mark("servers-open")
         ui.label("Changes are saved as you make them").classes("text-xs opacity-70")
     trust_banner(studio)

@@ -30,7 +30,7 @@ def dataset_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
         return
     with ui.row().classes("w-full no-wrap items-start gap-4"):
         with ui.column().classes("w-[44%] min-w-[420px]"):
-            source_panel(dataset, live)
+            source_panel(dataset, studio.desk, live)
         with ui.column().classes("grow"):
             settings_panel(dataset, live)
             sample_browser(dataset, live, studio.salt)
@@ -40,7 +40,7 @@ def dataset_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
 def main_page(studio: Studio) -> None:
     ui.add_head_html(ZOOM_SCRIPT)
     live = Live.for_page(studio.changes)
-    header(studio)
+    header(studio, live)
     tabs_spec = [("Dataset", dataset_tab), *TABS]
     with ui.tabs().classes("w-full") as tabs:
         handles = [ui.tab(name).mark(f"tab-{name.lower()}") for name, _ in tabs_spec]

@@ -88,10 +88,18 @@ def placement_form(studio: Studio, live: Live, name: str) -> None:
     def known() -> list[str]:
         return sorted(servers.book.entries)
 
+    def server_label(server: str) -> str:
+        """The server with its devices, once the Servers dialog checked it."""
+        status = studio.desk.status(server)
+        return f"{server} ({', '.join(status.devices)})" if status.report else server
+
     def settings() -> dict[str, Any]:
         return models.effective(name).values
 
     def machine_devices(server: str | None) -> list[str]:
+        checked = studio.desk.status(server).report if server else None
+        if checked:  # the Servers dialog's last check of that server
+            return studio.desk.status(server).devices
         if server not in views.server_devices:
             background_tasks.create(views.find_devices(server))
         return views.server_devices.get(server) or ["cpu"]
@@ -109,7 +117,7 @@ def placement_form(studio: Studio, live: Live, name: str) -> None:
         placement = Placement.of(settings())
         devices = machine_devices(placement.server)
         with ui.row().classes("w-full items-center gap-3"):
-            choices = {HERE: "this machine", **{s: s for s in known()}}
+            choices = {HERE: "this machine", **{s: server_label(s) for s in known()}}
             if placement.server and placement.server not in choices:  # a project from elsewhere
                 choices[placement.server] = f"{placement.server} (not one of your servers)"
             server = ui.select(choices, value=placement.server or HERE, label="server")
@@ -191,6 +199,11 @@ def placement_form(studio: Studio, live: Live, name: str) -> None:
     live.watch(
         ["devices", "servers", "model"],
         lambda _: body.refresh(),
-        lambda: (str(views.server_devices), models.effective(name)["batch_size"], tuple(known())),
+        lambda: (
+            str(views.server_devices),
+            models.effective(name)["batch_size"],
+            tuple(known()),
+            tuple(server_label(s) for s in known()),
+        ),
         now=False,
     )

@@ -10,6 +10,7 @@ from nicegui import background_tasks, ui
 
 from torchstudio.app.fingerprint import short
 from torchstudio.app.models.document import PER_OUTPUT, Effective, ModelDocument
+from torchstudio.app.models.training import CONNECTION_LOST
 from torchstudio.app.models.views import EXPORT_FORMATS
 from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.model_editor import mark_id
@@ -158,8 +159,17 @@ def train_bar(studio: Studio, live: Live, name: str) -> None:
         ui.button("Resume", icon="redo", on_click=lambda: training.start(name, resume=True)).mark(
             f"resume-{mark_id(name)}"
         )
+        reconnect = ui.button("Reconnect", icon="sync", on_click=lambda: reconnect_server())
+        reconnect.props("flat data-ts=train-reconnect").mark(f"reconnect-{mark_id(name)}")
         status = ui.label().classes("text-sm").props("data-ts=train-status")
         status.mark(f"train-status-{mark_id(name)}")
+
+    async def reconnect_server() -> None:
+        server = studio.models.placed.get(name) if studio.models else None
+        if server is not None:
+            await studio.desk.reconnect(server)
+            studio.changes.emit("training", name)  # the button goes once connected
+
     progress = ui.linear_progress(value=0, show_value=False).classes("w-full")
     # Which run the curves show, the dataset it trained on, and whether it is stale.
     shown = ui.label().classes("text-sm").mark(f"run-shown-{mark_id(name)}")
@@ -186,6 +196,8 @@ def train_bar(studio: Studio, live: Live, name: str) -> None:
         )
         progress.set_value(run.fraction)
         error.set_text(run.error or "")
+        lost = run.status == CONNECTION_LOST and training.lost_server(name) is not None
+        reconnect.set_visibility(lost)
 
     client = ui.context.client
 

@@ -98,3 +98,17 @@ class LocalLauncher:
         await process.stdin.drain()
         process.stdin.close()
         return LocalProcess(process)
+
+    async def start_module(self, module: str, args: list[str]) -> LocalProcess:
+        """Run `python -m module args` (not a worker): its output comes as stderr lines."""
+        process = await asyncio.create_subprocess_exec(
+            self.python,
+            "-u",
+            "-m",
+            module,
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        return LocalProcess(process)

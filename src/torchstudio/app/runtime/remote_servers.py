@@ -11,12 +11,18 @@ rewritten to cross the same connection in either direction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from torchstudio.app.runtime.manager import WorkerHandle, WorkerManager
+from torchstudio.app.runtime.server_status import (
+    KEEP_PACKAGE_VERSIONS,
+    SECRET_HINTS,
+    link_route,
+)
 from torchstudio.remote.entry import Credentials, ServerEntry
 from torchstudio.remote.errors import RemoteError
 from torchstudio.remote.hostkeys import (
@@ -24,8 +30,11 @@ from torchstudio.remote.hostkeys import (
     UnknownHostKey,
     fetch_host_key,
     fingerprint,
+    known_hosts_line,
     known_hosts_path,
+    read_known_hosts,
     record_host_key,
+    recorded_keys,
 )
 from torchstudio.sshtunnel import SSHSession
 
@@ -83,6 +92,12 @@ class Servers:
         self._credentials: dict[str, Credentials] = {}
         self._sessions: dict[str, SSHSession] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._watchers: set[asyncio.Task[None]] = set()
+        # Told the server's name when its open connection drops (not when closed here).
+        self.on_lost: Callable[[str], None] | None = None
+        self.reports: dict[str, dict[str, Any]] = {}  # each server's last pythoncheck report
+        # Told the server's name and the reason when a login lacks its password or passphrase.
+        self.on_secret_needed: Callable[[str, str], None] | None = None
 
     def add(
         self, entry: ServerEntry, password: str | None = None, passphrase: str | None = None
@@ -92,33 +107,91 @@ class Servers:
         self._credentials[entry.name] = Credentials(password, passphrase)
         return entry
 
+    def replace(
+        self,
+        old: str | None,
+        entry: ServerEntry,
+        password: str | None = None,
+        passphrase: str | None = None,
+    ) -> None:
+        """Add `entry`, or put it in the place of server `old`: its connection is closed (the
+        next use logs in with the new settings); secrets not given stay as they were."""
+        if old is not None:
+            session = self._sessions.pop(old, None)
+            if session is not None:
+                session.abort()  # deliberately closed: its watcher sees another session
+        kept = self._credentials.pop(old, Credentials()) if old is not None else Credentials()
+        if old is not None and old != entry.name:
+            self.reports.pop(old, None)
+            self.book.entries.pop(old, None)
+        self.add(entry, password or kept.password, passphrase or kept.passphrase)
+
     def set_credentials(
         self, name: str, password: str | None = None, passphrase: str | None = None
     ) -> None:
         self.book.get(name)
         self._credentials[name] = Credentials(password, passphrase)
 
-    async def check(self, name: str) -> dict[str, Any]:
+    def has_credentials(self, name: str) -> bool:
+        credentials = self._credentials.get(name)
+        return credentials is not None and (
+            credentials.password is not None or credentials.passphrase is not None
+        )
+
+    async def remove(self, name: str) -> None:
+        """Forget a server: its entry, its secrets, its connection."""
+        await self.disconnect(name)
+        self._credentials.pop(name, None)
+        self.reports.pop(name, None)
+        self.book.remove(name)
+
+    def connected(self, name: str) -> bool:
+        session = self._sessions.get(name)
+        return session is not None and not session.closed
+
+    def recorded_lines(self, name: str) -> list[str]:
+        """The known_hosts lines recorded for this server (what to remove if it changed)."""
+        entry = self.book.get(name)
+        known = read_known_hosts(self.known_hosts)
+        keys = recorded_keys(known, entry.host, entry.port)
+        return [known_hosts_line(entry.host, entry.port, key).strip() for key in keys]
+
+    async def check(
+        self, name: str, on_connected: Callable[[], None] | None = None
+    ) -> dict[str, Any]:
         """Connect and check the server's Python. Never raises for a server problem.
 
         `status` is `ok` (with the pythoncheck `report`), `unknown_host` (with the
         `fingerprint` to show and accept), `changed_host_key` or `error`; `text` says it.
+        `on_connected` is called once logged in, before the check.
         """
         try:
             session = await self.connect(name)
+            if on_connected is not None:
+                on_connected()
             report = await self.python_check(name)
         except UnknownHostKey as exc:
             return {"status": "unknown_host", "fingerprint": exc.fingerprint, "text": str(exc)}
         except ChangedHostKey as exc:
-            return {"status": "changed_host_key", "fingerprint": exc.fingerprint, "text": str(exc)}
+            return {
+                "status": "changed_host_key",
+                "fingerprint": exc.fingerprint,
+                "text": str(exc),
+                "remove_lines": self.recorded_lines(name),
+            }
         except RemoteError as exc:
             return {"status": "error", "text": str(exc)}
+        try:
+            space: int | None = await session.housekeeping(KEEP_PACKAGE_VERSIONS)
+        except RemoteError:
+            space = None  # tidying is a convenience: the server works without it
         upload = session.upload
         return {
             "status": "ok",
             "text": "ready" if report["ok"] else "Python needs: " + ", ".join(report["missing"]),
             "report": report,
             "package": {"version": upload.version, "folder": upload.folder} if upload else None,
+            "space": space,
         }
 
     async def accept_host_key(self, name: str, accepted_fingerprint: str) -> None:
@@ -140,9 +213,28 @@ class Servers:
             if session is None or session.closed:
                 entry = self.book.get(name)
                 credentials = self._credentials.get(name, Credentials())
-                session = await SSHSession.open(entry, credentials, self.known_hosts)
+                try:
+                    session = await SSHSession.open(entry, credentials, self.known_hosts)
+                except RemoteError as exc:
+                    if any(hint in str(exc) for hint, _ in SECRET_HINTS):
+                        # After a restart: the app asks for it where servers are managed.
+                        if self.on_secret_needed is not None:
+                            self.on_secret_needed(name, str(exc))
+                        raise RemoteError(
+                            f"{exc} (in Servers, from the header: kept in memory only)"
+                        ) from None
+                    raise
                 self._sessions[name] = session
+                watcher = asyncio.ensure_future(self._watch(name, session))
+                self._watchers.add(watcher)
+                watcher.add_done_callback(self._watchers.discard)
             return session
+
+    async def _watch(self, name: str, session: SSHSession) -> None:
+        with contextlib.suppress(Exception):
+            await session.connection.wait_closed()
+        if self._sessions.get(name) is session and self.on_lost is not None:
+            self.on_lost(name)  # still the session in use: it dropped, nobody closed it
 
     async def python_check(self, name: str) -> dict[str, Any]:
         """The server's `pythoncheck` report (runs with the uploaded package)."""
@@ -150,7 +242,9 @@ class Servers:
         result = await session.run(["-m", "torchstudio.pythoncheck", "--json"])
         lines = result.stdout.strip().splitlines()
         try:
-            return json.loads(lines[-1])
+            report = json.loads(lines[-1])
+            self.reports[name] = report
+            return report
         except (IndexError, ValueError):
             detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
             raise RemoteError(
@@ -186,6 +280,20 @@ class Servers:
         port = await session.reverse_port(link["address"], int(link["port"]))
         return {**link, "address": "127.0.0.1", "port": port}
 
+    async def route_link(
+        self, link: dict[str, Any], source: str | None, target: str | None
+    ) -> dict[str, Any]:
+        """A data link of a worker on `source` for a worker on `target` (None: here)."""
+        route = link_route(source, target)
+        if route == "same":
+            return link
+        if route == "to_server":
+            assert target is not None
+            return await self.link_to_server(target, link)
+        assert source is not None
+        here = await self.link_from_server(source, link)
+        return here if target is None else await self.link_to_server(target, here)
+
     async def link_from_server(self, name: str, link: dict[str, Any]) -> dict[str, Any]:
         """A data link of a worker on the server, rewritten for a worker here."""
         session = await self.connect(name)
@@ -199,3 +307,5 @@ class Servers:
 
     async def close(self) -> None:
         await asyncio.gather(*(self.disconnect(name) for name in list(self._sessions)))
+        for watcher in list(self._watchers):
+            watcher.cancel()

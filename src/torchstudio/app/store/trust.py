@@ -22,11 +22,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torchstudio.app.runtime.manager import WorkerError, WorkerHandle, WorkerManager
 from torchstudio.app.runtime.pool import WorkerPool
 from torchstudio.app.store.project import Project
+
+if TYPE_CHECKING:
+    from torchstudio.app.runtime.remote_servers import Servers
 
 TRUST_FILE = "trusted.json"
 CODE_KEYS = ("code", "loss", "metric", "optimizer", "scheduler")
@@ -263,11 +266,14 @@ class GatedPool(WorkerPool):
         manager: WorkerManager,
         env: Mapping[str, str] | None = None,
         allowed: Callable[[], bool] = lambda: True,
+        servers: Servers | None = None,
     ) -> None:
-        super().__init__(manager, env)
+        super().__init__(manager, env, servers)
         self.allowed = allowed
 
-    async def get(self, script: str, name: str | None = None) -> WorkerHandle:
+    async def get(
+        self, script: str, name: str | None = None, server: str | None = None
+    ) -> WorkerHandle:
         # `allowed` reads the project's code and folders again (I/O): not on the loop.
         if script not in CODE_FREE_WORKERS and not await asyncio.to_thread(self.allowed):
             raise UntrustedProject(
@@ -275,4 +281,4 @@ class GatedPool(WorkerPool):
                 "outside the app since) and contains code: nothing of it runs until you trust it (read the list of its code in the "
                 "banner at the top, then press 'Trust and allow its code')"
             )
-        return await super().get(script, name)
+        return await super().get(script, name, server)
