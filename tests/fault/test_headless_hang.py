@@ -12,15 +12,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.helpers.server import TORCHSTUDIO, run_torchstudio, server_env
 from tests.helpers.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
-TORCHSTUDIO = str(Path(sys.executable).with_name("torchstudio"))
 ENDLESS = """\
 import os
 open({pidfile!r}, "w").write(str(os.getpid()))
@@ -35,16 +34,14 @@ def hanging(tmp_path):
     pidfile = tmp_path / "worker.pid"
     code = tmp_path / "endless.py"
     code.write_text(ENDLESS.format(pidfile=str(pidfile)))
-    env = {
-        **os.environ,
-        "TORCHSTUDIO_HOME": str(tmp_path / "home"),
-        "TORCHSTUDIO_STALL_SECONDS": "2",
-    }
+    home = tmp_path / "home"
+    env = {**server_env(home), "TORCHSTUDIO_STALL_SECONDS": "2"}
     model = tmp_path / "net.py"
     model.write_text("import torch\n\nmodel = torch.nn.Linear(4, 2)\n")
     project = tmp_path / "hang.tsproj"
     options = ["--dataset", str(code), "--model", str(model)]
-    subprocess.run([TORCHSTUDIO, "new", *options, str(project)], check=True, env=env)
+    made = run_torchstudio("new", *options, str(project), home=home, env=env)
+    assert made.returncode == 0, made.stderr
     return project, pidfile, env
 
 
@@ -58,13 +55,8 @@ def gone(pid: int) -> bool:
 
 def test_a_stall_is_reported_and_the_timeout_stops_everything(hanging):
     project, pidfile, env = hanging
-    done = subprocess.run(
-        [TORCHSTUDIO, "run", str(project), "--timeout", "10"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    home = Path(env["TORCHSTUDIO_HOME"])
+    done = run_torchstudio("run", str(project), "--timeout", "10", home=home, env=env)
     assert done.returncode == 124, done.stderr
     assert "worker datasetload" in done.stderr and "not responding" in done.stderr, done.stderr
     assert "--timeout of 10 s reached while loading the dataset" in done.stderr

@@ -57,6 +57,14 @@ class Server:
         finally:
             connection.close()
 
+    def token_cookie(self) -> tuple[str, str]:
+        """(name=value, the whole Set-Cookie line) of the cookie the token URL sets."""
+        status, headers, _ = self.request("GET", f"/?token={self.token}")
+        assert status == 200, status
+        mine = f"torchstudio_token_{self.port}="
+        line = next(c for c in headers.get_all("set-cookie") or [] if c.startswith(mine))
+        return line.split(";")[0], line
+
     def stop(self) -> None:
         """End it; `output` then holds everything it printed."""
         self.process.terminate()

@@ -38,16 +38,19 @@ def build_wheel(folder: Path, version: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def target(tmp_path_factory) -> dict[str, str]:
+def fresh_venv(folder: Path, *versions: str) -> dict[str, str]:
     """A fresh virtual environment (pip from ensurepip, offline) and a folder of wheels."""
-    folder = tmp_path_factory.mktemp("install")
     wheels = folder / "wheels"
     wheels.mkdir()
-    build_wheel(wheels, "1.0")
-    build_wheel(wheels, "2.0")
+    for version in versions:
+        build_wheel(wheels, version)
     subprocess.run([sys.executable, "-m", "venv", str(folder / "venv")], check=True)
     return {"python": str(folder / "venv" / "bin" / "python"), "wheels": str(wheels)}
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory) -> dict[str, str]:
+    return fresh_venv(tmp_path_factory.mktemp("install"), "1.0", "2.0")
 
 
 def imported_version(python: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 from tests.helpers.waiting import eventually
-from tests.remote.test_pythoninstall import build_wheel, imported_version
+from tests.remote.test_pythoninstall import fresh_venv, imported_version
 
 from torchstudio.app.runtime.launchers import LocalLauncher
 from torchstudio.app.runtime.remote_servers import Servers
@@ -28,12 +27,7 @@ pytestmark = [pytest.mark.sshd, pytest.mark.timeout(180)]
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory) -> dict[str, str]:
     """A fresh virtual environment to install into, and a folder with a wheel."""
-    folder = tmp_path_factory.mktemp("desk")
-    wheels = folder / "wheels"
-    wheels.mkdir()
-    build_wheel(wheels, "1.0")
-    subprocess.run([sys.executable, "-m", "venv", str(folder / "venv")], check=True)
-    return {"python": str(folder / "venv" / "bin" / "python"), "wheels": str(wheels)}
+    return fresh_venv(tmp_path_factory.mktemp("desk"), "1.0")
 
 
 def form_of(sshd, **changes: str) -> EntryForm:

@@ -11,7 +11,6 @@ import asyncio
 import nicegui
 import pytest
 import websockets
-from tests.helpers.server import new_project, start_server
 
 STATIC = f"/_nicegui/{nicegui.__version__}/static/nicegui.js"
 POLLING = "/_nicegui_ws/socket.io/?EIO=4&transport=polling"
@@ -19,23 +18,11 @@ WEBSOCKET = "/_nicegui_ws/socket.io/?EIO=4&transport=websocket"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("access")
-    project = new_project(folder / "demo.tsproj", folder / "home")
-    running = start_server(project, folder / "home")
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
 def cookie(server) -> str:
     """The cookie the token URL sets (checked to be HttpOnly and SameSite=Strict)."""
-    status, headers, _ = server.request("GET", f"/?token={server.token}")
-    assert status == 200
-    mine = f"torchstudio_token_{server.port}="
-    set_cookie = next(c for c in headers.get_all("set-cookie") if c.startswith(mine))
+    cookie, set_cookie = server.token_cookie()
     assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
-    return set_cookie.split(";")[0]
+    return cookie
 
 
 def own(server) -> dict[str, str]:

@@ -11,19 +11,17 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.helpers.server import run_torchstudio
 from tests.helpers.studios import demo_studio
 
 from torchstudio.app.store.project import Project, ProjectError
 
 pytestmark = pytest.mark.timeout(240)
 
-TORCHSTUDIO = str(Path(sys.executable).with_name("torchstudio"))
 DEEP = "[" * 100_000 + "]" * 100_000
 
 
@@ -102,14 +100,7 @@ def damaged(demo_file: Path, folder: Path, case: str) -> Path:
 @pytest.mark.parametrize("case", list(CASES))
 def test_torchstudio_run_answers_in_one_line(demo_file, tmp_path, case):
     path = damaged(demo_file, tmp_path, case)
-    env = {**os.environ, "TORCHSTUDIO_HOME": str(tmp_path / "home")}
-    done = subprocess.run(
-        [TORCHSTUDIO, "run", str(path), "--epochs", "1"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env,
-    )
+    done = run_torchstudio("run", str(path), "--epochs", "1", home=tmp_path / "home", timeout=180)
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr

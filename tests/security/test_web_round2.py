@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import nicegui
 import pytest
-from tests.helpers.server import new_project, start_server
 
 from torchstudio.app.web.auth import cookie_values
 
@@ -23,20 +22,8 @@ STATIC = f"/_nicegui/{nicegui.__version__}/static/nicegui.js"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("round2")
-    project = new_project(folder / "demo.tsproj", folder / "home")
-    running = start_server(project, folder / "home")
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
 def cookie(server) -> str:
-    status, headers, _ = server.request("GET", f"/?token={server.token}")
-    assert status == 200
-    mine = f"torchstudio_token_{server.port}="
-    return next(c for c in headers.get_all("set-cookie") if c.startswith(mine)).split(";")[0]
+    return server.token_cookie()[0]
 
 
 FOREIGN = ["theme=dark mode", 'a="unclosed', "weird;;=;", "x=1; y", "name with space=1"]
