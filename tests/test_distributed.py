@@ -51,6 +51,7 @@ def gone(pid: int) -> bool:
         return stat.read().split(")")[-1].split()[0] == "Z"
 
 
+@pytest.mark.slow
 async def test_two_ranks_report_what_one_process_reports(tmp_path):
     async with WorkerManager() as manager:
         job = await start(manager, tmp_path)
@@ -78,6 +79,7 @@ async def test_two_ranks_report_what_one_process_reports(tmp_path):
         assert logits.shape == (10,)
 
 
+@pytest.mark.slow
 async def test_stop_and_resume(tmp_path):
     async with WorkerManager() as manager:
         job = await start(manager, tmp_path)
@@ -104,6 +106,7 @@ async def test_stop_and_resume(tmp_path):
         assert all(gone(r["pid"]) for r in job.of("ranks")[0])
 
 
+@pytest.mark.slow
 async def test_a_rank_that_dies_or_fails_ends_the_job_with_its_name(tmp_path):
     async with WorkerManager() as manager:
         job = await start(manager, tmp_path)

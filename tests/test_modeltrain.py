@@ -57,6 +57,7 @@ model = Gated()
 """
 
 
+@pytest.mark.slow
 async def test_training_improves_keeps_best_weights_and_infers(tmp_path):
     async with WorkerManager() as manager:
         run = await start(manager, tmp_path)
@@ -76,6 +77,7 @@ async def test_training_improves_keeps_best_weights_and_infers(tmp_path):
         assert logits.shape == (10,)
 
 
+@pytest.mark.slow
 async def test_stop_and_resume_gives_the_same_result(tmp_path):
     async with WorkerManager() as manager:
         run = await start(manager, tmp_path)
@@ -101,6 +103,7 @@ async def test_stop_and_resume_gives_the_same_result(tmp_path):
             assert a["valid_metric"] == pytest.approx(b["valid_metric"], rel=1e-6)
 
 
+@pytest.mark.slow
 async def test_cancel_stops_after_the_current_batch(tmp_path):
     async with WorkerManager() as manager:
         run = await start(manager, tmp_path)
@@ -113,6 +116,7 @@ async def test_cancel_stops_after_the_current_batch(tmp_path):
         assert summary["epochs_done"] < 200
 
 
+@pytest.mark.slow
 async def test_two_inputs_two_outputs_and_an_untraceable_model(tmp_path):
     async with WorkerManager() as manager:
         run = await start(manager, tmp_path, TWO_IN_TWO_OUT_DATA)
@@ -140,6 +144,7 @@ async def test_two_inputs_two_outputs_and_an_untraceable_model(tmp_path):
         assert summary["history"][1]["train_loss"] < summary["history"][0]["train_loss"]
 
 
+@pytest.mark.slow
 async def test_error_messages(tmp_path):
     async with WorkerManager() as manager:
         run = await start(manager, tmp_path)
@@ -170,6 +175,7 @@ async def test_error_messages(tmp_path):
         assert run.trainer.alive
 
 
+@pytest.mark.slow
 async def test_fresh_samples_mode_and_bf16(tmp_path):
     async with WorkerManager() as manager:
         run = await start(manager, tmp_path)
@@ -186,6 +192,7 @@ async def test_fresh_samples_mode_and_bf16(tmp_path):
         assert summary["history"][1]["train_loss"] < summary["history"][0]["train_loss"]
 
 
+@pytest.mark.slow
 async def test_every_export_loads_back_and_agrees(tmp_path):
     async with WorkerManager() as manager:
         run = await start(manager, tmp_path)

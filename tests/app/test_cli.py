@@ -51,6 +51,7 @@ def test_app_refuses_a_damaged_project(tmp_path, capsys):
     assert "not a TorchStudio project" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_run_trains_the_demo_and_prints_epochs(tmp_path):
     env = {"TORCHSTUDIO_HOME": str(tmp_path / "home"), "TORCHSTUDIO_CACHE": str(tmp_path / "c")}

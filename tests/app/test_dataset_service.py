@@ -21,6 +21,7 @@ async def studio(tmp_path):
         yield studio
 
 
+@pytest.mark.slow
 async def test_load_browse_resplit_analyze_and_reopen(studio, tmp_path):
     dataset = studio.dataset
     assert dataset.definition.module == "torchstudio:Digits"
@@ -58,6 +59,7 @@ async def test_load_browse_resplit_analyze_and_reopen(studio, tmp_path):
     assert Project.open(tmp_path / "copy.tsproj").document("dataset")["analysis"]
 
 
+@pytest.mark.slow
 async def test_errors_show_the_line_and_the_app_goes_on(studio):
     dataset = studio.dataset
     dataset.set_code("import torch\n\ntrain = [torch.zeros(3)] * 4\nvalid = train[\n")
@@ -78,6 +80,7 @@ async def test_errors_show_the_line_and_the_app_goes_on(studio):
     assert dataset.report["train_count"] == 898
 
 
+@pytest.mark.slow
 async def test_a_load_can_be_cancelled(studio):
     dataset = studio.dataset
     dataset.set_code("import time\ntime.sleep(60)\ntrain = [1]\n")

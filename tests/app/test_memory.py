@@ -15,7 +15,7 @@ from torchstudio.app.demo import model_document
 from torchstudio.app.store.project import Project
 from torchstudio.app.studio import Studio
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 EPOCHS = 8
 MB = 1024 * 1024

@@ -126,6 +126,7 @@ def without_dropout(studio, name, **settings):
     studio.project.update_model(name, settings={**current, **settings})
 
 
+@pytest.mark.slow
 async def test_two_cpu_processes_train_like_one_with_the_global_batch(studio):
     project, training = studio.project, studio.training
     name = project.model_names()[0]

@@ -12,7 +12,7 @@ from torchstudio.app.fingerprint import short
 from torchstudio.app.models.service import ModelError
 from torchstudio.app.store.project import Project
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
 
 def quick(project, name, **settings):

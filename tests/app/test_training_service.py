@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from tests.helpers.waiting import eventually
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 
 async def test_train_stop_and_resume_keep_every_epoch(studio):

@@ -8,7 +8,7 @@ import pytest
 from torchstudio.app.studio import Studio
 from torchstudio.memory_cap import MEMORY_LIMIT_VARIABLE
 
-pytestmark = [pytest.mark.timeout(240), pytest.mark.asyncio(loop_scope="session")]
+pytestmark = [pytest.mark.timeout(240), pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
 
 TWO_HEADS = """import torch
 

@@ -92,7 +92,7 @@ async def test_accept_check_tidy_install_and_a_dropped_connection(sshd, tmp_path
 
         # The same Install here, into this machine's Python (the venv); a failure says why.
         job = await desk.install(HERE, desk.install_request(["tsmissing"], venv["wheels"], True))
-        assert job.state == "failed" and "tsmissing" in job.progress, job.progress
+        assert job.state == "failed" and "tsmissing" in job.progress, list(job.lines)
         assert desk.status(HERE).kind == "packages missing"  # the bare venv has no torch
         with pytest.raises(ValueError, match="nothing to install"):
             desk.install_request([" "])

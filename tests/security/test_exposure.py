@@ -34,6 +34,7 @@ def test_a_short_password_is_refused(project):
     assert "at least 8 characters" in result.stderr
 
 
+@pytest.mark.slow
 def test_password_login_on_all_interfaces(project):
     server = start_server(
         project,

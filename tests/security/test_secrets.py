@@ -81,6 +81,7 @@ async def test_secrets_stay_out_of_the_project_the_book_and_the_logs(
         assert secret not in repr(studio.servers._credentials)
 
 
+@pytest.mark.slow
 def test_secrets_stay_out_of_the_served_page(tmp_path):
     home = tmp_path / "home"
     project = new_project(tmp_path / "page.tsproj", home)

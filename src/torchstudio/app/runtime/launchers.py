@@ -7,10 +7,17 @@ implements the same `Launcher` protocol, so the manager treats both alike.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Protocol
+
+import torchstudio
 
 
 class WorkerProcess(Protocol):
@@ -69,11 +76,33 @@ class LocalProcess:
             self._process.kill()
 
 
+@functools.cache
+def package_only_path() -> str:
+    """A folder holding only a link to this torchstudio package, made once per app process.
+
+    Another Python of this machine (one the user checks or installs into) runs our
+    standard-library-only tools, `pythoncheck` and `pythoninstall`, with this folder as its
+    path: it finds them, and none of the app's other packages, as a server does with the
+    uploaded package.
+    """
+    folder = tempfile.mkdtemp(prefix="torchstudio-package-")
+    os.symlink(Path(torchstudio.__file__).parent, Path(folder) / "torchstudio")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 class LocalLauncher:
     """Starts workers with this machine's Python (the app's own interpreter by default)."""
 
     def __init__(self, python: str = sys.executable) -> None:
         self.python = python
+
+    def module_env(self) -> dict[str, str]:
+        """The environment in which `python -m torchstudio.TOOL` finds the app's package."""
+        env = dict(os.environ)
+        if os.path.abspath(self.python) != os.path.abspath(sys.executable):
+            env["PYTHONPATH"] = package_only_path()
+        return env
 
     async def launch(
         self, module: str, address: str, port: int, secret: str, env: Mapping[str, str]
@@ -110,5 +139,6 @@ class LocalLauncher:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
+            env=self.module_env(),
         )
         return LocalProcess(process)

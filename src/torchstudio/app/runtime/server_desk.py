@@ -167,6 +167,7 @@ class ServerDesk:
             "--json",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            env=self.local.module_env(),
         )
         out, err = await process.communicate()
         try:
