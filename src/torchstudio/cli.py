@@ -24,7 +24,8 @@ def app_parser() -> argparse.ArgumentParser:
         "project and prints the URL to open, with its access token.",
         epilog="other commands (see `torchstudio COMMAND --help`):\n"
         "  new PATH (--demo | --dataset FILE.py --model FILE.py ...)   create a project file\n"
-        "  run PROJECT [--model NAME] [--epochs N] [--device D] [--timeout S]\n"
+        "  run PROJECT [--model NAME] [--set KEY=VALUE] [--config FILE.toml] [--resume]\n"
+        "      [--run-name NAME] [--epochs N] [--device D] [--timeout S]\n"
         "                                                            train headless, JSON lines\n"
         "  modules [--kind KIND]                                     list the modules as JSON",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -86,12 +87,39 @@ def run_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="torchstudio run",
         description="Load the project's dataset, build and train its model(s) without the UI; "
-        "prints one JSON line per epoch, then a summary. Results are saved in the project.",
+        "prints one JSON line per epoch, then a summary (fields: docs/run.md). Results are "
+        "saved in the project as a new run. Settings given here apply to this run only.",
+        epilog="settings: "
+        + ", ".join(known_settings())
+        + "\nexit codes: 0 done, 1 an error, 2 a bad command line (no such model, a setting "
+        "refused), 124 --timeout reached, 130 interrupted",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("project", help="the project file (.tsproj)")
     parser.add_argument("--model", action="append", help="train only this model (repeatable)")
-    parser.add_argument("--epochs", type=int, help="number of epochs (default: the model's)")
-    parser.add_argument("--device", help="device to train on, e.g. cpu or cuda:0")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a training setting for this run, e.g. batch_size=32, learning_rate=0.01, "
+        "precision=bf16, optimizer.weight_decay=0.1 (repeatable; after --config)",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="training settings in a TOML file: the same keys, [optimizer]/[scheduler] "
+        "tables for their parameters",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue each model's last run from its checkpoint, with its own settings "
+        "(only epochs, early_stop, device, devices, dist_port, server can change)",
+    )
+    parser.add_argument("--run-name", help="a name for the run (kept with it in the project)")
+    parser.add_argument("--epochs", type=int, help="number of epochs: --set epochs=N")
+    parser.add_argument("--device", help="device to train on, e.g. cpu or cuda:0: --set device=D")
     parser.add_argument(
         "--timeout",
         type=float,
@@ -165,10 +193,30 @@ def cmd_modules(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from torchstudio.app.headless import run_project
+def known_settings() -> list[str]:
+    from torchstudio.app.models.overrides import known_keys
 
-    return run_project(Path(args.project), args.model, args.epochs, args.device, args.timeout)
+    return known_keys()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from torchstudio.app.headless import RunOptions, run_project
+    from torchstudio.app.models.overrides import OverrideError, parse_set, read_config
+
+    shorthands = {"epochs": args.epochs, "device": args.device}  # --set KEY=VALUE, last
+    try:
+        given = read_config(Path(args.config)) if args.config else []
+        given += [parse_set(text) for text in args.set]
+        given += [
+            parse_set(f"{key}={value}", f"--{key} {value}")
+            for key, value in shorthands.items()
+            if value is not None
+        ]
+    except OverrideError as exc:
+        print(f"torchstudio run: {exc}", file=sys.stderr)
+        return 2
+    options = RunOptions(args.model, given, args.resume, args.run_name, args.timeout)
+    return run_project(Path(args.project), options)
 
 
 def default_project() -> Path:

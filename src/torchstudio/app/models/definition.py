@@ -171,7 +171,7 @@ def parse_setting(key: str, text: Any) -> Any:
     if key in NUMBER_SETTINGS:
         value = int(text)
         if value < NUMBER_SETTINGS[key]:
-            raise ValueError(f"{key} must be at least {NUMBER_SETTINGS[key]}")
+            raise ValueError(f"{key} must be at least {NUMBER_SETTINGS[key]}, not {value}")
         return value
     if key == "dist_port":
         port = int(text)

@@ -257,26 +257,33 @@ class ModelService:
         name: str,
         on_epoch: EpochCallback | None = None,
         resume: bool = False,
+        settings_from: ModelDocument | None = None,
+        run_name: str | None = None,
         **overrides: Any,
     ) -> dict[str, Any]:
         """Train a built model as a new run; every epoch, best weights and checkpoint are saved
         to that run as they come.
 
         With `resume`, the model's latest run goes on from its own checkpoint with its own
-        settings (ModelError when it has none). `on_epoch` gets each epoch's record with its
-        `run` number; the result has it too.
+        settings (ModelError when it has none). `settings_from` is the model's document with
+        this run's settings (`torchstudio run --set`), not stored; default: the stored one.
+        `run_name` names the run (kept in its summary; a resumed run keeps its name unless
+        given another). `on_epoch` gets each epoch's record with its `run` number; the
+        result has it too.
         """
         if not self.dataset.loaded:  # e.g. its server's connection dropped meanwhile
             raise ModelError("load the dataset first (Dataset tab, Load): it is not loaded")
         if not self.is_built(name):  # never train code older than the project's
             await self.build(name)
         document = self.project.model(name)
+        typed = settings_from or ModelDocument.from_json(document)
         request: dict[str, Any] = {"link": self.dataset.link}
         if resume:
             run, checkpoint, best = self._resume_point(name)
+            run_name = run_name or run.name
             # The run goes on with what it trained with, except how long and where: those
             # are the model's settings now (more epochs, another machine), then `overrides`.
-            now = ModelDocument.from_json(document).effective()
+            now = typed.effective()
             merged = {
                 **run.settings,
                 **{key: now[key] for key in RESUME_FROM_MODEL},
@@ -292,7 +299,7 @@ class ModelService:
             self.project.update_run(name, number, status="training", settings=settings)
         else:
             roles = self.dataset.definition.roles
-            effective = ModelDocument.from_json(document).effective()
+            effective = typed.effective()
             settings = effective.trainer_settings(roles, **overrides)
             if effective["class_weights"] and settings["loss"]:
                 try:
@@ -308,9 +315,12 @@ class ModelService:
                 dataset=self.dataset.fingerprint(),
                 code=code_fingerprint(document["code"], document.get("workdir")),
             )
+        named = {"name": run_name} if run_name else {}
+        if named:  # known while it trains, before its summary comes
+            self.project.update_run(name, number, summary=named)
         request["settings"] = settings
         worker_name = f"modeltrain {name}"
-        server = (document.get("settings") or {}).get("server")
+        server = typed.settings.server
         trainer = await self.trainer(name, server)
 
         save_errors: list[str] = []  # a full disk: the training stops with this error
@@ -355,7 +365,7 @@ class ModelService:
             raise
         finally:
             unsubscribe()
-        summary = {k: v for k, v in result.items() if k != "history"}
+        summary = {**{k: v for k, v in result.items() if k != "history"}, **named}
         status = "stopped" if str(summary.get("reason") or "").startswith("stopped") else "finished"
         with self.project.transaction():
             self.project.update_model(name, status="finished", training=summary)
