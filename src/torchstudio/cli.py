@@ -14,7 +14,7 @@ from torchstudio import __version__
 if TYPE_CHECKING:
     from torchstudio.app.store.project import Project
 
-COMMANDS = ("new", "run", "modules")
+COMMANDS = ("new", "run", "export-code", "modules")
 
 
 def app_parser() -> argparse.ArgumentParser:
@@ -27,6 +27,7 @@ def app_parser() -> argparse.ArgumentParser:
         "  run PROJECT [--model NAME] [--set KEY=VALUE] [--config FILE.toml] [--resume]\n"
         "      [--run-name NAME] [--epochs N] [--device D] [--timeout S]\n"
         "                                                            train headless, JSON lines\n"
+        "  export-code PROJECT --model NAME --out DIR                a model as a Python project\n"
         "  modules [--kind KIND]                                     list the modules as JSON",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -129,6 +130,19 @@ def run_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def export_code_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="torchstudio export-code",
+        description="Write a model and the dataset as a plain Python project: dataset.py, "
+        "model.py, train.py (the studio's loop, settings and parts; --epochs/--device), "
+        "requirements.txt and a README. The model must have a loss (built, or chosen).",
+    )
+    parser.add_argument("project", help="the project file (.tsproj)")
+    parser.add_argument("--model", required=True, help="the model to export")
+    parser.add_argument("--out", required=True, help="the folder to write (made if needed)")
+    return parser
+
+
 def modules_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="torchstudio modules",
@@ -219,6 +233,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_project(Path(args.project), options)
 
 
+def cmd_export_code(args: argparse.Namespace) -> int:
+    from torchstudio.app.models.codeexport import ExportError, export_model
+    from torchstudio.app.store.project import ProjectError
+    from torchstudio.app.studio import open_checked
+
+    try:
+        project = open_checked(Path(args.project).expanduser())
+    except ProjectError as exc:
+        print(f"torchstudio export-code: {exc}", file=sys.stderr)
+        return 2
+    try:
+        written = export_model(project, args.model, Path(args.out).expanduser())
+    except KeyError as exc:
+        print(f"torchstudio export-code: {exc.args[0]}", file=sys.stderr)
+        return 2
+    except (ExportError, OSError) as exc:
+        print(f"torchstudio export-code: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        project.close()
+    for path in written:
+        print(path)
+    return 0
+
+
 def default_project() -> Path:
     """The last project opened, else the demo project in the user's folder (made if needed)."""
     from torchstudio.app.demo import write_demo
@@ -275,8 +314,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in COMMANDS:
         command, rest = arguments[0], arguments[1:]
-        parser = {"new": new_parser, "run": run_parser, "modules": modules_parser}[command]()
-        handler = {"new": cmd_new, "run": cmd_run, "modules": cmd_modules}[command]
+        parser = {
+            "new": new_parser,
+            "run": run_parser,
+            "export-code": export_code_parser,
+            "modules": modules_parser,
+        }[command]()
+        handler = {
+            "new": cmd_new,
+            "run": cmd_run,
+            "export-code": cmd_export_code,
+            "modules": cmd_modules,
+        }[command]
         return handler(parser.parse_args(rest))
     return cmd_app(app_parser().parse_args(arguments))
 

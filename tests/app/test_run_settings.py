@@ -7,8 +7,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from tests.helpers.server import new_project, run_torchstudio
 
-from helpers.server import new_project, run_torchstudio
 from torchstudio.app.models import definition
 from torchstudio.app.models.document import ModelDocument
 from torchstudio.app.models.overrides import (
