@@ -34,7 +34,7 @@ def exported(tmp_path, dataset_code: str, settings: TrainingSettings) -> dict[st
         code="import torch\nmodel = torch.nn.Linear(1, 2)\n", settings=settings
     )
     dataset = DatasetDefinition(code=dataset_code, roles=["input", "output"])
-    files = project_files("Net", document, dataset, export_settings(document, dataset.roles))
+    files = project_files("Net", document, dataset, export_settings(document, dataset))
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     return files

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from torchstudio.app.dataset.definition import DatasetDefinition, tensor_ids
 from torchstudio.app.models.document import ModelDocument
+from torchstudio.app.models.service import with_class_weights
 from torchstudio.model.package import BUILD_SEED
 
 if TYPE_CHECKING:
@@ -102,15 +103,20 @@ def _parts(settings: dict[str, Any]) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-def export_settings(document: ModelDocument, roles: list[str]) -> dict[str, Any]:
-    """The settings Train would start a run with now; ExportError when it could not."""
+def export_settings(document: ModelDocument, dataset: DatasetDefinition) -> dict[str, Any]:
+    """The settings Train would start a run with now (with the last analysis' class weights
+    when Class weights is on); ExportError when it could not."""
     effective = document.effective()
-    settings = effective.trainer_settings(roles)
+    settings = effective.trainer_settings(dataset.roles)
     if not settings.get("loss"):
         raise ExportError(
             "the model has no loss yet: build it (or choose a loss in its training settings) "
             "before exporting"
         )
+    weights = (dataset.analysis or {}).get("weights")
+    if effective["class_weights"] and weights:
+        first, *others = settings["loss"]
+        settings["loss"] = [with_class_weights(first, weights), *others]
     return settings
 
 
@@ -221,7 +227,7 @@ def export_model(project: Project, model_name: str, folder: Path) -> list[Path]:
         raise KeyError(f"no model {model_name!r} (models: {known})")
     document = ModelDocument.from_json(project.model(model_name))
     dataset = DatasetDefinition.from_json(project.document("dataset"))
-    settings = export_settings(document, dataset.roles)
+    settings = export_settings(document, dataset)
     files = project_files(model_name, document, dataset, settings, project.path.name)
     return write_project(files, folder)
 
