@@ -119,6 +119,15 @@ def run_parser() -> argparse.ArgumentParser:
         "(only epochs, early_stop, device, devices, dist_port, server can change)",
     )
     parser.add_argument("--run-name", help="a name for the run (kept with it in the project)")
+    parser.add_argument(
+        "--log",
+        action="append",
+        default=[],
+        metavar="KIND:WHERE",
+        help="mirror the run to tensorboard:FOLDER or mlflow:URI (a folder for an mlruns "
+        "store, or a tracking URI); repeatable; relative folders are the project's. "
+        "Optional extras: pip install 'torchstudio[tensorboard]' / 'torchstudio[mlflow]'",
+    )
     parser.add_argument("--epochs", type=int, help="number of epochs: --set epochs=N")
     parser.add_argument("--device", help="device to train on, e.g. cpu or cuda:0: --set device=D")
     parser.add_argument(
@@ -221,6 +230,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         given = read_config(Path(args.config)) if args.config else []
         given += [parse_set(text) for text in args.set]
+        if args.log:  # one setting: the list of targets
+            origin = " ".join(f"--log {target}" for target in args.log)
+            given.append(parse_set(f"log={','.join(args.log)}", origin))
         given += [
             parse_set(f"{key}={value}", f"--{key} {value}")
             for key, value in shorthands.items()

@@ -29,6 +29,7 @@ from torchstudio.app.models import overrides as settings_given
 from torchstudio.app.models.document import ModelDocument
 from torchstudio.app.models.overrides import Override, OverrideError
 from torchstudio.app.models.service import ModelError, ModelService
+from torchstudio.app.models.trackers import check_available
 from torchstudio.app.runtime.manager import WorkerError, WorkerEvent
 from torchstudio.app.store.project import ProjectError
 from torchstudio.app.studio import Studio
@@ -173,6 +174,8 @@ async def _work(studio: Studio, path: Path, options: RunOptions, stage: Stage) -
                 settings_from=documents[name],
                 run_name=options.run_name,
             )
+            for error in result.get("mirror_errors") or []:
+                say(f"model {name}: mirroring stopped: {error}")
             summary.append(
                 {
                     "model": name,
@@ -204,7 +207,9 @@ def _settings_apply(
         document = ModelDocument.from_json(studio.project.model(name))
         try:
             documents[name] = settings_given.apply(document, studio.dataset.catalog, given)
-        except OverrideError as exc:
+            # A log target whose package is missing is refused now, with how to install it.
+            check_available(documents[name].effective()["log"])
+        except (OverrideError, ValueError) as exc:
             say(f"model {name}: {exc}")
             return None
     return documents

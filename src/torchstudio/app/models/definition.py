@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 from torchstudio.app.catalog import Catalog, code_for, form_parameters, module_key
+from torchstudio.app.models import trackers
 from torchstudio.app.models.document import (
     NUMBER_SETTINGS,
     PART_KINDS,
@@ -178,6 +179,10 @@ def parse_setting(key: str, text: Any) -> Any:
         if not 1 <= port <= MAX_PORT:
             raise ValueError(f"dist_port must be a TCP port (1 to {MAX_PORT}), not {port}")
         return port
+    if key == "log":  # "tensorboard:runs, mlflow:mlruns": each checked, its package too
+        targets = trackers.parse_targets(str(text))
+        trackers.check_available(targets)
+        return targets
     if key == "precision" and text not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
     return text

@@ -22,6 +22,7 @@ from torchstudio.app.fingerprint import short
 from torchstudio.app.models import definition
 from torchstudio.app.models.document import Effective, ModelDocument
 from torchstudio.app.models.runs import Run, code_fingerprint
+from torchstudio.app.models.trackers import Mirrors, open_mirrors
 from torchstudio.app.runtime.manager import WorkerEvent, WorkerHandle
 from torchstudio.app.runtime.pool import WorkerPool
 from torchstudio.app.store.project import Project, ProjectError
@@ -324,6 +325,7 @@ class ModelService:
         trainer = await self.trainer(name, server)
 
         save_errors: list[str] = []  # a full disk: the training stops with this error
+        mirrors = Mirrors([])  # TensorBoard / MLflow (the `log` setting), opened below
 
         def on_event(event: WorkerEvent) -> None:
             if event.worker != worker_name or event.kind != "message":
@@ -335,10 +337,12 @@ class ModelService:
                     self.project.add_epoch(name, number, int(value["epoch"]), value)
                     if on_epoch is not None:
                         on_epoch({**value, "run": number})
+                    mirrors.epoch(value)
                 elif kind == "best":
                     self.project.set_weights(
                         name, number, "best", int(value["epoch"]), value["weights"]
                     )
+                    mirrors.best(int(value["epoch"]), value["weights"])
                 elif kind == "checkpoint":
                     self.project.set_weights(
                         name, number, "checkpoint", int(value["epoch"]), value["data"]
@@ -353,11 +357,19 @@ class ModelService:
         unsubscribe = self.pool.manager.subscribe(on_event)
         self.project.update_model(name, status="training")
         try:
+            try:
+                mirrors = open_mirrors(
+                    typed.effective()["log"], self.project.path.parent, self.project.path.stem,
+                    name, number, run_name, settings,
+                )  # fmt: skip
+            except ValueError as exc:
+                raise ModelError(str(exc)) from exc
             request = {"built": self.built[name], **request}
             result = await self._run_training(trainer, server, request)
             if save_errors:
                 raise ModelError(save_errors[0])
         except Exception:
+            mirrors.finish("error")
             # A full disk: the error says so already.
             with contextlib.suppress(ProjectError), self.project.transaction():
                 self.project.update_model(name, status="error")
@@ -367,10 +379,17 @@ class ModelService:
             unsubscribe()
         summary = {**{k: v for k, v in result.items() if k != "history"}, **named}
         status = "stopped" if str(summary.get("reason") or "").startswith("stopped") else "finished"
+        mirrors.finish(status)
+        if mirrors.errors:  # the training went on without them
+            summary["mirror_errors"] = mirrors.errors
         with self.project.transaction():
             self.project.update_model(name, status="finished", training=summary)
             self.project.update_run(name, number, status=status, summary=summary)
-        return {**result, "run": number}
+        return {
+            **result,
+            "run": number,
+            **({"mirror_errors": mirrors.errors} if mirrors.errors else {}),
+        }
 
     # ------------------------------------------------------------------ editing
     # What the Model tabs change: load the document, apply a pure edit (definition.py),

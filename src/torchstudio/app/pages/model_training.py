@@ -57,6 +57,11 @@ def settings_form(studio: Studio, live: Live, name: str) -> None:
             shuffle.on_value_change(lambda e: save("shuffle", e.value))
             weights = ui.switch("class weights", value=bool(values["class_weights"]))
             weights.on_value_change(lambda e: save("class_weights", e.value))
+        # Mirror runs to TensorBoard / MLflow; a missing package says how to install it.
+        log = ui.input("mirror runs to", value=", ".join(document.settings.log or ()))
+        log.props('dense stack-label placeholder="tensorboard:runs, mlflow:mlruns"')
+        log.classes("w-full").mark(f"setting-log-{mark_id(name)}")
+        log.on("change", lambda _: save("log", log.value, log))
         # Drawn again with the form: their subscriptions go with the previous drawing.
         inner = live.scope("settings form")
         placement_form(studio, inner, name)  # server, device(s), effective batch
