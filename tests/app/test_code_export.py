@@ -82,9 +82,11 @@ def test_the_exported_split_and_samples_are_the_studios(tmp_path):
         assert all(np.array_equal(a, b) for a, b in zip(mine, theirs, strict=True))
     train, valid = dataset.load_datasets()
     assert len(train) == 23 and valid is None
-    # No studio import but the built-in modules the chunks name.
+    # Tidy Python, with no studio import but the built-in modules the chunks name.
     for name, text in files.items():
+        assert not [line for line in text.splitlines() if line != line.rstrip()], name
         if name.endswith(".py"):
+            compile(text, name, "exec")
             for node in ast.walk(ast.parse(text)):
                 if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
                     "torchstudio"

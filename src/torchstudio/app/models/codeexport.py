@@ -46,7 +46,7 @@ def _fill(template: str, marks: dict[str, str]) -> str:
         name = line.strip().removeprefix("# @").removesuffix("@")
         if line.strip().startswith("# @") and name in marks:
             indent = line[: len(line) - len(line.lstrip())]
-            lines.append(textwrap.indent(marks[name].rstrip("\n"), indent, lambda _: True))
+            lines.append(textwrap.indent(marks[name].rstrip("\n"), indent))
         else:
             lines.append(line)
     return "\n".join(lines) + "\n"
