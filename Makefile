@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-quick soak bench lint format run system-packages clean
+.PHONY: venv test test-quick soak bench lint format run system-packages clean wheel-check
 
 venv: $(STAMP)
 
@@ -20,6 +20,10 @@ system-packages:
 # What CI runs: the whole suite in two processes, then branch coverage of src/.
 test: venv system-packages
 	bash scripts/run-tests.sh full
+
+# The wheel installed into a fresh virtual environment: --version, new --demo, one epoch.
+wheel-check:
+	bash scripts/check-wheel.sh
 
 # Unit, worker and service tests only (no browser, no sshd, no kills): a few minutes.
 test-quick: venv

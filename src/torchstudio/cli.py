@@ -14,7 +14,7 @@ from torchstudio import __version__
 if TYPE_CHECKING:
     from torchstudio.app.store.project import Project
 
-COMMANDS = ("new", "run", "modules")
+COMMANDS = ("new", "run", "export-code", "modules")
 
 
 def app_parser() -> argparse.ArgumentParser:
@@ -24,8 +24,10 @@ def app_parser() -> argparse.ArgumentParser:
         "project and prints the URL to open, with its access token.",
         epilog="other commands (see `torchstudio COMMAND --help`):\n"
         "  new PATH (--demo | --dataset FILE.py --model FILE.py ...)   create a project file\n"
-        "  run PROJECT [--model NAME] [--epochs N] [--device D] [--timeout S]\n"
+        "  run PROJECT [--model NAME] [--set KEY=VALUE] [--config FILE.toml] [--resume]\n"
+        "      [--run-name NAME] [--epochs N] [--device D] [--timeout S]\n"
         "                                                            train headless, JSON lines\n"
+        "  export-code PROJECT --model NAME --out DIR                a model as a Python project\n"
         "  modules [--kind KIND]                                     list the modules as JSON",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -86,18 +88,67 @@ def run_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="torchstudio run",
         description="Load the project's dataset, build and train its model(s) without the UI; "
-        "prints one JSON line per epoch, then a summary. Results are saved in the project.",
+        "prints one JSON line per epoch, then a summary (fields: docs/run.md). Results are "
+        "saved in the project as a new run. Settings given here apply to this run only.",
+        epilog="settings: "
+        + ", ".join(known_settings())
+        + "\nexit codes: 0 done, 1 an error, 2 a bad command line (no such model, a setting "
+        "refused), 124 --timeout reached, 130 interrupted",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("project", help="the project file (.tsproj)")
     parser.add_argument("--model", action="append", help="train only this model (repeatable)")
-    parser.add_argument("--epochs", type=int, help="number of epochs (default: the model's)")
-    parser.add_argument("--device", help="device to train on, e.g. cpu or cuda:0")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a training setting for this run, e.g. batch_size=32, learning_rate=0.01, "
+        "precision=bf16, optimizer.weight_decay=0.1 (repeatable; after --config)",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="training settings in a TOML file: the same keys, [optimizer]/[scheduler] "
+        "tables for their parameters",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue each model's last run from its checkpoint, with its own settings "
+        "(only epochs, early_stop, device, devices, dist_port, server can change)",
+    )
+    parser.add_argument("--run-name", help="a name for the run (kept with it in the project)")
+    parser.add_argument(
+        "--log",
+        action="append",
+        default=[],
+        metavar="KIND:WHERE",
+        help="mirror the run to tensorboard:FOLDER or mlflow:URI (a folder for an mlruns "
+        "store, or a tracking URI); repeatable; relative folders are the project's. "
+        "Optional extras: pip install 'torchstudio[tensorboard]' / 'torchstudio[mlflow]'",
+    )
+    parser.add_argument("--epochs", type=int, help="number of epochs: --set epochs=N")
+    parser.add_argument("--device", help="device to train on, e.g. cpu or cuda:0: --set device=D")
     parser.add_argument(
         "--timeout",
         type=float,
         metavar="SECONDS",
         help="stop (workers too) and exit with code 124 when the run takes longer",
     )
+    return parser
+
+
+def export_code_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="torchstudio export-code",
+        description="Write a model and the dataset as a plain Python project: dataset.py, "
+        "model.py, train.py (the studio's loop, settings and parts; --epochs/--device), "
+        "requirements.txt and a README. The model must have a loss (built, or chosen).",
+    )
+    parser.add_argument("project", help="the project file (.tsproj)")
+    parser.add_argument("--model", required=True, help="the model to export")
+    parser.add_argument("--out", required=True, help="the folder to write (made if needed)")
     return parser
 
 
@@ -165,10 +216,58 @@ def cmd_modules(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from torchstudio.app.headless import run_project
+def known_settings() -> list[str]:
+    from torchstudio.app.models.overrides import known_keys
 
-    return run_project(Path(args.project), args.model, args.epochs, args.device, args.timeout)
+    return known_keys()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from torchstudio.app.headless import RunOptions, run_project
+    from torchstudio.app.models.overrides import OverrideError, parse_set, read_config
+
+    shorthands = {"epochs": args.epochs, "device": args.device}  # --set KEY=VALUE, last
+    try:
+        given = read_config(Path(args.config)) if args.config else []
+        given += [parse_set(text) for text in args.set]
+        if args.log:  # one setting: the list of targets
+            origin = " ".join(f"--log {target}" for target in args.log)
+            given.append(parse_set(f"log={','.join(args.log)}", origin))
+        given += [
+            parse_set(f"{key}={value}", f"--{key} {value}")
+            for key, value in shorthands.items()
+            if value is not None
+        ]
+    except OverrideError as exc:
+        print(f"torchstudio run: {exc}", file=sys.stderr)
+        return 2
+    options = RunOptions(args.model, given, args.resume, args.run_name, args.timeout)
+    return run_project(Path(args.project), options)
+
+
+def cmd_export_code(args: argparse.Namespace) -> int:
+    from torchstudio.app.models.codeexport import ExportError, export_model
+    from torchstudio.app.store.project import ProjectError
+    from torchstudio.app.studio import open_checked
+
+    try:
+        project = open_checked(Path(args.project).expanduser())
+    except ProjectError as exc:
+        print(f"torchstudio export-code: {exc}", file=sys.stderr)
+        return 2
+    try:
+        written = export_model(project, args.model, Path(args.out).expanduser())
+    except KeyError as exc:
+        print(f"torchstudio export-code: {exc.args[0]}", file=sys.stderr)
+        return 2
+    except (ExportError, OSError) as exc:
+        print(f"torchstudio export-code: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        project.close()
+    for path in written:
+        print(path)
+    return 0
 
 
 def default_project() -> Path:
@@ -227,8 +326,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in COMMANDS:
         command, rest = arguments[0], arguments[1:]
-        parser = {"new": new_parser, "run": run_parser, "modules": modules_parser}[command]()
-        handler = {"new": cmd_new, "run": cmd_run, "modules": cmd_modules}[command]
+        parser = {
+            "new": new_parser,
+            "run": run_parser,
+            "export-code": export_code_parser,
+            "modules": modules_parser,
+        }[command]()
+        handler = {
+            "new": cmd_new,
+            "run": cmd_run,
+            "export-code": cmd_export_code,
+            "modules": cmd_modules,
+        }[command]
         return handler(parser.parse_args(rest))
     return cmd_app(app_parser().parse_args(arguments))
 

@@ -28,7 +28,13 @@ from torch import nn
 
 from torchstudio.model.describe import parameter_counts, shape_text, shapes_text, tensor_info
 from torchstudio.model.graph import build_graph
-from torchstudio.model.package import MODES, BuildError, model_from_code, package_model
+from torchstudio.model.package import (
+    BUILD_SEED,
+    MODES,
+    BuildError,
+    model_from_code,
+    package_model,
+)
 from torchstudio.model.suggest import suggest_training
 from torchstudio.modules import format_user_error, safe_exec
 from torchstudio.worker import Handlers, WorkerContext, run_worker
@@ -129,6 +135,7 @@ def build(request: dict[str, Any], progress: Progress | None = None) -> dict[str
     workdir = request.get("workdir")
 
     report(0.0, "running the model code")
+    torch.manual_seed(BUILD_SEED)  # the same code, the same starting weights
     model = model_from_code(code, workdir)
     report(0.2, "running the model on the example inputs")
     outputs = run_example(model, inputs)

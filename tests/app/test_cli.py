@@ -1,8 +1,5 @@
 """The `torchstudio` command: help, new projects, headless training, bad files refused."""
 
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,7 +19,9 @@ def test_help_documents_every_option(capsys):
         assert option in text
     with pytest.raises(SystemExit):
         main(["run", "--help"])
-    assert "--epochs" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    for option in ("--epochs", "--set", "--config", "--resume", "--run-name", "exit codes"):
+        assert option in text
 
 
 def test_new_demo_and_new_from_files(tmp_path, capsys):
@@ -49,39 +48,3 @@ def test_app_refuses_a_damaged_project(tmp_path, capsys):
     bad.write_bytes(b"not a project" * 20)
     assert main([str(bad), "--no-browser"]) == 2
     assert "not a TorchStudio project" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(180)
-def test_run_trains_the_demo_and_prints_epochs(tmp_path):
-    env = {"TORCHSTUDIO_HOME": str(tmp_path / "home"), "TORCHSTUDIO_CACHE": str(tmp_path / "c")}
-    project = tmp_path / "demo.tsproj"
-    assert main(["new", "--demo", str(project)]) == 0
-    done = subprocess.run(
-        [TORCHSTUDIO, "run", str(project), "--epochs", "1", "--device", "cpu"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=170,
-    )
-    assert done.returncode == 0, done.stderr
-    lines = [json.loads(line) for line in done.stdout.splitlines()]
-    assert lines[0]["model"] == "MNISTClassifier" and lines[0]["epoch"] == 1
-    assert lines[0]["run"] == 1 and lines[-1]["summary"][0]["run"] == 1
-    assert lines[0]["train_loss"] > 0 and "valid_metric" in lines[0]
-    assert lines[-1]["summary"][0]["epochs"] == 1
-    stored = Project.open(project)
-    assert [e["epoch"] for e in stored.epochs("MNISTClassifier")] == [1]
-    assert stored.weights("MNISTClassifier", "best")[0] == 1
-    assert [r["number"] for r in stored.runs("MNISTClassifier")] == [1]
-    assert stored.model("MNISTClassifier")["status"] == "finished"
-    stored.close()
-
-    failing = subprocess.run(
-        [TORCHSTUDIO, "run", str(project), "--model", "nope"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=60,
-    )
-    assert failing.returncode != 0 and "no model" in failing.stderr

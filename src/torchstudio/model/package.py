@@ -48,6 +48,9 @@ PACKAGE_MODULE = "torchstudio_model"
 WEIGHTS_RESOURCE = "weights.safetensors"
 # Kept external in packages: the trainer has these installed (torchstudio brings the rest).
 EXTERN = ("torch", "torchvision", "numpy", "torchstudio")
+# modelbuild seeds torch's generator with this before running the model code: the same code
+# gives the same starting weights (a rebuild, an exported train.py start where a run did).
+BUILD_SEED = 0
 
 
 class BuildError(UserError):

@@ -1,4 +1,4 @@
-"""The Model tabs' actions and their state (build, output view, export), kept in the app.
+"""The Model tabs' actions and their state (build, output view, exports), kept in the app.
 
 Pages call these and follow their "actions" changes; a reload or a second browser tab shows the same.
 """
@@ -8,11 +8,14 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from torchstudio.app.checked import DocumentError
 from torchstudio.app.dataset.definition import tensor_ids
 from torchstudio.app.dataset.samples import error_image, png_bytes
 from torchstudio.app.dataset.service import RENDERER
+from torchstudio.app.models.codeexport import ExportError, export_model
 from torchstudio.app.models.service import ModelError, ModelService
 from torchstudio.app.models.views import ModelViews
 from torchstudio.app.runtime.manager import WorkerError
@@ -150,6 +153,29 @@ class ModelActions:
         )
         self._changed(name)
         return result
+
+    def export_code(self, name: str, folder: str) -> list[str] | None:
+        """Write the model and the dataset as a Python project into `folder` (codeexport.py):
+        the files' paths, or None with the reason in the export message."""
+        state = self.state(name)
+        if not folder.strip():
+            state.export_message = "export failed: give the folder to write the project in"
+            self._changed(name)
+            return None
+        target = Path(folder.strip()).expanduser().absolute()
+        try:
+            written = export_model(self.models.project, name, target)
+        except (ExportError, KeyError, OSError, DocumentError) as exc:
+            state.export_message = f"export failed: {exc}"
+            self._changed(name)
+            return None
+        state.export_message = (
+            f"exported the Python project to {target}: "
+            + ", ".join(path.name for path in written)
+            + " (python train.py --epochs N --device D)"
+        )
+        self._changed(name)
+        return [str(path) for path in written]
 
     def spawn(self, coroutine: Any) -> None:
         """Run an action in the app, not in the page: closing the tab does not stop it."""

@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 from torchstudio.app.catalog import Catalog, code_for, form_parameters, module_key
+from torchstudio.app.models import trackers
 from torchstudio.app.models.document import (
     NUMBER_SETTINGS,
     PART_KINDS,
@@ -171,13 +172,17 @@ def parse_setting(key: str, text: Any) -> Any:
     if key in NUMBER_SETTINGS:
         value = int(text)
         if value < NUMBER_SETTINGS[key]:
-            raise ValueError(f"{key} must be at least {NUMBER_SETTINGS[key]}")
+            raise ValueError(f"{key} must be at least {NUMBER_SETTINGS[key]}, not {value}")
         return value
     if key == "dist_port":
         port = int(text)
         if not 1 <= port <= MAX_PORT:
             raise ValueError(f"dist_port must be a TCP port (1 to {MAX_PORT}), not {port}")
         return port
+    if key == "log":  # "tensorboard:runs, mlflow:mlruns": each checked, its package too
+        targets = trackers.parse_targets(str(text))
+        trackers.check_available(targets)
+        return targets
     if key == "precision" and text not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
     return text

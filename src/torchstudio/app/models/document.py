@@ -17,6 +17,7 @@ from typing import Any
 from torchstudio.app.checked import DocumentError
 from torchstudio.app.checked import checked as _check
 from torchstudio.app.dataset.definition import tensor_ids
+from torchstudio.app.models.trackers import parse_target
 from torchstudio.train.settings import PRECISIONS, TrainSettings
 
 # Training parts picked from modules: setting -> module kind in the catalog.
@@ -24,7 +25,8 @@ PART_KINDS = {"loss": "loss", "metric": "metrics", "optimizer": "optim", "schedu
 PER_OUTPUT = ("loss", "metric")  # one chunk per model output
 TRAINER_DEFAULTS = TrainSettings()  # the defaults: the trainer's own
 # Settings only the app reads (where to train, whether to weight the loss), with their defaults.
-APP_DEFAULTS: dict[str, Any] = {"server": None, "class_weights": False}
+# `log`: where runs are mirrored ("tensorboard:DIR", "mlflow:URI"; trackers.py).
+APP_DEFAULTS: dict[str, Any] = {"server": None, "class_weights": False, "log": ()}
 # Settings the user types as whole numbers, with the least value each may take.
 NUMBER_SETTINGS = {"batch_size": 1, "epochs": 1, "early_stop": 1, "seed": 0}
 # Hyperparameters the build suggests: setting -> key in the suggestions.
@@ -209,6 +211,7 @@ class TrainingSettings:
     seed: int | None = None
     shuffle: bool | None = None
     class_weights: bool | None = None
+    log: tuple[str, ...] | None = None
     loss: tuple[str | None, ...] = ()
     metric: tuple[str | None, ...] = ()
     optimizer: str | None = None
@@ -234,6 +237,14 @@ class TrainingSettings:
         values["devices"] = _check(
             data.get("devices"), (str, list), f"{where}.devices", "a device or a list"
         )
+        targets = _check(data.get("log"), list, f"{where}.log", "a list of log targets")
+        for index, target in enumerate(targets or []):
+            _check(target, str, f"{where}.log[{index}]", "a text (tensorboard:DIR, mlflow:URI)")
+            try:
+                parse_target(target)
+            except ValueError as exc:
+                raise DocumentError(f"{where}.log[{index}]: {exc}") from None
+        values["log"] = None if targets is None else tuple(targets)
         if values["precision"] is not None and values["precision"] not in PRECISIONS:
             raise DocumentError(
                 f"{where}.precision must be one of {', '.join(PRECISIONS)}, "
@@ -257,6 +268,8 @@ class TrainingSettings:
             if item.name in PER_OUTPUT:
                 if any(chunk is not None for chunk in value):
                     data[item.name] = list(value)
+            elif item.name == "log" and value is not None:
+                data[item.name] = list(value)
             elif value is not None:
                 data[item.name] = value
         return {**data, **self.extra}

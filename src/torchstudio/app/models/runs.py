@@ -67,6 +67,12 @@ class Run:
     def label(self) -> str:
         return f"run {self.number}"
 
+    @property
+    def name(self) -> str | None:
+        """The name the run was given (`torchstudio run --run-name`), if any."""
+        name = self.summary.get("name")
+        return str(name) if name else None
+
     def dataset_stale(self, dataset: str) -> str | None:
         """Why the run's weights do not fit the dataset `dataset` (None: they do, or unknown)."""
         if not self.dataset or self.dataset == dataset:

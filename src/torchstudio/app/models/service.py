@@ -22,6 +22,7 @@ from torchstudio.app.fingerprint import short
 from torchstudio.app.models import definition
 from torchstudio.app.models.document import Effective, ModelDocument
 from torchstudio.app.models.runs import Run, code_fingerprint
+from torchstudio.app.models.trackers import Mirrors, open_mirrors
 from torchstudio.app.runtime.manager import WorkerEvent, WorkerHandle
 from torchstudio.app.runtime.pool import WorkerPool
 from torchstudio.app.store.project import Project, ProjectError
@@ -257,26 +258,33 @@ class ModelService:
         name: str,
         on_epoch: EpochCallback | None = None,
         resume: bool = False,
+        settings_from: ModelDocument | None = None,
+        run_name: str | None = None,
         **overrides: Any,
     ) -> dict[str, Any]:
         """Train a built model as a new run; every epoch, best weights and checkpoint are saved
         to that run as they come.
 
         With `resume`, the model's latest run goes on from its own checkpoint with its own
-        settings (ModelError when it has none). `on_epoch` gets each epoch's record with its
-        `run` number; the result has it too.
+        settings (ModelError when it has none). `settings_from` is the model's document with
+        this run's settings (`torchstudio run --set`), not stored; default: the stored one.
+        `run_name` names the run (kept in its summary; a resumed run keeps its name unless
+        given another). `on_epoch` gets each epoch's record with its `run` number; the
+        result has it too.
         """
         if not self.dataset.loaded:  # e.g. its server's connection dropped meanwhile
             raise ModelError("load the dataset first (Dataset tab, Load): it is not loaded")
         if not self.is_built(name):  # never train code older than the project's
             await self.build(name)
         document = self.project.model(name)
+        typed = settings_from or ModelDocument.from_json(document)
         request: dict[str, Any] = {"link": self.dataset.link}
         if resume:
             run, checkpoint, best = self._resume_point(name)
+            run_name = run_name or run.name
             # The run goes on with what it trained with, except how long and where: those
             # are the model's settings now (more epochs, another machine), then `overrides`.
-            now = ModelDocument.from_json(document).effective()
+            now = typed.effective()
             merged = {
                 **run.settings,
                 **{key: now[key] for key in RESUME_FROM_MODEL},
@@ -292,7 +300,7 @@ class ModelService:
             self.project.update_run(name, number, status="training", settings=settings)
         else:
             roles = self.dataset.definition.roles
-            effective = ModelDocument.from_json(document).effective()
+            effective = typed.effective()
             settings = effective.trainer_settings(roles, **overrides)
             if effective["class_weights"] and settings["loss"]:
                 try:
@@ -308,12 +316,16 @@ class ModelService:
                 dataset=self.dataset.fingerprint(),
                 code=code_fingerprint(document["code"], document.get("workdir")),
             )
+        named = {"name": run_name} if run_name else {}
+        if named:  # known while it trains, before its summary comes
+            self.project.update_run(name, number, summary=named)
         request["settings"] = settings
         worker_name = f"modeltrain {name}"
-        server = (document.get("settings") or {}).get("server")
+        server = typed.settings.server
         trainer = await self.trainer(name, server)
 
         save_errors: list[str] = []  # a full disk: the training stops with this error
+        mirrors = Mirrors([])  # TensorBoard / MLflow (the `log` setting), opened below
 
         def on_event(event: WorkerEvent) -> None:
             if event.worker != worker_name or event.kind != "message":
@@ -325,10 +337,12 @@ class ModelService:
                     self.project.add_epoch(name, number, int(value["epoch"]), value)
                     if on_epoch is not None:
                         on_epoch({**value, "run": number})
+                    mirrors.epoch(value)
                 elif kind == "best":
                     self.project.set_weights(
                         name, number, "best", int(value["epoch"]), value["weights"]
                     )
+                    mirrors.best(int(value["epoch"]), value["weights"])
                 elif kind == "checkpoint":
                     self.project.set_weights(
                         name, number, "checkpoint", int(value["epoch"]), value["data"]
@@ -343,11 +357,19 @@ class ModelService:
         unsubscribe = self.pool.manager.subscribe(on_event)
         self.project.update_model(name, status="training")
         try:
+            try:
+                mirrors = open_mirrors(
+                    typed.effective()["log"], self.project.path.parent, self.project.path.stem,
+                    name, number, run_name, settings,
+                )  # fmt: skip
+            except ValueError as exc:
+                raise ModelError(str(exc)) from exc
             request = {"built": self.built[name], **request}
             result = await self._run_training(trainer, server, request)
             if save_errors:
                 raise ModelError(save_errors[0])
         except Exception:
+            mirrors.finish("error")
             # A full disk: the error says so already.
             with contextlib.suppress(ProjectError), self.project.transaction():
                 self.project.update_model(name, status="error")
@@ -355,12 +377,19 @@ class ModelService:
             raise
         finally:
             unsubscribe()
-        summary = {k: v for k, v in result.items() if k != "history"}
+        summary = {**{k: v for k, v in result.items() if k != "history"}, **named}
         status = "stopped" if str(summary.get("reason") or "").startswith("stopped") else "finished"
+        mirrors.finish(status)
+        if mirrors.errors:  # the training went on without them
+            summary["mirror_errors"] = mirrors.errors
         with self.project.transaction():
             self.project.update_model(name, status="finished", training=summary)
             self.project.update_run(name, number, status=status, summary=summary)
-        return {**result, "run": number}
+        return {
+            **result,
+            "run": number,
+            **({"mirror_errors": mirrors.errors} if mirrors.errors else {}),
+        }
 
     # ------------------------------------------------------------------ editing
     # What the Model tabs change: load the document, apply a pure edit (definition.py),

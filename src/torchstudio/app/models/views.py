@@ -217,6 +217,7 @@ class ModelViews:
             "latest": latest,
             "name": name,
             "run": run.number if run else None,
+            "run_name": (run.name or "") if run else "",  # `torchstudio run --run-name`
             # The latest run shows the model's status (built, training...); older ones their own.
             "status": document.get("status", "not built") if latest else run.status,
             "dataset": dataset,

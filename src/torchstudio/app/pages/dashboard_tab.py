@@ -20,6 +20,7 @@ def _column(name: str, label: str) -> dict[str, Any]:
 COLUMNS = [
     _column("name", "Model"),
     _column("run", "Run"),
+    _column("run_name", "Run name"),
     _column("status", "Status"),
     _column("dataset", "Dataset"),  # its short fingerprint: (loaded) or (other)
     _column("settings", "Settings"),

@@ -57,6 +57,11 @@ def settings_form(studio: Studio, live: Live, name: str) -> None:
             shuffle.on_value_change(lambda e: save("shuffle", e.value))
             weights = ui.switch("class weights", value=bool(values["class_weights"]))
             weights.on_value_change(lambda e: save("class_weights", e.value))
+        # Mirror runs to TensorBoard / MLflow; a missing package says how to install it.
+        log = ui.input("mirror runs to", value=", ".join(document.settings.log or ()))
+        log.props('dense stack-label placeholder="tensorboard:runs, mlflow:mlruns"')
+        log.classes("w-full").mark(f"setting-log-{mark_id(name)}")
+        log.on("change", lambda _: save("log", log.value, log))
         # Drawn again with the form: their subscriptions go with the previous drawing.
         inner = live.scope("settings form")
         placement_form(studio, inner, name)  # server, device(s), effective batch
@@ -349,7 +354,8 @@ def prediction_line(prediction: dict[str, Any]) -> str:
 
 
 def export_panel(studio: Studio, live: Live, name: str) -> None:
-    """Export the best weights' model: a browser download, or saved to a path."""
+    """Export the best weights' model (a browser download, or saved to a path), or the
+    model and dataset as a Python project (saved to a folder)."""
     assert studio.actions is not None
     actions = studio.actions
     with ui.row().classes("w-full items-center gap-2"):
@@ -366,6 +372,14 @@ def export_panel(studio: Studio, live: Live, name: str) -> None:
             "Save", icon="save",
             on_click=lambda: actions.export(name, fmt.value, path.value or ""),
         ).mark(f"export-save-{mark_id(name)}")  # fmt: skip
+    with ui.row().classes("w-full items-center gap-2"):
+        # The pipeline as plain code: dataset.py, model.py, train.py, requirements, README.
+        folder = ui.input("Python project folder").classes("grow")
+        folder.mark(f"export-code-folder-{mark_id(name)}")
+        ui.button(
+            "Export as Python project", icon="code",
+            on_click=lambda: actions.export_code(name, folder.value or ""),
+        ).mark(f"export-code-{mark_id(name)}")  # fmt: skip
     message = ui.label().classes("text-sm").mark(f"export-message-{mark_id(name)}")
     live.watch(
         ["actions"], message.set_text, lambda: actions.state(name).export_message, model=name
