@@ -2,6 +2,7 @@
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 import textwrap
@@ -319,6 +320,18 @@ def test_a_template_is_its_file():
     folder = Path(pp.__file__).with_name("templates")
     for kind in pp.KINDS:
         assert pp.template(kind) == (folder / f"{kind}.py").read_text()
+    # The two that need the studio's `model` and `optimizer` run from their files with them.
+    model = torch.nn.Linear(3, 1)
+    optimizer = runpy.run_path(str(folder / "optim.py"), {"model": model})["optimizer"]
+    model(torch.ones(2, 3)).sum().backward()
+    before = model.weight.detach().clone()
+    optimizer.step()
+    assert torch.allclose(model.weight, before - 0.01 * model.weight.grad)
+    scheduler = runpy.run_path(str(folder / "schedulers.py"), {"optimizer": optimizer})["scheduler"]
+    for _ in range(5):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.005)
 
 
 def test_scan_time_in_a_fresh_process(tmp_path, cache_dir, library):
