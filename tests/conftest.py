@@ -51,9 +51,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.sshd)
             # One OpenSSH server (and one test user) for them all: one xdist process runs them.
             item.add_marker(pytest.mark.xdist_group("sshd"))
-        elif "server" in fixtures or folder == "e2e":
-            # A module's flows share its server and run in order (a tab named "... 3" after
-            # the second "New model"): the whole module goes to one xdist process.
-            item.add_marker(pytest.mark.xdist_group(Path(str(item.path)).stem))
         if folder in FAULT_FOLDERS:
             item.add_marker(pytest.mark.fault)
