@@ -41,6 +41,8 @@ BROWSER_FIXTURES = {"browser", "page"}
 FAULT_FOLDERS = {"fault"}
 
 
+# First, so that xdist's own hook (which turns xdist_group into the node id) sees the marks.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
@@ -51,5 +53,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.sshd)
             # One OpenSSH server (and one test user) for them all: one xdist process runs them.
             item.add_marker(pytest.mark.xdist_group("sshd"))
+        elif "server" in fixtures:
+            # A module shares one app server: its tests run in one process, in order.
+            item.add_marker(pytest.mark.xdist_group(f"server:{item.path.stem}"))
         if folder in FAULT_FOLDERS:
             item.add_marker(pytest.mark.fault)

@@ -87,7 +87,8 @@ def _password_user() -> tuple[str | None, str | None]:
         return None, None
     if subprocess.run(["id", PASSWORD_USER], capture_output=True).returncode != 0:
         subprocess.run(["useradd", "-m", "-s", "/bin/sh", PASSWORD_USER], check=True)
-    password = secrets.token_urlsafe(12)
+    # Every xdist process of one run sets the same password, so none undoes another's.
+    password = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")[:16] or secrets.token_urlsafe(12)
     subprocess.run(["chpasswd"], input=f"{PASSWORD_USER}:{password}\n", text=True, check=True)
     return PASSWORD_USER, password
 
