@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from torchstudio.downloads import explain_download_failure
+
 __all__ = ["Analyzer", "ExecResult", "Metric", "Renderer", "format_user_error", "safe_exec"]
 
 
@@ -167,6 +169,9 @@ def format_user_error(exc: BaseException, description: str = "user code") -> str
         return _format_syntax_error(exc, description)
     frame = _innermost_user_frame(exc.__traceback__)
     message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    offline = explain_download_failure(exc)
+    if offline is not None:
+        message += "\n" + offline
     if frame is None:
         return f"Error in {description}: {message}"
     where = f'File "{frame.filename}", line {frame.lineno}, in {frame.name}'

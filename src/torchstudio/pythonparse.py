@@ -79,7 +79,7 @@ DEFAULT_CACHE_DIR = "~/.cache/torchstudio"
 # Bump when the cached library description changes shape.
 _CACHE_FORMAT = 1
 _PACKAGE_DIR = Path(__file__).resolve().parent
-_LIBRARIES = ("torch", "torchvision", "torchmetrics")
+_LIBRARIES = ("torch", "torchvision", "torchmetrics", "timm")
 
 
 class ParseError(ValueError):
@@ -442,24 +442,48 @@ def _torchvision_datasets() -> list[ModuleInfo]:
 
 
 def _torchvision_models() -> list[ModuleInfo]:
-    import torch
     import torchvision.models as models
 
     infos = []
     for name in models.list_models():
         builder = models.get_model_builder(name)
-        info = _library_info(
-            builder, "models", "torchvision", name, f"{builder.__module__}.{builder.__name__}"
+        path = f"{builder.__module__}.{builder.__name__}"
+        info = _library_info(builder, "models", "torchvision", name, path)
+        infos.append(_with_class_options(info, builder))
+    return infos
+
+
+def _with_class_options(info: ModuleInfo, builder: Any) -> ModuleInfo:
+    """Add the optional settings of the model class a builder returns (num_classes...).
+
+    torchvision and timm builders pass **kwargs on to their model class, but their own
+    signature only has the weights; the return annotation names the class.
+    """
+    import torch
+
+    _, _, signature = _signature_parameters(builder, "models")
+    model_class = signature.return_annotation if signature is not None else None
+    if inspect.isclass(model_class) and issubclass(model_class, torch.nn.Module):
+        extra, _, _ = _signature_parameters(model_class, "models")
+        known = {p.name for p in info.parameters}
+        info.parameters += [p for p in extra if not p.required and p.name not in known]
+    return info
+
+
+def _timm_models() -> list[ModuleInfo]:
+    """timm's architectures (an optional library: none when it is not installed)."""
+    try:
+        import timm
+        from timm.models import model_entrypoint
+    except ImportError:
+        return []
+    infos = []
+    for name in timm.list_models():
+        builder = model_entrypoint(name)
+        path = f"{builder.__module__}.{builder.__name__}"
+        infos.append(
+            _with_class_options(_library_info(builder, "models", "timm", name, path), builder)
         )
-        # The builder passes **kwargs to its model class: offer that class's optional settings
-        # (num_classes...) too, since the builder's own signature only has weights/progress.
-        _, _, signature = _signature_parameters(builder, "models")
-        model_class = signature.return_annotation if signature is not None else None
-        if inspect.isclass(model_class) and issubclass(model_class, torch.nn.Module):
-            extra, _, _ = _signature_parameters(model_class, "models")
-            known = {p.name for p in info.parameters}
-            info.parameters += [p for p in extra if not p.required and p.name not in known]
-        infos.append(info)
     return infos
 
 
@@ -515,6 +539,7 @@ def scan_library(errors: list[str] | None = None) -> dict[str, list[ModuleInfo]]
     scanners = (
         ("datasets", _torchvision_datasets),
         ("models", _torchvision_models),
+        ("models", _timm_models),
         ("loss", _torch_losses),
         ("optim", _torch_optimizers),
         ("schedulers", _torch_schedulers),

@@ -274,3 +274,22 @@ async def test_a_build_of_other_code_is_marked_stale(built_user):
     await eventually(lambda: stale.text == "")
     studio.models.set_code(name, "model = None  # other code\n")
     await eventually(lambda: stale.text == "stale: the model code changed since this build")
+
+
+async def test_a_timm_architecture_is_picked_like_any_model(user, tmp_path):
+    pytest.importorskip("timm")
+    await user.open("/")
+    user.find(marker="tab-models").click()
+    await user.should_see(marker="model-param-hidden")
+    picker = element(user, "model-module-MNISTClassifier")
+    await eventually(lambda: "timm:test_resnet" in picker.options, timeout=120)
+    assert picker.options["timm:test_resnet"] == "test_resnet (timm)"
+    picker.set_value("timm:test_resnet")
+    await user.should_see("test_resnet documentation")
+    await user.should_see(marker="model-param-in_chans")
+    user.find(marker="model-param-in_chans").clear().type("1").trigger("change")
+    user.find(marker="model-param-num_classes").clear().type("10").trigger("change")
+    await eventually(lambda: "in_chans=1" in model_document(tmp_path)["code"])
+    code = model_document(tmp_path)["code"]
+    assert code.startswith("from timm.models.resnet import test_resnet")
+    assert "model = test_resnet(num_classes=10, in_chans=1)" in code

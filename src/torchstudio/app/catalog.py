@@ -14,6 +14,7 @@ ORIGINS = {
     "project": "Project modules",
     "user": "User modules",
     "torchvision": "torchvision",
+    "timm": "timm",
     "torch": "torch",
     "torchmetrics": "torchmetrics",
 }

@@ -153,7 +153,11 @@ async def _work(studio: Studio, path: Path, options: RunOptions, stage: Stage) -
         for name in names:
             stage.now = f"building model {name!r}"
             if not service.is_built(name):
-                await service.build(name)
+                try:
+                    await service.build(name)
+                except (ModelError, WorkerError) as exc:  # which of the models, then why
+                    say(f"model {name!r} did not build:\n{exc}")
+                    return 1
         documents = _settings_apply(studio, names, options.settings)
         if not documents:
             return USAGE_EXIT
