@@ -53,3 +53,19 @@ def test_other_errors_get_no_connection_sentence():
     assert explain_download_failure(unnamed) == (
         "No connection: a download failed because this machine cannot reach the internet."
     )
+
+
+def test_torchvision_pretrained_weights_offline_in_the_users_model_code(tmp_path, monkeypatch):
+    # A fresh opener reads the proxy below; every request then meets the closed port.
+    monkeypatch.setattr(urllib.request, "_opener", None)
+    for variable in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(variable, CLOSED)
+    monkeypatch.setenv("NO_PROXY", "")
+    monkeypatch.setenv("no_proxy", "")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    code = "from torchvision.models import resnet18\n\nmodel = resnet18(weights='DEFAULT')\n"
+    error = safe_exec(code, description="model code").error
+    assert error is not None and 'File "model code", line 3' in error
+    checkpoint = tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    assert "could not download https://download.pytorch.org/models/resnet18-f37072fd.pth" in error
+    assert f"copy the file from a machine that can to {checkpoint}, or build without" in error
