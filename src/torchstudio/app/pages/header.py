@@ -8,6 +8,7 @@ from nicegui import ui
 
 from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.servers_dialog import servers_dialog
+from torchstudio.app.pages.theme import theme_toggle
 from torchstudio.app.pages.trust_banner import trust_banner
 from torchstudio.app.store import recent
 from torchstudio.app.store.project import ProjectError
@@ -40,13 +41,14 @@ def path_dialog(
     return dialog
 
 
-def header(studio: Studio, live: Live) -> None:
+def header(studio: Studio, live: Live, theme: str = "") -> None:
     project = studio.project
-    with ui.header().classes("items-center gap-4 bg-primary"):
+    with ui.header().classes("items-center gap-x-4 gap-y-0 bg-primary flex-wrap"):
         ui.label("TorchStudio").classes("text-h6")
         path = str(project.path) if project else "no project open"
-        ui.label(path).classes("text-sm opacity-80").mark("project-path")
+        ui.label(path).classes("text-sm opacity-80 min-w-0 break-all").mark("project-path")
         ui.space()
+        theme_toggle(theme)
         # Each dialog is drawn when first asked for: four dialogs in every page build cost a
         # third of it, and most pages never open one.
         holder = ui.element()
@@ -91,5 +93,5 @@ def header(studio: Studio, live: Live) -> None:
         ui.button("Servers", icon="dns", on_click=open_servers).props(
             "flat color=white data-ts=servers-open"
         ).mark("servers-open")
-        ui.label("Changes are saved as you make them").classes("text-xs opacity-70")
+        ui.label("Changes are saved as you make them").classes("text-xs opacity-70 max-md:hidden")
     trust_banner(studio)

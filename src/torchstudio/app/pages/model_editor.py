@@ -156,10 +156,9 @@ def build_panel(studio: Studio, live: Live, name: str) -> None:
         # The stored build made from other code or another dataset says so.
         stale = ui.label().classes("text-sm text-warning").props("data-ts=build-stale")
         stale.mark(f"build-stale-{mark_id(name)}")
-    error = ui.label().classes("whitespace-pre font-mono text-xs text-negative w-full")
-    error.mark(f"build-error-{mark_id(name)}").style("overflow-x: auto").props(
-        "data-ts=build-error"
-    )
+    # Long lines wrap inside the card (a traceback's path or shapes), never widen the page.
+    error = ui.label().classes("whitespace-pre-wrap break-all font-mono text-xs text-negative")
+    error.classes("w-full").mark(f"build-error-{mark_id(name)}").props("data-ts=build-error")
     with ui.row().classes("w-full items-center gap-2"):
         ui.label("Depth level").classes("text-sm")
         level = (

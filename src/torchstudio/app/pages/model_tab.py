@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from nicegui import background_tasks, ui
 
+from torchstudio.app.pages.layout import LEFT_COLUMN, RIGHT_COLUMN, TWO_COLUMNS
 from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.model_editor import GRAPH_SCRIPT, build_panel, mark_id, model_source
 from torchstudio.app.pages.model_training import (
@@ -52,7 +53,7 @@ def model_header(studio: Studio, name: str, select: Selector) -> None:
             models.set_closed(name, True)
         select(None)
 
-    with ui.row().classes("w-full items-center gap-2"):
+    with ui.row().classes("w-full items-center gap-2 flex-wrap"):
         field = ui.input("name", value=name).props("dense").mark(f"model-name-{mark_id(name)}")
         ui.button("Rename", on_click=rename).props("flat").mark(f"rename-{mark_id(name)}")
         ui.button(
@@ -60,19 +61,39 @@ def model_header(studio: Studio, name: str, select: Selector) -> None:
             on_click=lambda: select(models.duplicate(name)),
         ).props("flat").mark(f"duplicate-{mark_id(name)}")  # fmt: skip
         ui.button("Close tab", icon="close", on_click=lambda: close(False)).props("flat")
-        ui.button("Delete", icon="delete", on_click=lambda: close(True)).props(
+        ui.button("Delete", icon="delete", on_click=lambda: confirm_delete(name, close)).props(
             "flat color=negative"
-        )
+        ).mark(f"delete-{mark_id(name)}")
+
+
+def confirm_delete(name: str, close: Callable[[bool], Awaitable[None]]) -> None:
+    """Deleting drops the model's runs, weights and curves: ask first."""
+    with ui.dialog() as dialog, ui.card():
+        ui.label(f"Delete model {name!r}?").classes("text-h6")
+        ui.label("Its code, runs, curves and weights leave the project for good.")
+        ui.label("Close tab keeps them (the model stays on the Dashboard).").classes("text-sm")
+        with ui.row().classes("w-full justify-end"):
+            cancel = ui.button("Cancel", on_click=dialog.close).props("flat data-ts=delete-cancel")
+            cancel.mark("delete-cancel")
+
+            async def delete() -> None:
+                dialog.close()
+                await close(True)
+
+            confirm = ui.button("Delete", icon="delete", on_click=delete)
+            confirm.props("color=negative data-ts=delete-confirm").mark("delete-confirm")
+    dialog.on("hide", lambda: dialog.delete())
+    dialog.open()
 
 
 def model_panel(studio: Studio, live: Live, name: str, select: Selector) -> None:
     model_header(studio, name, select)
-    with ui.row().classes("w-full no-wrap items-start gap-4"):
-        with ui.column().classes("w-[44%] min-w-[420px]"), ui.card().classes("w-full"):
+    with ui.row().classes(TWO_COLUMNS):
+        with ui.column().classes(LEFT_COLUMN), ui.card().classes("w-full"):
             ui.label("Model").classes("text-h6")
             model_source(studio, live, name)
             build_panel(studio, live, name)
-        with ui.column().classes("grow"):
+        with ui.column().classes(RIGHT_COLUMN):
             with ui.card().classes("w-full"):
                 ui.label("Training").classes("text-h6")
                 settings_form(studio, live, name)
@@ -101,9 +122,12 @@ def models_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
         if name is not None and project.model(name).get("closed"):
             models.set_closed(name, False)
         chosen["name"] = name
+        navigation.remember(model=name)
         area.refresh()
 
     navigation.open_model = select
+    if navigation.requested_model in open_models(studio):
+        chosen["name"] = navigation.requested_model
 
     def add() -> None:
         select(models.add())
@@ -113,8 +137,8 @@ def models_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
         names = drawn["names"] = open_models(studio)
         if chosen["name"] not in names:
             chosen["name"] = names[0] if names else None
-        with ui.row().classes("w-full items-center gap-2"):
-            with ui.tabs(value=chosen["name"]).props("dense align=left") as tabs:
+        with ui.row().classes("w-full items-center gap-2 no-wrap"):
+            with ui.tabs(value=chosen["name"]).props("dense align=left").classes("min-w-0") as tabs:
                 for model in names:
                     ui.tab(model).mark(f"model-tab-{mark_id(model)}")
             ui.button("New model", icon="add", on_click=add).props("flat").mark("add-model")

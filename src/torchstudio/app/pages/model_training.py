@@ -47,7 +47,7 @@ def settings_form(studio: Studio, live: Live, name: str) -> None:
     def form() -> None:
         document = models.document(name)
         values = document.effective()
-        with ui.grid(columns=4).classes("w-full gap-x-3 gap-y-0"):
+        with ui.grid().classes("w-full gap-x-3 gap-y-0 grid-cols-2 sm:grid-cols-4"):
             for key in ("batch_size", "epochs", "early_stop"):
                 number_field(key, getattr(document.settings, key), values, save, accept, name)
             precision = ui.select(list(PRECISIONS), value=values["precision"])
@@ -179,14 +179,20 @@ def train_bar(studio: Studio, live: Live, name: str) -> None:
     # Which run the curves show, the dataset it trained on, and whether it is stale.
     shown = ui.label().classes("text-sm").mark(f"run-shown-{mark_id(name)}")
     shown.props("data-ts=run-shown")
-    error = ui.label().classes("whitespace-pre font-mono text-xs text-negative w-full")
+    error = ui.label().classes(
+        "whitespace-pre-wrap break-all font-mono text-xs text-negative w-full"
+    )
     error.mark(f"train-error-{mark_id(name)}").props("data-ts=train-error")
-    with ui.row().classes("w-full no-wrap gap-2"):
+    with ui.row().classes("w-full gap-2 flex-wrap md:flex-nowrap"):
         loss_chart = (
-            ui.echart({}).classes("w-1/2 h-64 ts-curves").mark(f"loss-chart-{mark_id(name)}")
+            ui.echart({})
+            .classes("w-full md:w-1/2 h-64 ts-curves")
+            .mark(f"loss-chart-{mark_id(name)}")
         )
         metric_chart = (
-            ui.echart({}).classes("w-1/2 h-64 ts-curves").mark(f"metric-chart-{mark_id(name)}")
+            ui.echart({})
+            .classes("w-full md:w-1/2 h-64 ts-curves")
+            .mark(f"metric-chart-{mark_id(name)}")
         )
 
     def show(_: object) -> None:

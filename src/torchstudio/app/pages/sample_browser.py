@@ -106,9 +106,9 @@ def sample_browser(dataset: DatasetService, live: Live, salt: str) -> None:
 
     with ui.card().classes("w-full"):
         ui.label("Samples").classes("text-h6")
-        with ui.row().classes("w-full items-center gap-2 no-wrap"):
+        with ui.row().classes("w-full items-center gap-2 flex-wrap sm:flex-nowrap"):
             split = ui.toggle({"train": "Training", "valid": "Validation"}, value="train")
-            split.mark("split")
+            split.classes("shrink-0").mark("split")
             ui.button(icon="chevron_left", on_click=lambda: step(-1)).props("flat").mark("prev")
             slider = ui.slider(min=0, max=1, value=0).classes("grow").mark("index-slider")
             ui.button(icon="chevron_right", on_click=lambda: step(1)).props("flat").mark("next")

@@ -11,8 +11,10 @@ import webbrowser
 from pathlib import Path
 
 from nicegui import app, ui
+from starlette.requests import Request
 
 from torchstudio.app.pages.main_page import main_page
+from torchstudio.app.pages.theme import THEME_COOKIE
 from torchstudio.app.store import recent
 from torchstudio.app.store.trust import TrustStore
 from torchstudio.app.studio import Studio
@@ -95,10 +97,10 @@ def register(studio: Studio, project: Path | None) -> None:
     register_model_routes(studio)
 
     @ui.page("/", title="TorchStudio")
-    async def index() -> None:
+    async def index(request: Request) -> None:
         # NiceGUI may run start-up hooks alongside the first requests: wait for the project.
         await studio.ready.wait()
-        main_page(studio)
+        main_page(studio, request.query_params, request.cookies.get(THEME_COOKIE, ""))
 
 
 def serve(

@@ -1,0 +1,22 @@
+"""The page's layout at every width: two columns on wide screens, one below `lg` (1024 px).
+
+Tailwind classes, in one place, so that both tabs break the same way.
+"""
+
+from __future__ import annotations
+
+# The row wraps below 1024 px: each column then takes the whole width.
+TWO_COLUMNS = "w-full items-start gap-4 flex-wrap lg:flex-nowrap"
+LEFT_COLUMN = "w-full lg:w-[44%] lg:min-w-[420px] min-w-0"
+# min-w-0: a flex child may shrink below its content (wide code, long lines) instead of
+# pushing the page sideways.
+RIGHT_COLUMN = "w-full lg:w-auto lg:flex-1 min-w-0"
+
+# No sideways scrolling at any width: long words (paths, error lines) wrap in their card;
+# code and tables scroll inside their own box.
+PAGE_STYLE = """<style>
+.q-card { max-width: 100%; overflow-wrap: anywhere; }
+.q-card pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+.cm-editor { max-width: 100%; }
+.nicegui-echart { max-width: 100%; }
+</style>"""

@@ -1,0 +1,101 @@
+"""The page at every width and in both themes, with a reload that keeps what was shown and a
+Delete that asks first: the real app in Chromium, with a screenshot of each tab."""
+
+import pytest
+
+pytestmark = pytest.mark.timeout(240)
+
+WIDTHS = (1440, 1024, 768, 390)
+TABS = ("Dataset", "Models", "Dashboard")
+# Each tab's main action, visible once the tab is shown.
+MAIN_ACTION = {"Dataset": "Load", "Models": "Build", "Dashboard": "Start all"}
+# Cards, fields and buttons that reach past the window's right edge (cut off, or scrolled to):
+# none may, except inside boxes that scroll on their own (tabs, code, tables).
+CUT_OFF = """() => [...document.querySelectorAll('.q-card, .q-field, button')]
+  .filter((e) => e.offsetParent && !e.closest('.q-tabs, .cm-editor, .q-table__middle, .q-menu'))
+  .filter((e) => e.getBoundingClientRect().width > 0)
+  .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+  .map((e) => `${e.tagName} ${e.innerText.slice(0, 30)} ${Math.round(e.getBoundingClientRect().right)}`)"""
+# Words squeezed into a column a few letters wide (a form crushed instead of wrapped).
+CRUSHED = """() => [...document.querySelectorAll(`.q-toggle__label, .q-field__label,
+  .q-btn__content, .nicegui-label, .q-item__label`)]
+  .filter((e) => e.offsetParent && !e.closest('.q-tabs, .q-menu'))
+  .filter((e) => {
+    const text = [...e.childNodes].filter((n) => !n.classList || !n.classList.contains('q-icon'))
+      .map((n) => n.textContent).join(' ');  // icons are ligatures: their names are not words
+    const word = Math.max(0, ...text.split(/\\s+/).map((w) => w.length));
+    const box = e.getBoundingClientRect();
+    return word >= 4 && box.width > 0 && box.width < word * 4;
+  })
+  .map((e) => `${e.innerText.slice(0, 30)} ${Math.round(e.getBoundingClientRect().width)}px`)"""
+OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
+DARK = "() => document.body.classList.contains('body--dark')"
+
+
+def show_tab(page, tab):
+    page.get_by_role("tab", name=tab, exact=True).click()
+    action = page.get_by_role("button", name=MAIN_ACTION[tab]).locator("visible=true").first
+    action.wait_for()
+    return action
+
+
+def test_every_tab_fits_every_width_without_sideways_scrolling(server, page, shot):
+    page.goto(server.url)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        for tab in TABS:
+            action = show_tab(page, tab)
+            assert page.evaluate(OVERFLOW) <= 0, f"{tab} at {width} px scrolls sideways"
+            assert page.evaluate(CUT_OFF) == [], f"{tab} at {width} px cuts these off"
+            assert page.evaluate(CRUSHED) == [], f"{tab} at {width} px crushes these"
+            box = action.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+            shot(f"{tab.lower()}-{width}")
+
+
+def test_the_theme_follows_the_system_then_the_toggle_and_is_remembered(server, page, shot):
+    page.emulate_media(color_scheme="dark")
+    page.goto(server.url)
+    toggle = page.locator("[data-ts=theme-toggle]")
+    toggle.wait_for()
+    assert page.evaluate(DARK) and "follows the system" in toggle.get_attribute("aria-label")
+    page.emulate_media(color_scheme="light")
+    page.wait_for_function(f"() => !({DARK})()")
+    toggle.click()  # auto -> light
+    page.wait_for_function(f"() => !({DARK})()")
+    assert "Theme: light" in toggle.get_attribute("aria-label")
+    toggle.click()  # light -> dark, though the system is light
+    page.wait_for_function(DARK)
+    page.reload()
+    page.locator("[data-ts=theme-toggle]").wait_for()
+    assert page.evaluate(DARK), "the chosen dark theme was not remembered over a reload"
+    for tab in TABS:
+        show_tab(page, tab)
+        shot(f"dark-{tab.lower()}")
+    page.locator("[data-ts=theme-toggle]").click()  # dark -> auto: the system's light again
+    page.wait_for_function(f"() => !({DARK})()")
+
+
+def test_a_reload_keeps_the_tab_and_the_model(server, page):
+    page.goto(server.url)
+    page.get_by_role("tab", name="Models", exact=True).click()
+    page.get_by_role("button", name="Duplicate", exact=True).click()
+    copy = page.get_by_role("tab", name="MNISTClassifier 2", exact=True)
+    copy.wait_for()
+    page.wait_for_function("() => location.search.includes('model=MNISTClassifier+2')")
+    assert "tab=models" in page.url
+    page.reload()
+    name = page.locator("input[aria-label=name]").locator("visible=true").first
+    name.wait_for()
+    assert name.input_value() == "MNISTClassifier 2"
+
+    # Delete asks first; Cancel keeps the model, Delete removes it.
+    page.get_by_role("button", name="Delete", exact=True).locator("visible=true").click()
+    page.get_by_text("Delete model 'MNISTClassifier 2'?").wait_for()
+    page.locator("[data-ts=delete-cancel]").click()
+    page.get_by_text("Delete model 'MNISTClassifier 2'?").wait_for(state="detached")
+    assert copy.is_visible()
+    page.get_by_role("button", name="Delete", exact=True).locator("visible=true").click()
+    page.locator("[data-ts=delete-confirm]").click()
+    copy.wait_for(state="detached")
+    assert page.get_by_role("tab", name="MNISTClassifier", exact=True).is_visible()
