@@ -11,6 +11,7 @@ from torchstudio.app.demo import write_demo
 from torchstudio.app.models.document import ModelDocument
 from torchstudio.app.models.views import epoch_axis
 from torchstudio.app.pages.dashboard_tab import validation_only
+from torchstudio.app.pages.model_training import status_line
 from torchstudio.app.store.project import Project
 from torchstudio.model.suggest import suggest_training
 
@@ -293,3 +294,25 @@ async def test_a_timm_architecture_is_picked_like_any_model(user, tmp_path):
     code = model_document(tmp_path)["code"]
     assert code.startswith("from timm.models.resnet import test_resnet")
     assert "model = test_resnet(num_classes=10, in_chans=1)" in code
+
+
+def test_the_status_line_says_each_thing_once():
+    assert status_line("finished", " · epoch 5/5", "finished") == "finished · epoch 5/5"
+    assert status_line("training", " · epoch 2/5", "epoch 2/5") == "training · epoch 2/5"
+    assert status_line("error", "", "shape mismatch") == "error"
+    assert status_line("stopped", " · epoch 3/5", "stopped: the trainer did not answer") == (
+        "stopped: the trainer did not answer · epoch 3/5"
+    )
+    assert status_line("starting", "", "loading the dataset") == "starting · loading the dataset"
+    assert status_line(None, "", None) == ""
+
+
+async def test_only_the_buttons_that_can_act_are_enabled(user):
+    await user.open("/")
+    user.find(marker="tab-models").click()
+    await user.should_see(marker="train-MNISTClassifier")
+    train, stop, resume = (
+        element(user, f"{kind}-MNISTClassifier") for kind in ("train", "stop", "resume")
+    )
+    # Nothing trains and there is no run: Train only.
+    await eventually(lambda: train.enabled and not stop.enabled and not resume.enabled)

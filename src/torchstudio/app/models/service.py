@@ -237,20 +237,26 @@ class ModelService:
         self.project.update_model(name, build=summary, status="built")
         return result
 
-    def _resume_point(self, name: str) -> tuple[Run, tuple[int, bytes], tuple[int, bytes] | None]:
-        """The latest run, its own checkpoint and best weights; ModelError when it cannot go on."""
+    def resume_refusal(self, name: str) -> str | None:
+        """Why the model's latest run cannot go on (None: Resume can), without reading weights."""
         run = self.latest_run(name)
         if run is None:
-            raise ModelError(f"cannot resume {name}: it has no run yet; Train starts run 1")
-        checkpoint = self.project.weights(name, "checkpoint", run.number)
-        if checkpoint is None:
-            raise ModelError(
+            return f"cannot resume {name}: it has no run yet; Train starts run 1"
+        if self.project.weights_epoch(name, "checkpoint", run.number) is None:
+            return (
                 f"cannot resume {run.label} of {name}: it has no checkpoint (it stopped before "
                 f"its first epoch ended); Train starts run {run.number + 1}"
             )
         reason = self.run_stale(run)
-        if reason:
-            raise ModelError(f"cannot resume: {reason}; Train starts a new run")
+        return f"cannot resume: {reason}; Train starts a new run" if reason else None
+
+    def _resume_point(self, name: str) -> tuple[Run, tuple[int, bytes], tuple[int, bytes] | None]:
+        """The latest run, its own checkpoint and best weights; ModelError when it cannot go on."""
+        refusal = self.resume_refusal(name)
+        run = self.latest_run(name)
+        checkpoint = None if run is None else self.project.weights(name, "checkpoint", run.number)
+        if refusal is not None or run is None or checkpoint is None:
+            raise ModelError(refusal or f"cannot resume {name}")
         return run, checkpoint, self.project.weights(name, "best", run.number)
 
     async def train(

@@ -157,13 +157,16 @@ def train_bar(studio: Studio, live: Live, name: str) -> None:
     training, charts = studio.training, studio.charts
     new_run = new_run_dialog(studio, name)
     with ui.row().classes("w-full items-center gap-2"):
-        ui.button("Train", icon="play_arrow", on_click=new_run).mark(f"train-{mark_id(name)}")
-        ui.button("Stop", icon="stop", on_click=lambda: training.stop(name)).props(
-            "color=negative"
-        ).mark(f"stop-{mark_id(name)}")
-        ui.button("Resume", icon="redo", on_click=lambda: training.start(name, resume=True)).mark(
-            f"resume-{mark_id(name)}"
+        train = ui.button("Train", icon="play_arrow", on_click=new_run)
+        train.props("data-ts=train").mark(f"train-{mark_id(name)}")
+        stop = ui.button("Stop", icon="stop", on_click=lambda: training.stop(name))
+        stop.props("color=negative data-ts=stop").mark(f"stop-{mark_id(name)}")
+        resume = ui.button(
+            "Resume", icon="redo", on_click=lambda: training.start(name, resume=True)
         )
+        resume.props("data-ts=resume").mark(f"resume-{mark_id(name)}")
+        with resume:
+            resume_tip = ui.tooltip("")
         reconnect = ui.button("Reconnect", icon="sync", on_click=lambda: reconnect_server())
         reconnect.props("flat data-ts=train-reconnect").mark(f"reconnect-{mark_id(name)}")
         status = ui.label().classes("text-sm").props("data-ts=train-status")
@@ -202,9 +205,14 @@ def train_bar(studio: Studio, live: Live, name: str) -> None:
         epochs = f" · epoch {run.epoch}/{run.epochs}" if run.epochs else ""
         stored = studio.project.model(name).get("status") if studio.project else ""
         state = run.status if run.status != "idle" else stored
-        status.set_text(
-            f"{state}{epochs}{speed}{left}" + (f" · {run.message}" if run.message else "")
-        )
+        status.set_text(status_line(state, epochs + speed + left, run.message))
+        # Each button only when it can act.
+        running = training.running(name)
+        train.set_enabled(not running)
+        stop.set_enabled(running)
+        refusal = None if running or studio.models is None else studio.models.resume_refusal(name)
+        resume.set_enabled(not running and refusal is None)
+        resume_tip.set_text(refusal or "go on from the latest run's checkpoint")
         progress.set_value(run.fraction)
         error.set_text(run.error or "")
         lost = run.status == CONNECTION_LOST and training.lost_server(name) is not None
@@ -237,6 +245,21 @@ def train_bar(studio: Studio, live: Live, name: str) -> None:
         lambda: charts.curves.get(name),
         model=name,
     )
+
+
+def status_line(state: str | None, progress: str, message: str | None) -> str:
+    """ "finished · epoch 5/5 · 120 samples/s": each thing once.
+
+    The message is left out when it repeats the state or the progress, and for an error
+    (the error itself is shown below); one that starts with the state ("stopped: why")
+    replaces it.
+    """
+    state = state or ""
+    if not message or message == state or message in progress or state == "error":
+        return state + progress
+    if message.startswith(state):
+        return message + progress
+    return f"{state}{progress} · {message}"
 
 
 def run_shown(studio: Studio, name: str) -> str:

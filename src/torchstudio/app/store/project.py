@@ -585,6 +585,15 @@ class Project:
             ).fetchone()
         return None if row is None else (int(row[0]), bytes(row[1]))
 
+    def weights_epoch(self, model: str, kind: str, run: int | None = None) -> int | None:
+        """The epoch of a run's `best` or `checkpoint` weights, without reading them."""
+        run_id = self._run_id(model, run)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT epoch FROM weights WHERE run_id = ? AND kind = ?", (run_id, kind)
+            ).fetchone()
+        return None if row is None else int(row[0])
+
     # ------------------------------------------------------------------ logs
 
     def add_logs(self, entries: list[tuple[float, str, str]]) -> None:
