@@ -232,3 +232,17 @@ async def test_plot_workers():
             await metrics.request("plot", {"models": [], "size": [10, 10], "which": "x"})
         result = await parameters.request("plot", {"models": MODELS, "size": [500, 250]})
         assert result["image"].size == (500, 250) and len(result["axes"]) == 6
+
+
+def test_charts_read_well_and_an_empty_one_says_so():
+    series = plot_metrics({"models": [history("a", 4, 2)], "size": [300, 200]})["series"]
+    loss = series["loss"]
+    # Tooltips round to 4 significant digits (a function the browser runs).
+    assert "toPrecision(4)" in loss["tooltip"][":valueFormatter"]
+    features = loss["toolbox"]["feature"]
+    assert {"dataZoom", "restore", "saveAsImage"} <= set(features)
+    assert loss["dataZoom"][0]["type"] == "inside" and "graphic" not in loss
+    assert loss["xAxis"]["minInterval"] == 1  # integer epochs
+    empty = plot_metrics({"models": [{"name": "new", "epochs": []}], "size": [300, 200]})
+    for option in empty["series"].values():
+        assert option["series"] == [] and option["graphic"][0]["style"]["text"] == "no epochs yet"

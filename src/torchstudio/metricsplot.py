@@ -32,6 +32,16 @@ QUANTITIES = {"loss": "Loss", "metric": "Metric"}
 SPLITS = (("train", "solid", "-"), ("valid", "dashed", "--"))  # (split, ECharts, matplotlib)
 
 
+VALUE_FORMATTER = "(v) => (v == null || isNaN(v)) ? '-' : Number(v).toPrecision(4)"
+# What an empty chart says, in place of bare axes.
+NO_EPOCHS = {
+    "type": "text",
+    "left": "center",
+    "top": "middle",
+    "style": {"text": "no epochs yet", "fontSize": 14, "fill": "#888"},
+}
+
+
 class PlotError(UserError):
     """The plot request cannot be used."""
 
@@ -119,15 +129,28 @@ def chart_option(models: list[dict[str, Any]], quantity: str, log_scale: bool) -
             if best is not None and split == "valid":
                 entry["markPoint"] = {"data": [{"name": "best", "coord": list(best)}]}
             series.append(entry)
-    return {
+    option: dict[str, Any] = {
         "animation": False,  # redrawn every epoch: no transition to wait for or spend on
         "title": {"text": QUANTITIES[quantity]},
-        "legend": {"data": [entry["name"] for entry in series]},
-        "tooltip": {"trigger": "axis"},
+        "legend": {"data": [entry["name"] for entry in series], "top": 24, "type": "scroll"},
+        "grid": {"top": 64, "left": 48, "right": 24, "bottom": 32},
+        # The browser evaluates ':' keys as JavaScript (NiceGUI): values to 4 significant digits.
+        "tooltip": {"trigger": "axis", ":valueFormatter": VALUE_FORMATTER},
+        "toolbox": {
+            "feature": {
+                "dataZoom": {"yAxisIndex": "none", "title": {"zoom": "zoom", "back": "unzoom"}},
+                "restore": {"title": "reset"},
+                "saveAsImage": {"title": "save as PNG", "name": quantity},
+            }
+        },
+        "dataZoom": [{"type": "inside", "filterMode": "none"}],
         "xAxis": {"type": "value", "name": "epoch", "minInterval": 1},
         "yAxis": {"type": "log" if log_scale else "value", "name": quantity, "scale": True},
         "series": series,
     }
+    if not series:
+        option["graphic"] = [NO_EPOCHS]
+    return option
 
 
 def _draw_quantity(

@@ -316,3 +316,40 @@ async def test_only_the_buttons_that_can_act_are_enabled(user):
     )
     # Nothing trains and there is no run: Train only.
     await eventually(lambda: train.enabled and not stop.enabled and not resume.enabled)
+
+
+@pytest.fixture
+async def trained_user(demo_file):
+    """The demo project with a run of three epochs already in it (written before the app opens it)."""
+    project = Project.open(demo_file)
+    try:
+        run = project.add_run("MNISTClassifier", {"epochs": 3}, "data", "code", status="finished")
+        for epoch, (loss, metric) in enumerate([(2.0, 0.5), (0.5, 0.91234), (-1.0, 0.8)], 1):
+            record = {"train_loss": loss, "valid_loss": loss, "valid_metric": metric, "lr": 0.001}
+            project.add_epoch("MNISTClassifier", run, epoch, record)
+    finally:
+        project.close()
+    async with user_simulation(main_file=MAIN) as user:
+        yield user
+
+
+async def test_curves_have_a_headline_a_log_scale_and_a_csv(trained_user):
+    user = trained_user
+    await user.open("/")
+    user.find(marker="tab-models").click()
+    await user.should_see("run 1: best valid metric 0.9123 at epoch 2", retries=40)
+    chart = element(user, "loss-chart-MNISTClassifier")
+    await eventually(lambda: len(chart.options.get("series") or []) == 2, timeout=60)
+    assert chart.options["yAxis"]["type"] == "value"
+    assert [point[1] for point in chart.options["series"][0]["data"]] == [2.0, 0.5, -1.0]
+    element(user, "log-scale-MNISTClassifier").set_value(True)
+    await eventually(lambda: chart.options["yAxis"]["type"] == "log")
+    # A log axis cannot show -1: a gap, not a failure.
+    assert [point[1] for point in chart.options["series"][0]["data"]] == [2.0, 0.5, None]
+    user.find(marker="curves-csv-MNISTClassifier").click()
+    response = await user.download.next(timeout=10)
+    lines = response.text.splitlines()
+    assert lines[0] == "epoch,train_loss,valid_loss,train_metric,valid_metric,lr,seconds"
+    assert lines[2] == "2,0.5,0.5,,0.91234,0.001,"
+    user.find(marker="tab-dashboard").click()
+    await user.should_see("best: MNISTClassifier run 1 · valid metric 0.9123 at epoch 2")

@@ -31,6 +31,8 @@ CHART_AXES = """(cls) => [...document.querySelectorAll('.' + cls)].map((el) => {
 })"""
 SERIES_NAMES = """(cls) => [...document.querySelectorAll('.' + cls)]
   .map((el) => getElement(el).chart.getOption().series.map((s) => s.name))"""
+TOOLTIP_VALUE = """([cls, value]) => [...document.querySelectorAll('.' + cls)]
+  .map((el) => getElement(el).chart.getOption().tooltip[0].valueFormatter(value))"""
 PARALLEL_AXES = """() => getElement(document.querySelector('.ts-parameters')).chart
   .getOption().parallelAxis.map((axis) => axis.name)"""
 # The output view's images of these kinds are all loaded (a broken image has no width).
@@ -135,6 +137,9 @@ def test_newcomer_builds_trains_predicts_and_exports(server, page, shot, tmp_pat
     )
     axes = page.evaluate(CHART_AXES, "ts-curves")
     assert len(axes) == 2 and all(a["min"] == 1 and a["best"] for a in axes), axes
+    # Tooltips read 4 significant digits: the browser made a function of the formatter.
+    shown = page.evaluate(TOOLTIP_VALUE, ["ts-curves", 0.123456789])
+    assert shown == ["0.1235", "0.1235"], shown
     epochs = epochs_of(server, "MNISTClassifier")
     assert [e["epoch"] for e in epochs] == [1, 2, 3]
     assert epochs[-1]["valid_metric"] > 0.3  # ten classes: chance is 0.1

@@ -75,6 +75,60 @@ def epoch_axis(option: dict[str, Any], last: int) -> dict[str, Any]:
     return {**option, "xAxis": axis, "series": series}
 
 
+def with_log_axis(option: dict[str, Any]) -> dict[str, Any]:
+    """The chart on a log y axis; values a log axis cannot show (<= 0) become gaps."""
+    series = [
+        {
+            **entry,
+            "data": [
+                [x, y if isinstance(y, int | float) and y > 0 else None]
+                for x, y in entry.get("data") or []
+            ],
+        }
+        for entry in option.get("series") or []
+    ]
+    return {**option, "yAxis": {**option.get("yAxis", {}), "type": "log"}, "series": series}
+
+
+def epochs_csv(epochs: list[dict[str, Any]]) -> str:
+    """A run's epochs as CSV: epoch, losses, metrics, learning rate and seconds."""
+    columns = ["epoch", *CURVE_KEYS, "lr", "seconds"]
+    lines = [",".join(columns)]
+    for row in epochs:
+        values = [row.get(column) for column in columns]
+        lines.append(",".join("" if value is None else repr(value) for value in values))
+    return "\n".join(lines) + "\n"
+
+
+def headline(epochs: list[dict[str, Any]]) -> str:
+    """The run's best result in one line: "best valid metric 0.9721 at epoch 4"."""
+    best = best_epoch(epochs)
+    record = next((e for e in epochs if e["epoch"] == best), None)
+    if record is None:
+        return "no epochs yet"
+    for key in ("valid_metric", "valid_loss", "train_metric", "train_loss"):
+        value = record.get(key)
+        if value is not None and math.isfinite(value):
+            return f"best {key.replace('_', ' ')} {value:.4g} at epoch {best}"
+    return f"no finite result at epoch {best}"
+
+
+def leader(rows: list[dict[str, Any]]) -> str:
+    """The Dashboard's headline: the run with the best validation metric (else loss)."""
+    scored = []
+    for row in rows:
+        metric, loss = row.get("valid_metric"), row.get("valid_loss")
+        if metric is not None and math.isfinite(metric):
+            scored.append(((1, metric), "valid metric", metric, row))
+        elif loss is not None and math.isfinite(loss):
+            scored.append(((0, -loss), "valid loss", loss, row))
+    if not scored:
+        return "no epochs yet"
+    _, what, value, row = max(scored, key=lambda item: item[0])
+    run = f" run {row['run']}" if row.get("run") else ""
+    return f"best: {row['name']}{run} · {what} {value:.4g} at epoch {row.get('best_epoch')}"
+
+
 def device_names(report: dict[str, Any]) -> list[str]:
     """The device names a training can use, from pythoncheck's device report."""
     names = ["cpu"] + [f"cuda:{gpu['index']}" for gpu in report.get("cuda") or []]
@@ -226,6 +280,7 @@ class ModelViews:
             "parameters": params,
             "device": placement_text(self.models.effective(name).values, self.gpu_counts()),
             "epochs": len(epochs),
+            "best_epoch": best,
             "train_loss": record.get("train_loss"),
             "valid_loss": record.get("valid_loss"),
             "train_metric": record.get("train_metric"),
@@ -242,13 +297,25 @@ class ModelViews:
             run = self.models.latest_run(name)
             used = run.settings if run is not None else self.models.effective(name).values
             parameters = {k: used[k] for k in ("batch_size", "epochs", "precision") if k in used}
-            parameters.update(optimizer_parameters(str(used.get("optimizer") or "")))
+            optimizer = optimizer_parameters(str(used.get("optimizer") or ""))
+            if "optimizer" in optimizer and "lr" not in optimizer:
+                # Not written in the code: the optimizer's own default, not a missing value.
+                optimizer.update(self._default_lr(optimizer["optimizer"]))
+            parameters.update(optimizer)
             parameters["parameters"] = row["parameters"]
             metrics = {k: row[k] for k in ("valid_loss", "valid_metric") if row[k] is not None}
             models.append({"name": name, "parameters": parameters, "metrics": metrics})
         plotter = await self.models.pool.get("parametersplot")
         request = {"models": models, "size": [640, 320], "image": False}
         return await plotter.request("plot", request)
+
+    def _default_lr(self, optimizer: str) -> dict[str, float]:
+        info = self.models.dataset.catalog.find_name("optim", optimizer)
+        parameter = info.parameter("lr") if info is not None else None
+        try:
+            return {"lr": float(parameter.default)} if parameter and parameter.default else {}
+        except ValueError:  # a default that is an expression, not a number
+            return {}
 
     # ------------------------------------------------------------------ trained model
 

@@ -8,6 +8,7 @@ from nicegui import background_tasks, ui
 
 from torchstudio.app.models.charts import EVERY
 from torchstudio.app.models.runs import diff_line
+from torchstudio.app.models.views import leader
 from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.navigation import Navigation
 from torchstudio.app.studio import Studio
@@ -39,6 +40,9 @@ def rounded(row: dict[str, Any]) -> dict[str, Any]:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
 
 
+PALETTE = ["#d94e5d", "#eac736", "#50a3ba"]
+
+
 def parallel_option(axes: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
     """An ECharts parallel-coordinates option from parametersplot's axes."""
     dims = []
@@ -55,7 +59,7 @@ def parallel_option(axes: list[dict[str, Any]], names: list[str]) -> dict[str, A
     ]
     # Dragging along an axis selects a range there (ECharts' axis brushing): the models
     # outside it fade, so hyperparameters can be explored against the results.
-    return {
+    option: dict[str, Any] = {
         "title": {
             "text": "Parameters (drag along an axis to filter)",
             "textStyle": {"fontSize": 12},
@@ -73,7 +77,33 @@ def parallel_option(axes: list[dict[str, Any]], names: list[str]) -> dict[str, A
                 "emphasis": {"lineStyle": {"width": 5}},
             }
         ],
+        # Names on alternate heights and small labels: neighbouring axes do not collide.
+        "parallelAxisDefault": {"nameTextStyle": {"fontSize": 11}, "axisLabel": {"fontSize": 10}},
     }
+    for dim in dims[1::2]:
+        dim["nameGap"] = 28
+    colour_by = next(
+        (i for i in reversed(range(len(axes))) if axes[i]["type"] != "category" and
+         axes[i]["name"].startswith("valid")),
+        None,
+    )  # fmt: skip
+    values = (
+        [v for v in axes[colour_by]["values"] if v is not None] if colour_by is not None else []
+    )
+    if values:  # each line coloured by the result: the best models stand out
+        option["visualMap"] = {
+            "type": "continuous",
+            "dimension": colour_by,
+            "min": min(values),
+            "max": max(values) if max(values) > min(values) else min(values) + 1,
+            # Blue is best: a high metric, a low loss.
+            "inRange": {"color": PALETTE[::-1] if "loss" in axes[colour_by]["name"] else PALETTE},
+            "text": [axes[colour_by]["name"], ""],
+            "right": 0,
+            "top": "middle",
+            "itemHeight": 80,
+        }
+    return option
 
 
 def validation_only(option: dict[str, Any]) -> dict[str, Any]:
@@ -98,14 +128,15 @@ def dashboard_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
         ui.label("Click a row to open its model; select rows to compare them.").classes(
             "text-sm text-grey-7"
         )
+    top = ui.label().classes("text-subtitle1").props("data-ts=leader").mark("leader")
     # One row per run of each model (a model not trained yet: one row without a run).
     table = ui.table(columns=COLUMNS, rows=[], row_key="key", selection="multiple")
     table.classes("w-full").mark("models-table")
     # Two runs selected: the settings (and dataset, code) they differ in.
     differences = ui.label().classes("text-sm").mark("runs-diff")
-    with ui.row().classes("w-full no-wrap gap-2"):
-        compare = ui.echart({}).classes("w-1/2 h-72 ts-compare").mark("compare-chart")
-        parallel = ui.echart({}).classes("w-1/2 h-72 ts-parameters")
+    with ui.row().classes("w-full gap-2 flex-wrap md:flex-nowrap"):
+        compare = ui.echart({}).classes("w-full md:w-1/2 h-72 ts-compare").mark("compare-chart")
+        parallel = ui.echart({}).classes("w-full md:w-1/2 h-72 ts-parameters")
         parallel.mark("parameters-chart")
 
     def open_model(e: Any) -> None:
@@ -131,6 +162,7 @@ def dashboard_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
             elif run is not None and run.status == "error":
                 row["status"] = "error"  # the message is on the model's tab: click the row
         table.rows = rows
+        top.set_text(leader(rows))
         keys = compared["names"]
         kept = [r for r in rows if keys is None or r["key"] in keys]
         table.selected = kept or rows  # nothing chosen: compare them all

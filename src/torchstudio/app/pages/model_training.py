@@ -11,7 +11,7 @@ from nicegui import background_tasks, ui
 from torchstudio.app.fingerprint import short
 from torchstudio.app.models.document import PER_OUTPUT, Effective, ModelDocument
 from torchstudio.app.models.training import CONNECTION_LOST
-from torchstudio.app.models.views import EXPORT_FORMATS
+from torchstudio.app.models.views import EXPORT_FORMATS, epochs_csv, headline, with_log_axis
 from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.model_editor import mark_id
 from torchstudio.app.pages.model_placement import placement_form
@@ -186,6 +186,15 @@ def train_bar(studio: Studio, live: Live, name: str) -> None:
         "whitespace-pre-wrap break-all font-mono text-xs text-negative w-full"
     )
     error.mark(f"train-error-{mark_id(name)}").props("data-ts=train-error")
+    with ui.row().classes("w-full items-center gap-2"):
+        best = ui.label().classes("text-subtitle1").props("data-ts=headline")
+        best.mark(f"headline-{mark_id(name)}")
+        ui.space()
+        log_scale = ui.switch("log scale (loss)").props("dense data-ts=log-scale")
+        log_scale.mark(f"log-scale-{mark_id(name)}")
+        ui.button("CSV", icon="download", on_click=lambda: download_csv()).props(
+            "flat dense data-ts=curves-csv"
+        ).mark(f"curves-csv-{mark_id(name)}")
     with ui.row().classes("w-full gap-2 flex-wrap md:flex-nowrap"):
         loss_chart = (
             ui.echart({})
@@ -229,12 +238,26 @@ def train_bar(studio: Studio, live: Live, name: str) -> None:
         await client.connected()  # a change sent before the page is connected would be lost
         for chart, key in ((loss_chart, "loss"), (metric_chart, "metric")):
             if key in series and not chart.is_deleted:  # the panel may be gone meanwhile
+                option = series[key]
+                if key == "loss" and log_scale.value:
+                    option = with_log_axis(option)
                 chart.options.clear()
-                chart.options.update(series[key])
+                chart.options.update(option)
                 chart.update()
+
+    log_scale.on_value_change(lambda _: background_tasks.create(curves(None)))
+
+    def download_csv() -> None:
+        run = studio.models.latest_run(name) if studio.models else None
+        if run is None or studio.project is None:
+            ui.notify("no run yet: nothing to download", type="warning")
+            return
+        text = epochs_csv(studio.project.epochs(name, run.number))
+        ui.download.content(text.encode(), f"{name}-run-{run.number}.csv", "text/csv")
 
     # A build ("actions") changes the status shown before any training.
     live.watch(["training", "actions", "model"], show, model=name)
+    live.watch(["epochs", "model"], best.set_text, lambda: best_of(studio, name), model=name)
     # Which run is shown, and whether it is stale: runs change, or the dataset does.
     live.watch(
         ["epochs", "model", "dataset"], shown.set_text, lambda: run_shown(studio, name), model=name
@@ -260,6 +283,14 @@ def status_line(state: str | None, progress: str, message: str | None) -> str:
     if message.startswith(state):
         return message + progress
     return f"{state}{progress} · {message}"
+
+
+def best_of(studio: Studio, name: str) -> str:
+    """The headline over the curves: the latest run's best result."""
+    run = studio.models.latest_run(name) if studio.models else None
+    if run is None or studio.project is None:
+        return "no run yet"
+    return f"{run.label}: {headline(studio.project.epochs(name, run.number))}"
 
 
 def run_shown(studio: Studio, name: str) -> str:
