@@ -323,7 +323,8 @@ async def trained_user(demo_file):
     """The demo project with a run of three epochs already in it (written before the app opens it)."""
     project = Project.open(demo_file)
     try:
-        run = project.add_run("MNISTClassifier", {"epochs": 3}, "data", "code", status="finished")
+        settings = {"epochs": 3, "optimizer": "optimizer = Adam(model.parameters())\n"}
+        run = project.add_run("MNISTClassifier", settings, "data", "code", status="finished")
         for epoch, (loss, metric) in enumerate([(2.0, 0.5), (0.5, 0.91234), (-1.0, 0.8)], 1):
             record = {"train_loss": loss, "valid_loss": loss, "valid_metric": metric, "lr": 0.001}
             project.add_epoch("MNISTClassifier", run, epoch, record)
@@ -353,3 +354,11 @@ async def test_curves_have_a_headline_a_log_scale_and_a_csv(trained_user):
     assert lines[2] == "2,0.5,0.5,,0.91234,0.001,"
     user.find(marker="tab-dashboard").click()
     await user.should_see("best: MNISTClassifier run 1 · valid metric 0.9123 at epoch 2")
+    # The parameters chart: Adam's own default learning rate (not 0), lines coloured by the
+    # validation metric.
+    parallel = element(user, "parameters-chart")
+    await eventually(lambda: bool(parallel.options.get("series")), timeout=60)
+    names = [axis["name"] for axis in parallel.options["parallelAxis"]]
+    lr = parallel.options["series"][0]["data"][0]["value"][names.index("lr")]
+    assert lr == pytest.approx(0.001)
+    assert parallel.options["visualMap"]["dimension"] == names.index("valid_metric")
