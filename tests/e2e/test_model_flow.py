@@ -295,6 +295,10 @@ def test_shape_error_and_nan_loss_are_shown(server, page, shot):
     wait_status(page, "build-error", r"shape")
     text = status(page, "build-error").inner_text()
     assert "line 9" in text and "1×1×8×8" in text, text
+    # The editor marks that line, as the Dataset tab marks a dataset error's line.
+    marked = editor.locator(".ts-error-line")
+    marked.wait_for()
+    assert "return self.linear(x)" in marked.inner_text()
     shot("shape-error")
 
     nan_model = (

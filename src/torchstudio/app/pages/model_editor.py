@@ -9,8 +9,12 @@ from urllib.parse import quote
 from nicegui import background_tasks, ui
 
 from torchstudio.app.catalog import form_parameters, module_key
+from torchstudio.app.dataset.definition import error_line
 from torchstudio.app.pages.live import Live
 from torchstudio.app.studio import Studio
+
+# The name the workers give the model's code in error texts ('File "model code", line 3').
+MODEL_CODE = "model code"
 
 # The graph's SVG comes over HTTP and is put inline, so its nodes' <title> show as tooltips
 # (op, parameters, shape, dtype) on hover; the sample browser's zoom script zooms and pans it.
@@ -126,6 +130,25 @@ def model_source(studio: Studio, live: Live, name: str) -> None:
     def show_code(code: str) -> None:
         if editor.value != code:
             editor.set_value(code)
+
+    def show_error_line(line: int | None) -> None:
+        editor.decorations = (
+            [{"kind": "line", "line": line, "class": "ts-error-line"}] if line else []
+        )
+        if line:
+            editor.reveal_line(line)
+
+    def failing_line() -> int | None:
+        """The line of the model's code that its build, or else its training, failed on."""
+        build = studio.actions.state(name).build_error if studio.actions else None
+        run = studio.training.run(name) if studio.training else None
+        for text in (build, run.error if run else None):
+            line = error_line(text or "", MODEL_CODE)
+            if line:
+                return line
+        return None
+
+    live.watch(["actions", "training", "model"], show_error_line, failing_line, model=name)
 
     live.watch(
         ["model"], show_code, lambda: project.model(name).get("code", ""), model=name, now=False
