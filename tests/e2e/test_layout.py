@@ -99,3 +99,24 @@ def test_a_reload_keeps_the_tab_and_the_model(server, page):
     page.locator("[data-ts=delete-confirm]").click()
     copy.wait_for(state="detached")
     assert page.get_by_role("tab", name="MNISTClassifier", exact=True).is_visible()
+
+
+def serious_violations(page) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    return [
+        f"{v['id']} ({v['impact']}): {[n['html'][:80] for n in v['nodes'][:3]]}"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_serious_violation_on_any_tab(server, page, scheme):
+    pytest.importorskip("axe_playwright_python")
+    page.emulate_media(color_scheme=scheme)
+    page.goto(server.url)
+    for tab in TABS:
+        show_tab(page, tab)
+        assert serious_violations(page) == [], f"{tab} tab, {scheme} theme"

@@ -126,7 +126,7 @@ def dashboard_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
             "stop-all"
         )
         ui.label("Click a row to open its model; select rows to compare them.").classes(
-            "text-sm text-grey-7"
+            "text-sm ts-hint"
         )
     top = ui.label().classes("text-subtitle1").props("data-ts=leader").mark("leader")
     # One row per run of each model (a model not trained yet: one row without a run).

@@ -9,6 +9,7 @@ from nicegui import ui
 from torchstudio.app.catalog import module_key
 from torchstudio.app.dataset.definition import ROLES, SHUFFLE_MODES
 from torchstudio.app.dataset.service import DatasetService
+from torchstudio.app.pages.layout import CODE_THEME
 from torchstudio.app.pages.live import Live
 
 
@@ -19,7 +20,7 @@ def summary(dataset: DatasetService, live: Live) -> None:
     def draw() -> None:
         report = dataset.report
         if not report:
-            ui.label("Load the dataset to see its samples.").classes("text-grey-7")
+            ui.label("Load the dataset to see its samples.").classes("ts-hint")
             return
         with ui.row().classes("gap-6 items-baseline"):
             ui.label(f"{report['train_count']} training samples").mark("train-count")
@@ -32,7 +33,7 @@ def summary(dataset: DatasetService, live: Live) -> None:
             ui.label(dataset.report_stale).classes("text-xs text-warning").mark("report-stale")
         elif not dataset.loaded:
             ui.label("(from the last load: load again to browse the samples)").classes(
-                "text-xs text-grey-7"
+                "text-xs ts-hint"
             )
 
     draw()
@@ -160,7 +161,9 @@ def tensor_settings(dataset: DatasetService, live: Live) -> None:
                     lambda e, i=index: e.value != "custom" and dataset.set_renderer(i, key=e.value)
                 )
                 with ui.expansion("Renderer code").classes("grow"):
-                    editor = ui.codemirror(entry.get("code", ""), language="Python")
+                    editor = ui.codemirror(
+                        entry.get("code", ""), language="Python", theme=CODE_THEME
+                    )
                     editor.classes("w-full border").style("height: 160px")
                     ui.button(
                         "Apply code",

@@ -6,6 +6,7 @@ from nicegui import background_tasks, ui
 
 from torchstudio.app.catalog import ORIGINS, form_parameters, module_key
 from torchstudio.app.dataset.service import DatasetService
+from torchstudio.app.pages.layout import CODE_THEME
 from torchstudio.app.pages.live import Live
 from torchstudio.app.runtime.server_desk import ServerDesk
 from torchstudio.app.runtime.server_status import HERE
@@ -119,7 +120,7 @@ def parameter_form(dataset: DatasetService, live: Live) -> None:
                 field.on_value_change(lambda e, n=name: dataset.set_value(n, e.value or ""))
                 inputs[name] = field
         if not form_parameters(info):
-            ui.label("This module takes no parameters.").classes("text-sm text-grey-7")
+            ui.label("This module takes no parameters.").classes("text-sm ts-hint")
 
     def show_errors(errors: dict[str, str]) -> None:
         for name, field in inputs.items():
@@ -133,11 +134,11 @@ def parameter_form(dataset: DatasetService, live: Live) -> None:
 
 def code_editor(dataset: DatasetService, live: Live) -> ui.codemirror:
     """The code the loader runs: generated from the form, editable by hand."""
-    editor = ui.codemirror(dataset.definition.code, language="Python")
+    editor = ui.codemirror(dataset.definition.code, language="Python", theme=CODE_THEME)
     editor.classes("w-full border").style("height: 260px").mark("dataset-code")
     editor.on_value_change(lambda e: dataset.set_code(e.value or ""))
     edited = ui.label("Edited by hand: changing a parameter above generates the code again.")
-    edited.classes("text-xs text-grey-7").mark("code-edited")
+    edited.classes("text-xs ts-hint").mark("code-edited")
     live.watch(["dataset"], edited.set_visibility, lambda: dataset.definition.code_edited)
 
     def show_code(code: str) -> None:

@@ -46,7 +46,7 @@ def header(studio: Studio, live: Live, theme: str = "") -> None:
     with ui.header().classes("items-center gap-x-4 gap-y-0 bg-primary flex-wrap"):
         ui.label("TorchStudio").classes("text-h6")
         path = str(project.path) if project else "no project open"
-        ui.label(path).classes("text-sm opacity-80 min-w-0 break-all").mark("project-path")
+        ui.label(path).classes("text-sm min-w-0 break-all").mark("project-path")
         ui.space()
         theme_toggle(theme)
         # Each dialog is drawn when first asked for: four dialogs in every page build cost a
@@ -93,5 +93,5 @@ def header(studio: Studio, live: Live, theme: str = "") -> None:
         ui.button("Servers", icon="dns", on_click=open_servers).props(
             "flat color=white data-ts=servers-open"
         ).mark("servers-open")
-        ui.label("Changes are saved as you make them").classes("text-xs opacity-70 max-md:hidden")
+        ui.label("Changes are saved as you make them").classes("text-xs max-md:hidden")
     trust_banner(studio)

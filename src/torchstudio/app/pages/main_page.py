@@ -11,7 +11,13 @@ from torchstudio.app.pages.dashboard_tab import dashboard_tab
 from torchstudio.app.pages.dataset_settings import settings_panel
 from torchstudio.app.pages.dataset_source import source_panel
 from torchstudio.app.pages.header import header
-from torchstudio.app.pages.layout import LEFT_COLUMN, PAGE_STYLE, RIGHT_COLUMN, TWO_COLUMNS
+from torchstudio.app.pages.layout import (
+    LEFT_COLUMN,
+    PAGE_HEAD,
+    PRIMARY,
+    RIGHT_COLUMN,
+    TWO_COLUMNS,
+)
 from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.log_panel import log_panel
 from torchstudio.app.pages.model_tab import models_tab
@@ -40,7 +46,8 @@ def dataset_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
 
 def main_page(studio: Studio, address: Mapping[str, str] | None = None, theme: str = "") -> None:
     """The page; `address` is its query (the tab and model to show), `theme` the remembered one."""
-    ui.add_head_html(ZOOM_SCRIPT + PAGE_STYLE)
+    ui.add_head_html(ZOOM_SCRIPT + PAGE_HEAD)
+    ui.colors(primary=PRIMARY)
     live = Live.for_page(studio.changes)
     header(studio, live, theme)
     tabs_spec = [("Dataset", dataset_tab), *TABS]

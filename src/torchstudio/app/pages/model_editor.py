@@ -10,6 +10,7 @@ from nicegui import background_tasks, ui
 
 from torchstudio.app.catalog import form_parameters, module_key
 from torchstudio.app.dataset.definition import error_line
+from torchstudio.app.pages.layout import CODE_THEME
 from torchstudio.app.pages.live import Live
 from torchstudio.app.studio import Studio
 
@@ -107,7 +108,7 @@ def model_source(studio: Studio, live: Live, name: str) -> None:
                 field.on("change", changed)
 
     module_form()
-    editor = ui.codemirror(document.get("code", ""), language="Python")
+    editor = ui.codemirror(document.get("code", ""), language="Python", theme=CODE_THEME)
     editor.classes("w-full border").style("height: 240px").mark(f"model-code-{mark_id(name)}")
     editor.on_value_change(lambda e: models.set_code(name, e.value or ""))
 

@@ -179,6 +179,7 @@ def train_bar(studio: Studio, live: Live, name: str) -> None:
             studio.changes.emit("training", name)  # the button goes once connected
 
     progress = ui.linear_progress(value=0, show_value=False).classes("w-full")
+    progress.props('aria-label="training progress"')
     # Which run the curves show, the dataset it trained on, and whether it is stale.
     shown = ui.label().classes("text-sm").mark(f"run-shown-{mark_id(name)}")
     shown.props("data-ts=run-shown")

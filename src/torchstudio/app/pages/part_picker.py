@@ -12,6 +12,7 @@ from nicegui import ui
 
 from torchstudio.app.catalog import form_parameters, module_key
 from torchstudio.app.models.document import PART_KINDS, PartChoice
+from torchstudio.app.pages.layout import CODE_THEME
 from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.model_editor import ask_replace, edited_badge, mark_id
 from torchstudio.app.studio import Studio
@@ -73,7 +74,7 @@ def part_editor(
                 field.on("change", changed)
 
     form()
-    editor = ui.codemirror(text, language="Python").style("height: 120px")
+    editor = ui.codemirror(text, language="Python", theme=CODE_THEME).style("height: 120px")
     editor.classes("w-full border").mark(f"setting-{marker}")
     editor.on_value_change(lambda e: models.set_part_code(name, key, e.value or "", output))
 

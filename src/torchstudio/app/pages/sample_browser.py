@@ -88,7 +88,7 @@ def sample_browser(dataset: DatasetService, live: Live, salt: str) -> None:
         images.clear()
         report = dataset.report
         if not dataset.loaded or not report:
-            ui.label("Samples appear here once the dataset is loaded.").classes("text-grey-7")
+            ui.label("Samples appear here once the dataset is loaded.").classes("ts-hint")
             return
         with ui.row().classes("gap-4"):
             for index, tensor in enumerate(report["tensors"]):
@@ -109,13 +109,16 @@ def sample_browser(dataset: DatasetService, live: Live, salt: str) -> None:
         with ui.row().classes("w-full items-center gap-2 flex-wrap sm:flex-nowrap"):
             split = ui.toggle({"train": "Training", "valid": "Validation"}, value="train")
             split.classes("shrink-0").mark("split")
-            ui.button(icon="chevron_left", on_click=lambda: step(-1)).props("flat").mark("prev")
+            previous = ui.button(icon="chevron_left", on_click=lambda: step(-1))
+            previous.props('flat aria-label="previous sample"').mark("prev")
             slider = ui.slider(min=0, max=1, value=0).classes("grow").mark("index-slider")
-            ui.button(icon="chevron_right", on_click=lambda: step(1)).props("flat").mark("next")
+            slider.props('aria-label="sample index"')
+            following = ui.button(icon="chevron_right", on_click=lambda: step(1))
+            following.props('flat aria-label="next sample"').mark("next")
             number = ui.number(value=0, min=0, step=1, format="%d").classes("w-24 ts-index")
-            number.props("dense")
+            number.props('dense aria-label="sample number"')
             number.mark("index")
-            count = ui.label().classes("text-sm text-grey-7 w-16")
+            count = ui.label().classes("text-sm ts-hint w-16")
         panels()
 
     split.on_value_change(lambda e: browse(split=e.value))

@@ -41,7 +41,7 @@ def server_form(desk: ServerDesk, original: str | None, done: Callable[[], None]
             password.props("dense data-ts=server-password")
         hint = "kept in memory only" + (": leave empty to keep the one given" if original else "")
         note = f"Passwords and passphrases are {hint}; after a restart the app asks again."
-        ui.label(note).classes("text-xs text-grey-7")
+        ui.label(note).classes("text-xs ts-hint")
 
         def show_login(kind: str) -> None:
             key_file.set_visibility(kind == "key")

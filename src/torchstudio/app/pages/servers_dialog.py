@@ -76,7 +76,7 @@ def machine_card(desk: ServerDesk, live: Live, name: str, draft: dict[str, Any],
         with ui.row().classes("w-full items-center gap-3 no-wrap"):
             ui.label(title).classes("text-subtitle1")
             if name != HERE:
-                ui.label(desk.entry(name).label).classes("text-xs text-grey-7")
+                ui.label(desk.entry(name).label).classes("text-xs ts-hint")
             ui.badge(status.kind, color=COLOURS[status.kind]).props("data-ts=server-state")
             ui.label(status.label).classes("text-sm grow ellipsis").props("data-ts=server-text")
             ui.button("Check", on_click=lambda: background_tasks.create(desk.check(name))).props(
@@ -98,7 +98,7 @@ def machine_card(desk: ServerDesk, live: Live, name: str, draft: dict[str, Any],
             ui.label(
                 f"uploaded TorchStudio packages: {size_text(status.space)} "
                 f"(the newest {KEEP_PACKAGE_VERSIONS} versions are kept)"
-            ).classes("text-xs text-grey-7").props("data-ts=server-space")
+            ).classes("text-xs ts-hint").props("data-ts=server-space")
         if status.report or name in desk.jobs:
             environment(desk, live, name, status, draft)
 
@@ -135,7 +135,7 @@ def servers_dialog(desk: ServerDesk, live: Live) -> ui.dialog:
         ui.label(
             "Load data and train on a GPU server over SSH. Check logs in and checks its Python; "
             "Install runs pip there."
-        ).classes("text-sm text-grey-7")
+        ).classes("text-sm ts-hint")
 
         @ui.refreshable
         def form() -> None:

@@ -3,6 +3,7 @@
 Quasar's dark mode colours the page; the model graph, charts and code editors are drawn
 light and turned dark by a CSS filter, so that they follow the system's choice as well,
 which the server cannot know when it draws them. Sample images are data: never filtered.
+Hints (`ts-hint`) are dark grey on white and light grey on the dark background.
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ DARK_STYLE = """<style>
 body.body--dark [data-ts=graph] svg, body.body--dark .nicegui-echart,
 body.body--dark .cm-editor { filter: invert(0.88) hue-rotate(180deg); }
 body.body--dark .cm-editor { background: #fff; }
+.ts-hint { color: #616161; }
+/* Blue text (flat buttons, tabs, links) lighter on the dark background; filled buttons keep
+   the darker blue under their white text. */
+body.body--dark .q-btn--flat, body.body--dark .q-tab, body.body--dark .text-primary,
+body.body--dark .q-field--focused { --q-primary: #8ab8e6; }
+body.body--dark .q-btn--flat { --q-negative: #f28b8b; }
+body.body--dark .ts-hint { color: #b8b8b8; }
 </style>"""
 
 

@@ -96,7 +96,7 @@ def register(studio: Studio, project: Path | None) -> None:
     register_routes(studio)
     register_model_routes(studio)
 
-    @ui.page("/", title="TorchStudio")
+    @ui.page("/", title="TorchStudio", language="en-US")
     async def index(request: Request) -> None:
         # NiceGUI may run start-up hooks alongside the first requests: wait for the project.
         await studio.ready.wait()
