@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from nicegui import ui
 
@@ -11,6 +12,7 @@ from torchstudio.app.pages.servers_dialog import servers_dialog
 from torchstudio.app.pages.theme import theme_toggle
 from torchstudio.app.pages.trust_banner import trust_banner
 from torchstudio.app.store import recent
+from torchstudio.app.store.browse import list_folder, start_folder
 from torchstudio.app.store.project import ProjectError
 from torchstudio.app.studio import Studio
 
@@ -33,12 +35,58 @@ def path_dialog(
             dialog.close()
 
         if with_recent:
-            for entry in recent.recent_projects():
+            recent_list = recent.recent_projects()
+            if recent_list:
+                ui.label("Recent projects").classes("text-subtitle2")
+            for entry in recent_list:
                 ui.button(entry, on_click=lambda e=entry: submit(e)).props("flat dense no-caps")
+            folder_browser(start_folder(recent_list), path, submit)
         with ui.row().classes("w-full justify-end"):
             ui.button("Cancel", on_click=dialog.close).props("flat")
             ui.button(action.capitalize(), on_click=lambda: submit()).mark(f"{action}-submit")
     return dialog
+
+
+def folder_browser(start: Path, path: ui.input, submit: Callable[[str], Awaitable[None]]) -> None:
+    """A folder's sub-folders and project files: a click goes in, or opens the project."""
+    ui.label("Browse").classes("text-subtitle2")
+    where = ui.label().classes("text-sm break-all").props("data-ts=browse-folder")
+    entries = ui.column().classes("w-full gap-0 max-h-64 overflow-auto border rounded")
+    entries.props("data-ts=browse-entries")
+
+    def show(folder: Path) -> None:
+        listing = list_folder(folder)
+        where.set_text(str(listing.folder))
+        entries.clear()
+        with entries:
+            if listing.parent is not None:
+                up = ui.button("..", icon="arrow_upward", on_click=lambda: show(listing.parent))
+                up.props('flat dense no-caps align=left aria-label="parent folder"')
+            for name in listing.folders:
+                inside = listing.folder / name
+                ui.button(name, icon="folder", on_click=lambda p=inside: show(p)).props(
+                    "flat dense no-caps align=left"
+                )
+            for name in listing.projects:
+                chosen = str(listing.folder / name)
+
+                async def pick(p: str = chosen) -> None:
+                    path.set_value(p)
+                    await submit(p)
+
+                ui.button(name, icon="description", on_click=pick).props(
+                    "flat dense no-caps align=left color=primary"
+                ).mark(f"browse-project-{name}")
+            if listing.error or listing.cut:
+                shown = (
+                    listing.error
+                    or f"only the first {len(listing.folders) + len(listing.projects)} entries"
+                )
+                ui.label(shown).classes("text-sm text-negative")
+            elif not listing.folders and not listing.projects:
+                ui.label("no folders or projects here").classes("text-sm ts-hint")
+
+    show(start)
 
 
 def header(studio: Studio, live: Live, theme: str = "") -> None:
