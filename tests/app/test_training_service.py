@@ -69,7 +69,8 @@ async def test_views_graph_curves_prediction_and_exports(studio, tmp_path):
     project, training, views = studio.project, studio.training, studio.views
     name = project.model_names()[0]
     project.update_model(name, settings={**project.model(name)["settings"], "epochs": 2})
-    report = await studio.models.build(name, graph=True)
+    assert await studio.actions.build(name)  # as the Build button does
+    report = project.model(name)["build"]
     assert report["parameters"]["total"] > 1000
     assert views.graph_levels(name) >= 1
     svg = await views.graph_svg(name, 1)
@@ -93,8 +94,15 @@ async def test_views_graph_curves_prediction_and_exports(studio, tmp_path):
     assert prediction["outputs"][0]["predicted"] in [str(i) for i in range(10)]
     for fmt in ("safetensors", "onnx"):
         path = tmp_path / f"model.{fmt}"
-        result = await views.export(name, fmt, str(path))
+        result = await studio.actions.export(name, fmt, str(path))
         assert path.stat().st_size > 1000 and result["max_difference"] < 1e-4
+    # The log says what the user did and what came of it, in one line each.
+    said = [line for _, source, line in studio.log.lines if source == "app"]
+    assert f"built {name}: {report['parameters']['total']:,} parameters" in said
+    assert f"training {name} (2 epochs)" in said
+    assert any(line.startswith(f"{name} run 1 finished: best valid metric") for line in said)
+    exported = [line for line in said if line.startswith(f"exported {name} run 1 as onnx")]
+    assert exported and str(tmp_path / "model.onnx") in exported[0] and "kB" in exported[0]
     axes = (await views.parameters_plot([name]))["axes"]
     assert any(a["name"] == "parameters" for a in axes)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -64,6 +65,44 @@ class LogBook:
             self.add(event.worker, f"worker {event.data['text']}")
 
 
+# The app's own lines say what the user did and what came of it; workers' lines are output
+# (a library's progress chatter among them), shown when asked for.
+LEVELS = ("error", "warning", "action", "output")
+_ERROR = re.compile(r"^\s*(error\b|traceback\b)|\bfailed\b|\b\w*Error\b:", re.IGNORECASE)
+_WARNING = re.compile(r"warning\b|\bwarn:", re.IGNORECASE)
+
+
+def level_of(entry: tuple[float, str, str]) -> str:
+    """error, warning, action (the app's own lines) or output (a worker's)."""
+    _, source, text = entry
+    if _ERROR.search(text):
+        return "error"
+    if _WARNING.search(text):
+        return "warning"
+    return "action" if source == "app" else "output"
+
+
+def shown_at(entry: tuple[float, str, str], everything: bool) -> bool:
+    """Whether the log shows a line: all with `everything`, else all but workers' output."""
+    return everything or level_of(entry) != "output"
+
+
 def format_line(entry: tuple[float, str, str]) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(entry[0]))
-    return f"{stamp} [{entry[1]}] {entry[2]}"
+    level = level_of(entry)
+    tag = f"{level.upper()} " if level in ("error", "warning") else ""
+    return f"{stamp} {tag}[{entry[1]}] {entry[2]}"
+
+
+def last_line(text: str) -> str:
+    """An error's last line (its type and message), for a one-line log entry."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else text
+
+
+def file_size(count: int) -> str:
+    """A byte count as people read it: 1.2 MB, 345 kB, 12 bytes."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= size:
+            return f"{count / size:.3g} {unit}"
+    return f"{count} bytes"
