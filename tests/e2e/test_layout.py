@@ -120,3 +120,21 @@ def test_axe_finds_no_serious_violation_on_any_tab(server, page, scheme):
     for tab in TABS:
         show_tab(page, tab)
         assert serious_violations(page) == [], f"{tab} tab, {scheme} theme"
+
+
+def test_the_common_case_fits_one_screen(server, page):
+    """At 1440×900: Build, Train and both curves without scrolling; output and export fold."""
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(server.url)
+    show_tab(page, "Models")
+    for locator in (
+        page.get_by_role("button", name="Build", exact=True),
+        page.get_by_role("button", name="Train", exact=True),
+        page.locator(".ts-curves").first,
+        page.locator(".ts-curves").last,
+    ):
+        box = locator.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 900, box
+    assert not page.get_by_role("button", name="Show output", exact=True).is_visible()
+    page.locator("[data-ts=fold-output]").click()
+    page.get_by_role("button", name="Show output", exact=True).wait_for()

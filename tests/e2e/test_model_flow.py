@@ -144,6 +144,7 @@ def test_newcomer_builds_trains_predicts_and_exports(server, page, shot, tmp_pat
     assert [e["epoch"] for e in epochs] == [1, 2, 3]
     assert epochs[-1]["valid_metric"] > 0.3  # ten classes: chance is 0.1
 
+    page.locator("[data-ts=fold-output]:visible").first.click()  # it folds: open it
     page.get_by_role("button", name="Show output", exact=True).click()
     wait_status(page, "prediction", r"predicted \d .* target \d")
     # Input, output and target, each drawn by the Dataset tab's renderer of that tensor.
@@ -155,6 +156,7 @@ def test_newcomer_builds_trains_predicts_and_exports(server, page, shot, tmp_pat
     assert wrong.status == 400 and "kind must be one of inputs" in wrong.text(), wrong.text()
     shot("output")
 
+    page.locator("[data-ts=fold-export]:visible").first.click()
     with page.expect_download() as download:
         page.get_by_role("button", name="Download", exact=True).click()
     path = tmp_path / "model.onnx"
@@ -179,7 +181,8 @@ def test_two_models_started_together_and_compared(server, page, shot):
     page.get_by_text("optimizer:").click()
     # The optimizer part's own editor, once its expansion has opened (the last editor on the
     # page is the model's until then: a run typed into it).
-    part = page.locator(".q-expansion-item", has_text="optimizer:").locator("visible=true")
+    # (The innermost expansion that says it: the settings' fold holds it too.)
+    part = page.locator(".q-expansion-item", has_text="optimizer:").locator("visible=true").last
     editor = part.locator(".cm-editor").first
     editor.wait_for(state="visible")
     replace_code(

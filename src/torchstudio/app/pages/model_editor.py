@@ -109,7 +109,7 @@ def model_source(studio: Studio, live: Live, name: str) -> None:
 
     module_form()
     editor = ui.codemirror(document.get("code", ""), language="Python", theme=CODE_THEME)
-    editor.classes("w-full border").style("height: 240px").mark(f"model-code-{mark_id(name)}")
+    editor.classes("w-full border").style("height: 200px").mark(f"model-code-{mark_id(name)}")
     editor.on_value_change(lambda e: models.set_code(name, e.value or ""))
 
     def use(key: str) -> None:

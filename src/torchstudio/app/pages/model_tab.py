@@ -87,6 +87,8 @@ def confirm_delete(name: str, close: Callable[[bool], Awaitable[None]]) -> None:
 
 
 def model_panel(studio: Studio, live: Live, name: str, select: Selector) -> None:
+    """The common case first (build; train, watch the curves); settings, output and export
+    fold, so that it fits one screen."""
     model_header(studio, name, select)
     with ui.row().classes(TWO_COLUMNS):
         with ui.column().classes(LEFT_COLUMN), ui.card().classes("w-full"):
@@ -96,14 +98,18 @@ def model_panel(studio: Studio, live: Live, name: str, select: Selector) -> None
         with ui.column().classes(RIGHT_COLUMN):
             with ui.card().classes("w-full"):
                 ui.label("Training").classes("text-h6")
-                settings_form(studio, live, name)
                 train_bar(studio, live, name)
+                settings = ui.expansion("Training settings", icon="tune", value=True)
+                with settings.classes("w-full").props("data-ts=fold-settings"):
+                    settings_form(studio, live, name)
             with ui.card().classes("w-full"):
-                ui.label("Output").classes("text-h6")
-                output_view(studio, live, name)
+                output = ui.expansion("Output", icon="visibility", caption="a prediction")
+                with output.classes("w-full").props("data-ts=fold-output"):
+                    output_view(studio, live, name)
             with ui.card().classes("w-full"):
-                ui.label("Export").classes("text-h6")
-                export_panel(studio, live, name)
+                export = ui.expansion("Export", icon="download", caption="ONNX, TorchScript, code")
+                with export.classes("w-full").props("data-ts=fold-export"):
+                    export_panel(studio, live, name)
 
 
 def models_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
