@@ -138,3 +138,28 @@ def test_the_common_case_fits_one_screen(server, page):
     assert not page.get_by_role("button", name="Show output", exact=True).is_visible()
     page.locator("[data-ts=fold-output]").click()
     page.get_by_role("button", name="Show output", exact=True).wait_for()
+
+
+def test_the_graph_canvas_details_full_screen_and_reload(server, page):
+    page.goto(server.url)
+    page.get_by_role("button", name="Load").click()
+    page.get_by_text("1438 training samples", exact=True).wait_for()
+    show_tab(page, "Models")
+    page.get_by_role("button", name="Build", exact=True).click()
+    node = page.locator("[data-ts=graph] svg g.node").first
+    node.wait_for()
+    node.click()
+    details = page.locator("[data-ts=node-details]")
+    details.wait_for()
+    assert "\n" in details.inner_text() and details.inner_text().strip()
+    page.locator("[data-ts=graph-fullscreen]").click()
+    box = page.locator(".ts-graph-box")
+    page.wait_for_function("() => document.querySelector('.ts-graph-box.ts-fullscreen')")
+    size = box.bounding_box()
+    assert size["width"] >= 1500 and size["height"] >= 1000  # the whole 1600x1100 window
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => !document.querySelector('.ts-fullscreen')")
+    # A reload draws the graph again, at the level the slider shows, without touching it.
+    page.reload()
+    show_tab(page, "Models")
+    page.locator("[data-ts=graph] svg g.node").first.wait_for()

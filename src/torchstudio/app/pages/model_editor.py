@@ -31,7 +31,40 @@ window.tsGraph = async (id, src) => {
   const svg = holder.querySelector('svg');
   if (svg) { svg.style.width = '100%'; svg.style.height = '100%'; }
 };
+// A click on a node shows its details (op, parameters, shapes, dtype: its <title>) in the
+// graph's panel; a click elsewhere hides it.
+document.addEventListener('click', (e) => {
+  const box = e.target.closest && e.target.closest('.ts-graph-box');
+  if (!box) return;
+  const panel = box.querySelector('.ts-node-details');
+  const node = e.target.closest('g.node');
+  const title = node && node.querySelector('title');
+  panel.textContent = title ? title.textContent : '';
+  panel.style.display = title ? 'block' : 'none';
+});
+window.tsGraphFullscreen = (id) => {
+  const box = document.getElementById(id);
+  const on = box.classList.toggle('ts-fullscreen');
+  return on;
+};
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') document.querySelectorAll('.ts-fullscreen').forEach(
+    (box) => box.classList.remove('ts-fullscreen'));
+});
 </script>
+<style>
+.ts-graph-box { position: relative; }
+.ts-graph-box.ts-fullscreen { position: fixed; inset: 0; z-index: 6000; height: 100vh !important;
+  width: 100vw !important; }
+.ts-node-details { display: none; position: absolute; top: 8px; right: 8px; max-width: 45%;
+  white-space: pre-wrap; font: 12px/1.4 monospace; background: rgba(255, 255, 255, 0.95);
+  color: #222; border: 1px solid #bbb; border-radius: 6px; padding: 8px 10px;
+  box-shadow: 0 2px 8px rgba(0, 0, 0, 0.2); pointer-events: none; }
+body.body--dark .ts-node-details { background: rgba(40, 40, 40, 0.95); color: #eee; }
+.ts-graph-exit { display: none !important; }
+.ts-fullscreen .ts-graph-exit { display: inline-flex !important; position: absolute; top: 8px;
+  left: 8px; }
+</style>
 """
 
 
@@ -188,10 +221,34 @@ def build_panel(studio: Studio, live: Live, name: str) -> None:
         level = (
             ui.slider(min=1, max=1, value=1).classes("grow").mark(f"graph-level-{mark_id(name)}")
         )
-    box = ui.element("div").classes("ts-zoom border w-full").style("height: 460px")
+    box = ui.element("div").classes("ts-zoom ts-graph-box border w-full").style("height: 460px")
     with box:
         graph = ui.element("div").props("data-ts=graph").mark(f"graph-{mark_id(name)}")
         graph.style("width: 100%; height: 100%")
+        ui.element("div").classes("ts-node-details").props("data-ts=node-details")
+        leave = ui.button(
+            icon="fullscreen_exit",
+            on_click=lambda: ui.run_javascript(f"tsGraphFullscreen({json.dumps(box.html_id)})"),
+        )
+        leave.classes("ts-graph-exit").props('round dense aria-label="leave full screen"')
+    with ui.row().classes("w-full items-center gap-2") as graph_tools:
+        ui.label("Click a node for its details; wheel to zoom, drag to pan.").classes(
+            "text-xs ts-hint"
+        )
+        ui.space()
+        ui.button(
+            "Fit",
+            icon="fit_screen",
+            on_click=lambda: ui.run_javascript(
+                f"document.getElementById({json.dumps(box.html_id)})"
+                ".dispatchEvent(new MouseEvent('dblclick', {bubbles: true}))"
+            ),
+        ).props("flat dense data-ts=graph-fit")
+        ui.button(
+            "Full screen",
+            icon="fullscreen",
+            on_click=lambda: ui.run_javascript(f"tsGraphFullscreen({json.dumps(box.html_id)})"),
+        ).props("flat dense data-ts=graph-fullscreen").tooltip("Esc leaves full screen")
     client = ui.context.client
     level.on_value_change(lambda e: actions.set_level(name, int(e.value or 1)))
 
@@ -215,6 +272,7 @@ def build_panel(studio: Studio, live: Live, name: str) -> None:
             src = f"/api/model/graph.svg?name={quote(name)}&level={state.level}&v={version}"
             background_tasks.create(show_graph(src))
         box.set_visibility(state.build_status == "built" and levels > 0)
+        graph_tools.set_visibility(state.build_status == "built" and levels > 0)
 
     async def show_graph(src: str) -> None:
         await client.connected()  # the script needs the page in the browser
