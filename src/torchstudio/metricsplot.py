@@ -131,17 +131,25 @@ def chart_option(models: list[dict[str, Any]], quantity: str, log_scale: bool) -
             series.append(entry)
     option: dict[str, Any] = {
         "animation": False,  # redrawn every epoch: no transition to wait for or spend on
-        "title": {"text": QUANTITIES[quantity]},
-        "legend": {"data": [entry["name"] for entry in series], "top": 24, "type": "scroll"},
+        # Title left, tools right, the legend under both: nothing overlaps at half a page.
+        "title": {"text": QUANTITIES[quantity], "left": 0, "top": 0},
+        "legend": {
+            "data": [entry["name"] for entry in series],
+            "top": 30,
+            "left": "center",
+            "type": "scroll",
+        },
         "grid": {"top": 64, "left": 48, "right": 24, "bottom": 32},
         # The browser evaluates ':' keys as JavaScript (NiceGUI): values to 4 significant digits.
         "tooltip": {"trigger": "axis", ":valueFormatter": VALUE_FORMATTER},
         "toolbox": {
+            "right": 0,
+            "top": 0,
             "feature": {
                 "dataZoom": {"yAxisIndex": "none", "title": {"zoom": "zoom", "back": "unzoom"}},
                 "restore": {"title": "reset"},
                 "saveAsImage": {"title": "save as PNG", "name": quantity},
-            }
+            },
         },
         "dataZoom": [{"type": "inside", "filterMode": "none"}],
         "xAxis": {"type": "value", "name": "epoch", "minInterval": 1},

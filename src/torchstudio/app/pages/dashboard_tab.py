@@ -65,7 +65,7 @@ def parallel_option(axes: list[dict[str, Any]], names: list[str]) -> dict[str, A
             "textStyle": {"fontSize": 12},
         },
         "tooltip": {"trigger": "item"},
-        "parallel": {"top": 60, "left": 40, "right": 60},
+        "parallel": {"top": 76, "left": 40, "right": 110},
         "parallelAxis": dims,
         "series": [
             {
@@ -102,6 +102,7 @@ def parallel_option(axes: list[dict[str, Any]], names: list[str]) -> dict[str, A
             "right": 0,
             "top": "middle",
             "itemHeight": 80,
+            "itemWidth": 12,
         }
     return option
 
