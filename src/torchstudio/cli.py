@@ -14,7 +14,7 @@ from torchstudio import __version__
 if TYPE_CHECKING:
     from torchstudio.app.store.project import Project
 
-COMMANDS = ("new", "run", "export-code", "modules")
+COMMANDS = ("new", "run", "interpret", "lr-find", "export-code", "modules")
 
 
 def app_parser() -> argparse.ArgumentParser:
@@ -27,6 +27,8 @@ def app_parser() -> argparse.ArgumentParser:
         "  run PROJECT [--model NAME] [--set KEY=VALUE] [--config FILE.toml] [--resume]\n"
         "      [--run-name NAME] [--epochs N] [--device D] [--timeout S]\n"
         "                                                            train headless, JSON lines\n"
+        "  interpret PROJECT --model NAME [--run N]                  a run's interpretation, JSON\n"
+        "  lr-find PROJECT --model NAME [--steps N]                  learning-rate range test, JSON\n"
         "  export-code PROJECT --model NAME --out DIR                a model as a Python project\n"
         "  modules [--kind KIND]                                     list the modules as JSON",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -152,6 +154,34 @@ def export_code_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def interpret_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="torchstudio interpret",
+        description="Interpret a run of a model on the whole validation split with its best "
+        "weights and print it as JSON: confusion matrix, per-class precision/recall/F1, the "
+        "top losses and most confused pairs (classification); errors and worst samples "
+        "(regression); per-label or per-class figures (multi-label, segmentation). The "
+        "interpretation is kept with the run, as the app keeps it.",
+    )
+    parser.add_argument("project", help="the project file (.tsproj)")
+    parser.add_argument("--model", required=True, help="the model to interpret")
+    parser.add_argument("--run", type=int, help="the run (default: the newest with weights)")
+    return parser
+
+
+def lr_find_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="torchstudio lr-find",
+        description="Run the learning-rate range test on a copy of the model's initial "
+        "weights (the project is unchanged) and print the curve and the suggested learning "
+        "rate as JSON.",
+    )
+    parser.add_argument("project", help="the project file (.tsproj)")
+    parser.add_argument("--model", required=True, help="the model to test")
+    parser.add_argument("--steps", type=int, help="batches in the test (default 200)")
+    return parser
+
+
 def modules_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="torchstudio modules",
@@ -245,6 +275,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_project(Path(args.project), options)
 
 
+def cmd_interpret(args: argparse.Namespace) -> int:
+    from torchstudio.app.probing_headless import interpret_project
+
+    return interpret_project(Path(args.project), args.model, args.run)
+
+
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from torchstudio.app.probing_headless import lr_find_project
+
+    if args.steps is not None and args.steps < 5:
+        print("torchstudio lr-find: --steps must be at least 5", file=sys.stderr)
+        return 2
+    return lr_find_project(Path(args.project), args.model, args.steps)
+
+
 def cmd_export_code(args: argparse.Namespace) -> int:
     from torchstudio.app.models.codeexport import ExportError, export_model
     from torchstudio.app.store.project import ProjectError
@@ -329,12 +374,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = {
             "new": new_parser,
             "run": run_parser,
+            "interpret": interpret_parser,
+            "lr-find": lr_find_parser,
             "export-code": export_code_parser,
             "modules": modules_parser,
         }[command]()
         handler = {
             "new": cmd_new,
             "run": cmd_run,
+            "interpret": cmd_interpret,
+            "lr-find": cmd_lr_find,
             "export-code": cmd_export_code,
             "modules": cmd_modules,
         }[command]

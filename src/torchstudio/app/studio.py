@@ -24,6 +24,7 @@ from torchstudio.app.events import ChangeBus
 from torchstudio.app.models.actions import ModelActions
 from torchstudio.app.models.charts import Charts
 from torchstudio.app.models.document import ModelDocument
+from torchstudio.app.models.probing import Probes
 from torchstudio.app.models.service import ModelService
 from torchstudio.app.models.training import TrainingService
 from torchstudio.app.models.views import ModelViews
@@ -94,6 +95,7 @@ class Studio:
         self.views: ModelViews | None = None
         self.actions: ModelActions | None = None
         self.charts: Charts | None = None
+        self.probes: Probes | None = None  # interpretations, learning-rate range tests
         self.ready = asyncio.Event()  # set once started and the first project is open
         self.salt = secrets.token_hex(4)  # in image URLs: no browser cache across app runs
         # Log lines and code changes are saved in one go a second after they happen (one
@@ -123,6 +125,8 @@ class Studio:
         await self.servers.close()
         if self.training is not None:
             self.training.close()
+        if self.probes is not None:
+            self.probes.close()
         if self.charts is not None:
             self.charts.close()
         if self.dataset is not None:
@@ -244,6 +248,8 @@ class Studio:
             self.dataset.close()
         if self.training is not None:
             self.training.close()
+        if self.probes is not None:
+            self.probes.close()
         if self.project is not None and self.project is not project:
             self.project.close()
         self.project = project
@@ -262,6 +268,7 @@ class Studio:
             self.charts.close()
         self.charts = Charts(self.views)
         self.actions = ModelActions(self.models, self.views)
+        self.probes = Probes(self.models)
         self.changes.emit("project")
         recent.remember(project.path)
 
