@@ -63,9 +63,11 @@ def test_a_classifier_that_always_confuses_two_classes_shows_that_cell():
     assert 0.9 < row["probability"] <= 1.0
     assert cell_samples(report, 0, 1) == []
     short = summary(report)
-    assert "loss" not in short and "predicted" not in short and short["confusion"] == report[
-        "confusion"
-    ]
+    assert (
+        "loss" not in short
+        and "predicted" not in short
+        and short["confusion"] == report["confusion"]
+    )
 
 
 def test_ignored_targets_and_missing_labels():
