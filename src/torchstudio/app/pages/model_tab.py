@@ -8,6 +8,7 @@ from nicegui import background_tasks, ui
 
 from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.model_editor import GRAPH_SCRIPT, build_panel, mark_id, model_source
+from torchstudio.app.pages.model_probes import OpenSample, interpretation_panel, lr_panel
 from torchstudio.app.pages.model_training import (
     export_panel,
     output_view,
@@ -65,7 +66,9 @@ def model_header(studio: Studio, name: str, select: Selector) -> None:
         )
 
 
-def model_panel(studio: Studio, live: Live, name: str, select: Selector) -> None:
+def model_panel(
+    studio: Studio, live: Live, name: str, select: Selector, open_sample: OpenSample
+) -> None:
     model_header(studio, name, select)
     with ui.row().classes("w-full no-wrap items-start gap-4"):
         with ui.column().classes("w-[44%] min-w-[420px]"), ui.card().classes("w-full"):
@@ -81,8 +84,14 @@ def model_panel(studio: Studio, live: Live, name: str, select: Selector) -> None
                 ui.label("Output").classes("text-h6")
                 output_view(studio, live, name)
             with ui.card().classes("w-full"):
+                ui.label("Learning rate").classes("text-h6")
+                lr_panel(studio, live, name)
+            with ui.card().classes("w-full"):
                 ui.label("Export").classes("text-h6")
                 export_panel(studio, live, name)
+    with ui.card().classes("w-full"):
+        ui.label("Interpretation").classes("text-h6")
+        interpretation_panel(studio, live, name, open_sample)
 
 
 def models_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
@@ -105,6 +114,12 @@ def models_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
 
     navigation.open_model = select
 
+    def open_sample(split: str, index: int) -> None:
+        """A sample of the interpretation, in the Dataset tab's sample browser."""
+        assert studio.dataset is not None
+        studio.dataset.set_browse(split, index)
+        navigation.show_dataset()
+
     def add() -> None:
         select(models.add())
 
@@ -123,7 +138,7 @@ def models_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
             ui.label("No model open: add one, or open one from the Dashboard.")
             return
         # The panel's own subscriptions go with the panel when the area is drawn again.
-        model_panel(studio, live.scope("model panel"), chosen["name"], select)
+        model_panel(studio, live.scope("model panel"), chosen["name"], select, open_sample)
 
     area()
 

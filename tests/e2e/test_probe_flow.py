@@ -1,0 +1,102 @@
+"""The learning-rate finder and the interpretation in a real browser, with screenshots."""
+
+import re
+
+import pytest
+
+from torchstudio.app.models.document import ModelDocument
+from torchstudio.app.store.project import Project
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
+
+NAME = "MNISTClassifier"
+# The page position of confusion cell (predicted, target), from ECharts' own layout.
+CELL_AT = """([predicted, target]) => {
+  const el = document.querySelector('.ts-confusion');
+  const point = getElement(el).chart.convertToPixel({seriesIndex: 0}, [predicted, target]);
+  const box = el.getBoundingClientRect();
+  return [box.left + point[0], box.top + point[1]];
+}"""
+SAMPLES_LOADED = """(marker) => {
+  const images = [...document.querySelectorAll(`[data-ts=interpret-sample]`)]
+    .filter((image) => image.offsetParent && image.closest(`[data-ts="${marker}"]`));
+  return images.length > 0 && images.every((image) => image.complete && image.naturalWidth > 0);
+}"""
+
+
+def text_of(page, marker):
+    return page.locator(f"[data-ts={marker}]:visible").first
+
+
+def stored(server):
+    project = Project.open(server.project)
+    try:
+        document = ModelDocument.from_json(project.model(NAME))
+        return document.effective()["optimizer"], project.runs(NAME)
+    finally:
+        project.close()
+
+
+def test_find_a_learning_rate_train_and_interpret(server, page, shot):
+    page.goto(server.url)
+    page.locator("[data-ts=load-status]").wait_for()
+    page.get_by_role("button", name="Load", exact=True).click()
+    page.locator("[data-ts=load-status]:text-is('loaded')").wait_for()
+    page.get_by_role("tab", name="Models").click()
+
+    page.get_by_role("button", name="Find", exact=True).click()
+    status = text_of(page, f"lr-status-{NAME}")
+    status.filter(has_text="suggested learning rate").wait_for(timeout=120_000)
+    suggested = float(re.search(r"suggested learning rate (\S+)", status.inner_text())[1])
+    assert 1e-7 < suggested < 10
+    assert stored(server)[1] == []  # the range test made no run
+    shot("lr-found")
+    page.get_by_role("button", name="Use", exact=True).click()
+    page.get_by_text("the optimizer's learning rate is now").wait_for()
+    assert f"lr={suggested:.3g}" in stored(server)[0]
+
+    field = page.get_by_label("epochs", exact=True).locator("visible=true").first
+    field.fill("1")
+    field.press("Enter")
+    field.blur()
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-ts=train-status]')]
+             .some((el) => el.offsetParent && /^finished/.test(el.innerText))""",
+        timeout=120_000,
+    )
+    page.get_by_role("button", name="Interpret", exact=True).click()
+    summary = text_of(page, f"interpret-summary-{NAME}")
+    summary.wait_for(timeout=120_000)
+    assert re.match(r"accuracy [\d.]+% on 359 valid samples", summary.inner_text())
+    page.wait_for_function(SAMPLES_LOADED, arg=f"top-losses-{NAME}")
+    assert page.locator(f"[data-ts=top-losses-{NAME}] [data-ts=interpret-sample]").count() == 30
+    shot("interpreted")
+
+    # A click on a cell of the matrix shows that cell's samples (the diagonal has many).
+    x, y = page.evaluate(CELL_AT, [0, 0])
+    page.mouse.click(x, y)
+    title = text_of(page, f"cell-title-{NAME}")
+    title.wait_for()
+    assert re.match(r"target 0, predicted 0: \d+ samples", title.inner_text())
+    page.wait_for_function(SAMPLES_LOADED, arg=f"cell-samples-{NAME}")
+    pair = page.locator(f"[data-ts=confused-pair-{NAME}]").first
+    if pair.count():
+        target, predicted, count = re.match(r"(\d) → (\d): (\d+)", pair.inner_text()).groups()
+        pair.click()
+        title.filter(has_text=f"target {target}, predicted {predicted}: {count} samples").wait_for()
+    shot("cell")
+
+    # After a reload it is drawn again from the project; a sample opens in the Dataset tab.
+    page.reload()
+    page.get_by_role("tab", name="Models").click()
+    summary.wait_for()
+    first = page.locator(f"[data-ts=top-losses-{NAME}] .cursor-pointer").first
+    index = re.match(r"#(\d+)", first.inner_text())[1]
+    first.click()
+    page.wait_for_function(
+        "(index) => { const img = document.querySelector('img[data-ts=sample-0]');"
+        " return img && img.offsetParent && img.src.includes(`/valid/${index}/`); }",
+        arg=index,
+    )
+    shot("sample-in-dataset-tab")
