@@ -42,6 +42,7 @@ from torchstudio.app.store.trust import (
     read_code,
     summary,
 )
+from torchstudio.app.sweeps.service import SweepService
 
 LOG_FLUSH_SECONDS = 1.0
 
@@ -96,6 +97,7 @@ class Studio:
         self.actions: ModelActions | None = None
         self.charts: Charts | None = None
         self.probes: Probes | None = None  # interpretations, learning-rate range tests
+        self.sweeps: SweepService | None = None
         self.ready = asyncio.Event()  # set once started and the first project is open
         self.salt = secrets.token_hex(4)  # in image URLs: no browser cache across app runs
         # Log lines and code changes are saved in one go a second after they happen (one
@@ -269,6 +271,7 @@ class Studio:
         self.charts = Charts(self.views)
         self.actions = ModelActions(self.models, self.views)
         self.probes = Probes(self.models)
+        self.sweeps = SweepService(self.models)
         self.changes.emit("project")
         recent.remember(project.path)
 

@@ -55,6 +55,10 @@ class Dimension:
             return IntDistribution(int(self.low), int(self.high), log=self.log)
         return FloatDistribution(float(self.low), float(self.high), log=self.log)
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Dimension:
+        return cls(**{**data, "choices": tuple(data.get("choices") or ())})
+
     def to_json(self) -> dict[str, Any]:
         if self.choices:
             return {"key": self.key, "choices": list(self.choices)}
