@@ -24,6 +24,15 @@ SAMPLES_LOADED = """(marker) => {
 }"""
 
 
+def card_shot(page, title, name):
+    """The card titled `title` alone, for the docs (the page's fixed footer hidden)."""
+    from tests.helpers.browser import ARTIFACTS
+
+    page.add_style_tag(content=".q-footer { display: none !important; }")
+    card = page.locator(".q-card").filter(has=page.get_by_text(title, exact=True)).last
+    card.screenshot(path=str(ARTIFACTS / f"card-{name}.png"))
+
+
 def text_of(page, marker):
     return page.locator(f"[data-ts={marker}]:visible").first
 
@@ -51,6 +60,7 @@ def test_find_a_learning_rate_train_and_interpret(server, page, shot):
     assert 1e-7 < suggested < 10
     assert stored(server)[1] == []  # the range test made no run
     shot("lr-found")
+    card_shot(page, "Learning rate", "lr-finder")
     page.get_by_role("button", name="Use", exact=True).click()
     page.get_by_text("the optimizer's learning rate is now").wait_for()
     assert f"lr={suggested:.3g}" in stored(server)[0]
@@ -85,7 +95,9 @@ def test_find_a_learning_rate_train_and_interpret(server, page, shot):
         target, predicted, count = re.match(r"(\d) → (\d): (\d+)", pair.inner_text()).groups()
         pair.click()
         title.filter(has_text=f"target {target}, predicted {predicted}: {count} samples").wait_for()
+    page.wait_for_function(SAMPLES_LOADED, arg=f"cell-samples-{NAME}")
     shot("cell")
+    card_shot(page, "Interpretation", "interpretation")
 
     # After a reload it is drawn again from the project; a sample opens in the Dataset tab.
     page.reload()
@@ -100,3 +112,40 @@ def test_find_a_learning_rate_train_and_interpret(server, page, shot):
         arg=index,
     )
     shot("sample-in-dataset-tab")
+
+
+def test_sweep_in_the_model_tab(server, page, shot):
+    page.goto(server.url)
+    page.get_by_role("tab", name="Models").click()
+    space = page.locator(f"[data-ts=sweep-space-{NAME}] textarea")
+    assert '["optimizer.lr"]' in space.input_value()  # the default space
+    space.fill("[learning_rate]\nlow = 1e-3\nhigh = 3e-2\nlog = true\n")
+    page.locator(f"[data-ts=sweep-trials-{NAME}] input").fill("2")
+    page.locator(f"[data-ts=sweep-epochs-{NAME}] input").fill("1")
+    page.get_by_role("button", name="Start sweep", exact=True).click()
+    text_of(page, f"sweep-status-{NAME}").filter(has_text="finished: 2/2 trials").wait_for(
+        timeout=180_000
+    )
+    best = text_of(page, f"sweep-best-{NAME}")
+    best.wait_for()
+    assert re.match(
+        r"best: trial \d \(run \d+\), maximized value [\d.]+ with optimizer.lr", best.inner_text()
+    )
+    rows = page.locator(f"[data-ts=sweep-trials-table-{NAME}] tbody tr")
+    assert rows.count() == 2
+    page.wait_for_function(
+        "() => getElement(document.querySelector('.ts-sweep-parallel')).chart.getOption()"
+        ".series[0].data.length === 2"
+    )
+    shot("sweep")
+    card_shot(page, "Sweep", "sweep")
+    page.get_by_role("button", name="Make these the model's settings").click()
+    page.get_by_text("the best trial's settings are now the model's").wait_for()
+    lr = float(re.search(r"optimizer.lr ([\d.e-]+)", best.inner_text())[1])
+    assert 1e-3 <= lr <= 3e-2 and "lr=" in stored(server)[0]
+    # The trials are runs of the model, named after their trial.
+    names = [r["summary"].get("name") for r in stored(server)[1]]
+    assert sorted(n for n in names if n and n.startswith("sweep trial")) == [
+        "sweep trial 0",
+        "sweep trial 1",
+    ]

@@ -91,7 +91,7 @@ def lr_option(curve: dict[str, Any]) -> dict[str, Any]:
         "xAxis": {"type": "log", "name": "learning rate", "nameLocation": "middle",
                   "nameGap": 25},
         "yAxis": {"type": "value", "name": "loss", "scale": True,
-                  **({"max": round(max(top, max(finite[: len(finite) // 2 + 1])), 4)}
+                  **({"max": math.ceil(10 * max(top, max(finite[: len(finite) // 2 + 1]))) / 10}
                      if top else {})},
         "series": series,
     }  # fmt: skip

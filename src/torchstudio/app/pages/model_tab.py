@@ -9,6 +9,7 @@ from nicegui import background_tasks, ui
 from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.model_editor import GRAPH_SCRIPT, build_panel, mark_id, model_source
 from torchstudio.app.pages.model_probes import OpenSample, interpretation_panel, lr_panel
+from torchstudio.app.pages.model_sweep import sweep_panel
 from torchstudio.app.pages.model_training import (
     export_panel,
     output_view,
@@ -92,6 +93,9 @@ def model_panel(
     with ui.card().classes("w-full"):
         ui.label("Interpretation").classes("text-h6")
         interpretation_panel(studio, live, name, open_sample)
+    with ui.card().classes("w-full"):
+        ui.label("Sweep").classes("text-h6")
+        sweep_panel(studio, live, name)
 
 
 def models_tab(studio: Studio, live: Live, navigation: Navigation) -> None:

@@ -38,8 +38,11 @@ TrainTrial = Callable[[int, int, dict[str, Any], Reporter], Awaitable[TrialResul
 # (slot, trial number, settings, reporter): slot 0..P-1 says which trainer trains it.
 
 
-def open_study(path: Path, name: str, direction: str, seed: int = 0, startup: int = 5) -> Any:
-    """The study `name` in the SQLite file `path` (made if needed), TPE and median pruning."""
+def open_study(
+    path: Path, name: str, direction: str, seed: int = 0, startup: int = 5, prune: bool = True
+) -> Any:
+    """The study `name` in the SQLite file `path` (made if needed), TPE and median pruning
+    (none without `prune`)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -52,7 +55,9 @@ def open_study(path: Path, name: str, direction: str, seed: int = 0, startup: in
         direction=direction,
         load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=1),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=1)
+        if prune
+        else optuna.pruners.NopPruner(),
     )
 
 

@@ -102,9 +102,11 @@ class SweepService:
         given: list[Override] | None = None,
         on_trial: Any = None,
         fresh: bool = False,
+        prune: bool = True,
     ) -> dict[str, Any]:
         """Run (or go on with) the model's sweep to `trials` trials, `parallel` at a time;
-        `given` settings apply to every trial (`--epochs`). Returns the summary."""
+        `given` settings apply to every trial (`--epochs`); `fresh` forgets the model's
+        earlier study; without `prune` every trial runs all its epochs. Returns the summary."""
         if self.running(name):
             raise ModelError(f"a sweep of {name} is running already")
         state = self.state(name)
@@ -112,7 +114,9 @@ class SweepService:
         state.records, state.message = [], "starting"
         self._changed(name)
         try:
-            result = await self._run(name, trials, parallel, space, given or [], on_trial, fresh)
+            result = await self._run(
+                name, trials, parallel, space, given or [], on_trial, fresh, prune
+            )
         except (ModelError, OverrideError, WorkerError, ValueError) as exc:
             state.status, state.message = "error", str(exc)
             self._changed(name)
@@ -127,7 +131,7 @@ class SweepService:
 
     async def _run(
         self, name: str, trials: int, parallel: int, space: tuple[Dimension, ...],
-        given: list[Override], on_trial: Any, fresh: bool,
+        given: list[Override], on_trial: Any, fresh: bool, prune: bool,
     ) -> dict[str, Any]:  # fmt: skip
         models = self.models
         if not models.dataset.loaded:
@@ -148,7 +152,10 @@ class SweepService:
 
             with contextlib.suppress(KeyError):
                 optuna.delete_study(study_name=name, storage=f"sqlite:///{self.path}")
-        study = await asyncio.to_thread(open_study, self.path, name, direction)
+        study = await asyncio.to_thread(
+            open_study, self.path, name, direction, startup=min(5, max(2, trials // 4)),
+            prune=prune,
+        )  # fmt: skip
         study.set_user_attr("space", [d.to_json() for d in space])
         sweep = Sweep(study, space, trials, parallel)
         self.sweeps[name] = sweep
