@@ -46,12 +46,19 @@ def stored(server):
         project.close()
 
 
-def test_find_a_learning_rate_train_and_interpret(server, page, shot):
+def open_loaded(page, server):
+    """The Models tab with the dataset loaded (by the module's earlier test, or now)."""
     page.goto(server.url)
-    page.locator("[data-ts=load-status]").wait_for()
-    page.get_by_role("button", name="Load", exact=True).click()
+    status = page.locator("[data-ts=load-status]")
+    status.wait_for()
+    if status.inner_text() != "loaded":
+        page.get_by_role("button", name="Load", exact=True).click()
     page.locator("[data-ts=load-status]:text-is('loaded')").wait_for()
     page.get_by_role("tab", name="Models").click()
+
+
+def test_find_a_learning_rate_train_and_interpret(server, page, shot):
+    open_loaded(page, server)
 
     page.get_by_role("button", name="Find", exact=True).click()
     status = text_of(page, f"lr-status-{NAME}")
@@ -115,17 +122,21 @@ def test_find_a_learning_rate_train_and_interpret(server, page, shot):
 
 
 def test_sweep_in_the_model_tab(server, page, shot):
-    page.goto(server.url)
-    page.get_by_role("tab", name="Models").click()
-    space = page.locator(f"[data-ts=sweep-space-{NAME}] textarea")
+    open_loaded(page, server)
+    space = page.get_by_label("search space (TOML)")
     assert '["optimizer.lr"]' in space.input_value()  # the default space
-    space.fill("[learning_rate]\nlow = 1e-3\nhigh = 3e-2\nlog = true\n")
-    page.locator(f"[data-ts=sweep-trials-{NAME}] input").fill("2")
-    page.locator(f"[data-ts=sweep-epochs-{NAME}] input").fill("1")
-    page.get_by_role("button", name="Start sweep", exact=True).click()
-    text_of(page, f"sweep-status-{NAME}").filter(has_text="finished: 2/2 trials").wait_for(
-        timeout=180_000
+    space.fill(
+        "[learning_rate]\nlow = 1e-3\nhigh = 3e-2\nlog = true\n\n[batch_size]\nchoices = [32, 64]\n"
     )
+    page.get_by_label("trials", exact=True).fill("2")
+    page.get_by_label("epochs per trial", exact=True).fill("1")
+    page.get_by_role("button", name="Start sweep", exact=True).click()
+    status = text_of(page, f"sweep-status-{NAME}")
+    page.wait_for_function(
+        "(tag) => /^(finished|error)/.test(document.querySelector(`[data-ts=${tag}]`).innerText)",
+        arg=f"sweep-status-{NAME}", timeout=180_000,
+    )  # fmt: skip
+    assert status.inner_text().startswith("finished: 2/2 trials"), status.inner_text()
     best = text_of(page, f"sweep-best-{NAME}")
     best.wait_for()
     assert re.match(
@@ -137,6 +148,7 @@ def test_sweep_in_the_model_tab(server, page, shot):
         "() => getElement(document.querySelector('.ts-sweep-parallel')).chart.getOption()"
         ".series[0].data.length === 2"
     )
+    page.locator(".ts-sweep-importances").wait_for()  # two settings, two trials: judged
     shot("sweep")
     card_shot(page, "Sweep", "sweep")
     page.get_by_role("button", name="Make these the model's settings").click()

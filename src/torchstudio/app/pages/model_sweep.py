@@ -97,7 +97,9 @@ def sweep_panel(studio: Studio, live: Live, name: str) -> None:
                 "w-2/3 h-64 ts-sweep-parallel"
             )
             if shown["importances"]:
-                ui.echart(charts.importance_option(shown["importances"])).classes("w-1/3 h-64")
+                ui.echart(charts.importance_option(shown["importances"])).classes(
+                    "w-1/3 h-64 ts-sweep-importances"
+                )
         ui.table(columns=COLUMNS, rows=charts.trial_rows(shown["records"]), row_key="trial").props(
             f"dense flat data-ts=sweep-trials-table-{tag}"
         ).classes("w-full")
