@@ -25,10 +25,10 @@ SAMPLES_LOADED = """(marker) => {
 
 
 def card_shot(page, title, name):
-    """The card titled `title` alone, for the docs (the page's fixed footer hidden)."""
+    """The card titled `title` alone, for the docs (the page's fixed bars hidden)."""
     from tests.helpers.browser import ARTIFACTS
 
-    page.add_style_tag(content=".q-footer { display: none !important; }")
+    page.add_style_tag(content=".q-header, .q-footer { display: none !important; }")
     card = page.locator(".q-card").filter(has=page.get_by_text(title, exact=True)).last
     card.screenshot(path=str(ARTIFACTS / f"card-{name}.png"))
 
