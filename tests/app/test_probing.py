@@ -38,8 +38,8 @@ async def test_interpret_a_run_keep_it_and_find_a_learning_rate(studio):
     assert "best weights changed" in probes.interpretation(name)["stale"]
 
     runs, weights = project.runs(name), project.weights(name, "best")
-    curve = await probes.find_lr(name, steps=40)
-    assert len(curve["lrs"]) == len(curve["smoothed"]) and 10 < len(curve["lrs"]) <= 40
+    curve = await probes.find_lr(name, steps=25)
+    assert len(curve["lrs"]) == len(curve["smoothed"]) and 10 < len(curve["lrs"]) <= 25
     assert curve["suggestion"] is not None and 1e-7 < curve["suggestion"] < 10
     assert probes.curves[name] is curve
     assert project.runs(name) == runs and project.weights(name, "best") == weights
@@ -50,8 +50,6 @@ async def test_interpret_a_run_keep_it_and_find_a_learning_rate(studio):
     # Headless, on the same project file (the app keeps it open: SQLite lets both in).
     home = studio.project.path.parent / "home"
     path = str(project.path)
-    unknown = run_torchstudio("interpret", path, "--model", "nope", home=home)
-    assert unknown.returncode == 2 and f"no model 'nope' (models: {name})" in unknown.stderr
     refused = run_torchstudio("lr-find", path, "--model", name, "--steps", "2", home=home)
     assert refused.returncode == 2 and "--steps must be at least 5" in refused.stderr
     done = run_torchstudio("interpret", path, "--model", name, home=home)

@@ -49,7 +49,7 @@ class Objective:
                 if self.stop_after and self.started >= self.stop_after and epoch == 2:
                     await self.sweep.stop()
                     return TrialResult(None, run=number, epochs=done)
-                if report(epoch, final_value(params) * (1 - 0.5**epoch)):
+                if report(epoch, final_value(params) * (1 - 0.5**epoch), epoch == EPOCHS):
                     break
             return TrialResult(final_value(params), run=number, epochs=done)
         finally:
@@ -76,7 +76,7 @@ async def test_finds_the_known_best_region_in_20_trials_and_prunes_bad_ones(tmp_
     assert best["value"] > 0.85 and result["trials"] == 20 == len(lines)
     assert objective.most == 2  # two at a time
     pruned = [line for line in lines if line["state"] == "pruned"]
-    assert pruned and all(line["epochs"] < EPOCHS for line in pruned)
+    assert pruned and all(line["epochs"] < EPOCHS for line in pruned)  # never at the end
     assert result["pruned"] == len(pruned) and result["complete"] == 20 - len(pruned)
     assert all(final_value(line["params"]) < best["value"] for line in pruned)
     assert set(result["importances"]) == {"optimizer.lr", "batch_size"}

@@ -33,7 +33,7 @@ class TrialResult:
     error: str | None = None
 
 
-Reporter = Callable[[int, float], bool]  # (epoch, value) -> prune now?
+Reporter = Callable[..., bool]  # (epoch, value, final=False) -> prune now? (never at the end)
 TrainTrial = Callable[[int, int, dict[str, Any], Reporter], Awaitable[TrialResult]]
 # (slot, trial number, settings, reporter): slot 0..P-1 says which trainer trains it.
 
@@ -167,11 +167,13 @@ class Sweep:
         self.running[slot] = trial
         pruned = [False]
 
-        def report(epoch: int, value: float) -> bool:
+        def report(epoch: int, value: float, final: bool = False) -> bool:
+            """Record an epoch's value; whether to stop the trial now (not after its last
+            epoch: stopping then saves nothing, and the trial is complete)."""
             if value is None or not math.isfinite(value):
                 return False
             trial.report(float(value), epoch)
-            pruned[0] = pruned[0] or trial.should_prune()
+            pruned[0] = pruned[0] or (not final and trial.should_prune())
             return pruned[0]
 
         try:

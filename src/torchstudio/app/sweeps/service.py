@@ -167,12 +167,13 @@ class SweepService:
             document = settings_given.apply(
                 document, models.dataset.catalog, [*given, *settings_of(params, f"trial {number}")]
             )
+            epochs = int(document.effective()["epochs"])
 
             def on_epoch(record: dict[str, Any]) -> None:
                 value = record["valid_metric"] if direction == "maximize" else record["valid_loss"]
                 self.state(name).message = f"trial {number}: epoch {record['epoch']}"
                 self._changed(name)
-                if report(int(record["epoch"]), value):
+                if report(int(record["epoch"]), value, int(record["epoch"]) >= epochs):
                     asyncio.ensure_future(self._cancel(name, slot + 1))
 
             result = await models.train(
