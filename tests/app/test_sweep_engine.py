@@ -117,3 +117,13 @@ def test_space_files_and_their_errors():
     ]:
         with pytest.raises(SpaceError, match=__import__("re").escape(says)):
             parse_space(text, "space.toml")
+
+
+def test_without_optuna_the_message_says_how_to_install_it(monkeypatch, tmp_path):
+    from torchstudio.app.sweeps.engine import require_optuna
+
+    monkeypatch.setitem(__import__("sys").modules, "optuna", None)  # as if not installed
+    with pytest.raises(ValueError, match=r"pip install 'torchstudio\[sweep\]'"):
+        require_optuna()
+    with pytest.raises(ValueError, match="sweeps need Optuna"):
+        open_study(tmp_path / "s.db", "m", "maximize")

@@ -55,6 +55,7 @@ class Probes:
         self.models = models
         self.jobs: dict[tuple[str, str], Job] = {}  # (model, "interpret" | "lrfind")
         self.curves: dict[str, dict[str, Any]] = {}  # each model's last range test
+        self.stored: dict[str, int] = {}  # interpretations stored per model (in page signatures)
         self._unsubscribe = models.pool.manager.subscribe(self._on_event)
 
     def close(self) -> None:
@@ -140,6 +141,7 @@ class Probes:
         report = await self._request(name, "interpret", lambda: request)
         data = json.dumps(report, separators=(",", ":")).encode("utf-8")
         self.models.project.set_weights(name, chosen.number, INTERPRETATION, best[0], data)
+        self.stored[name] = self.stored.get(name, 0) + 1
         self._changed(name)
         return {**report, "epoch": best[0], "run": chosen.number}
 

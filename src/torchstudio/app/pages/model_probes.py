@@ -193,11 +193,9 @@ def interpretation_panel(studio: Studio, live: Live, name: str, open_sample: Ope
     content()
 
     def stored() -> Any:
+        """Cheap: the latest run and its status, and how many interpretations were stored."""
         latest = project.run(name)
-        number = latest["number"] if latest else None
-        blob = project.weights(name, "interpretation", number) if number else None
-        best = project.weights(name, "best", number) if number else None
-        return number, blob[0] if blob else None, len(blob[1]) if blob else 0, best and best[0]
+        return latest and (latest["number"], latest["status"]), probes.stored.get(name, 0)
 
     live.watch(["actions"], lambda _: status.set_text(job_line(probes, name, "interpret")),
                lambda: job_line(probes, name, "interpret"), model=name)  # fmt: skip

@@ -38,11 +38,22 @@ TrainTrial = Callable[[int, int, dict[str, Any], Reporter], Awaitable[TrialResul
 # (slot, trial number, settings, reporter): slot 0..P-1 says which trainer trains it.
 
 
+def require_optuna() -> None:
+    """ValueError with how to install Optuna when it is missing (an optional extra)."""
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            "sweeps need Optuna, which is not installed: pip install 'torchstudio[sweep]'"
+        ) from None
+
+
 def open_study(
     path: Path, name: str, direction: str, seed: int = 0, startup: int = 5, prune: bool = True
 ) -> Any:
     """The study `name` in the SQLite file `path` (made if needed), TPE and median pruning
     (none without `prune`)."""
+    require_optuna()
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

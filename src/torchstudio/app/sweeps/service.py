@@ -22,7 +22,14 @@ from torchstudio.app.models.document import ModelDocument
 from torchstudio.app.models.overrides import Override, OverrideError
 from torchstudio.app.models.service import ModelError, ModelService, trainer_name
 from torchstudio.app.runtime.manager import WorkerError
-from torchstudio.app.sweeps.engine import Sweep, TrialResult, open_study, summary, trial_record
+from torchstudio.app.sweeps.engine import (
+    Sweep,
+    TrialResult,
+    open_study,
+    require_optuna,
+    summary,
+    trial_record,
+)
 from torchstudio.app.sweeps.space import DEFAULT_SPACE, Dimension
 
 STUDY_SUFFIX = ".sweeps.db"
@@ -80,7 +87,10 @@ class SweepService:
         """The model's study as stored (after a restart too): summary and every trial."""
         if not self.path.exists():
             return None
-        import optuna
+        try:
+            import optuna
+        except ImportError:  # the extra is not installed: there is nothing to show
+            return None
 
         try:
             study = optuna.load_study(study_name=name, storage=f"sqlite:///{self.path}")
@@ -134,6 +144,7 @@ class SweepService:
         given: list[Override], on_trial: Any, fresh: bool, prune: bool,
     ) -> dict[str, Any]:  # fmt: skip
         models = self.models
+        require_optuna()
         if not models.dataset.loaded:
             raise ModelError("load the dataset first (Dataset tab, Load): it is not loaded")
         if not models.is_built(name):
