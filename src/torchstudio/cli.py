@@ -180,7 +180,7 @@ def lr_find_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("project", help="the project file (.tsproj)")
     parser.add_argument("--model", required=True, help="the model to test")
-    parser.add_argument("--steps", type=int, help="batches in the test (default 200)")
+    parser.add_argument("--steps", type=int, help="batches in the test (default 100)")
     return parser
 
 

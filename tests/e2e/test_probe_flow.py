@@ -1,4 +1,8 @@
-"""The learning-rate finder and the interpretation in a real browser, with screenshots."""
+"""The learning-rate finder, the interpretation and a sweep in a real browser, with screenshots.
+
+The tests share one server and project and run in order: the first finds and uses a
+learning rate, the second trains and interprets, the third sweeps.
+"""
 
 import re
 
@@ -57,7 +61,7 @@ def open_loaded(page, server):
     page.get_by_role("tab", name="Models").click()
 
 
-def test_find_a_learning_rate_train_and_interpret(server, page, shot):
+def test_find_a_learning_rate_and_use_it(server, page, shot):
     open_loaded(page, server)
 
     page.get_by_role("button", name="Find", exact=True).click()
@@ -72,6 +76,9 @@ def test_find_a_learning_rate_train_and_interpret(server, page, shot):
     page.get_by_text("the optimizer's learning rate is now").wait_for()
     assert f"lr={suggested:.3g}" in stored(server)[0]
 
+
+def test_train_and_interpret(server, page, shot):
+    open_loaded(page, server)
     field = page.get_by_label("epochs", exact=True).locator("visible=true").first
     field.fill("1")
     field.press("Enter")

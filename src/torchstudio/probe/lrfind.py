@@ -23,7 +23,7 @@ from torchstudio.train.loop import Cancelled, TrainingParts, as_list, compute_lo
 
 START_LR = 1e-7
 END_LR = 10.0
-STEPS = 200
+STEPS = 100
 SMOOTHING = 0.9  # weight of the running average, per batch
 DIVERGENCE = 4.0  # stop once the smoothed loss is this many times its lowest
 
