@@ -14,7 +14,7 @@ from torchstudio import __version__
 if TYPE_CHECKING:
     from torchstudio.app.store.project import Project
 
-COMMANDS = ("new", "run", "export-code", "modules")
+COMMANDS = ("new", "run", "interpret", "lr-find", "sweep", "export-code", "modules")
 
 
 def app_parser() -> argparse.ArgumentParser:
@@ -27,6 +27,10 @@ def app_parser() -> argparse.ArgumentParser:
         "  run PROJECT [--model NAME] [--set KEY=VALUE] [--config FILE.toml] [--resume]\n"
         "      [--run-name NAME] [--epochs N] [--device D] [--timeout S]\n"
         "                                                            train headless, JSON lines\n"
+        "  interpret PROJECT --model NAME [--run N]                  a run's interpretation, JSON\n"
+        "  lr-find PROJECT --model NAME [--steps N]                  learning-rate range test, JSON\n"
+        "  sweep PROJECT --model NAME --trials N [--parallel P] [--space FILE.toml] [--epochs E]\n"
+        "      [--new]                                               Optuna sweep, JSON lines\n"
         "  export-code PROJECT --model NAME --out DIR                a model as a Python project\n"
         "  modules [--kind KIND]                                     list the modules as JSON",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -152,6 +156,57 @@ def export_code_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def interpret_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="torchstudio interpret",
+        description="Interpret a run of a model on the whole validation split with its best "
+        "weights and print it as JSON: confusion matrix, per-class precision/recall/F1, the "
+        "top losses and most confused pairs (classification); errors and worst samples "
+        "(regression); per-label or per-class figures (multi-label, segmentation). The "
+        "interpretation is kept with the run, as the app keeps it.",
+    )
+    parser.add_argument("project", help="the project file (.tsproj)")
+    parser.add_argument("--model", required=True, help="the model to interpret")
+    parser.add_argument("--run", type=int, help="the run (default: the newest with weights)")
+    return parser
+
+
+def lr_find_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="torchstudio lr-find",
+        description="Run the learning-rate range test on a copy of the model's initial "
+        "weights (the project is unchanged) and print the curve and the suggested learning "
+        "rate as JSON.",
+    )
+    parser.add_argument("project", help="the project file (.tsproj)")
+    parser.add_argument("--model", required=True, help="the model to test")
+    parser.add_argument("--steps", type=int, help="batches in the test (default 100)")
+    return parser
+
+
+def sweep_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="torchstudio sweep",
+        description="Search a model's training settings with Optuna (TPE sampler, median "
+        "pruner fed with each epoch's validation metric): N trials, P at a time, each a new "
+        "run of the model. Prints one JSON line per trial and a summary line (best trial, "
+        "importances). The study is kept in PROJECT's folder (NAME.sweeps.db): run the same "
+        "command again to go on after a stop.",
+    )
+    parser.add_argument("project", help="the project file (.tsproj)")
+    parser.add_argument("--model", required=True, help="the model whose settings to search")
+    parser.add_argument("--trials", type=int, required=True, help="trials in all (N)")
+    parser.add_argument("--parallel", type=int, default=1, help="trials at a time (P)")
+    parser.add_argument(
+        "--space",
+        help="a TOML file: one table per setting, with low/high(/log) or choices (default: "
+        "learning_rate log-uniform 1e-4..0.1 and batch_size 16/32/64/128)",
+    )
+    parser.add_argument("--epochs", type=int, help="epochs of every trial")
+    parser.add_argument("--new", action="store_true", help="forget the model's earlier study")
+    return parser
+
+
 def modules_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="torchstudio modules",
@@ -245,6 +300,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_project(Path(args.project), options)
 
 
+def cmd_interpret(args: argparse.Namespace) -> int:
+    from torchstudio.app.probing_headless import interpret_project
+
+    return interpret_project(Path(args.project), args.model, args.run)
+
+
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from torchstudio.app.probing_headless import lr_find_project
+
+    if args.steps is not None and args.steps < 5:
+        print("torchstudio lr-find: --steps must be at least 5", file=sys.stderr)
+        return 2
+    return lr_find_project(Path(args.project), args.model, args.steps)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from torchstudio.app.models.overrides import OverrideError, parse_set
+    from torchstudio.app.probing_headless import sweep_project
+    from torchstudio.app.sweeps.space import DEFAULT_SPACE, SpaceError, read_space
+
+    if args.trials < 1 or args.parallel < 1:
+        print("torchstudio sweep: --trials and --parallel must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        space = read_space(Path(args.space)) if args.space else DEFAULT_SPACE
+        given = (
+            [parse_set(f"epochs={args.epochs}", f"--epochs {args.epochs}")] if args.epochs else []
+        )
+    except (SpaceError, OverrideError) as exc:
+        print(f"torchstudio sweep: {exc}", file=sys.stderr)
+        return 2
+    return sweep_project(
+        Path(args.project), args.model, args.trials, args.parallel, space, given, args.new
+    )
+
+
 def cmd_export_code(args: argparse.Namespace) -> int:
     from torchstudio.app.models.codeexport import ExportError, export_model
     from torchstudio.app.store.project import ProjectError
@@ -329,12 +420,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = {
             "new": new_parser,
             "run": run_parser,
+            "interpret": interpret_parser,
+            "lr-find": lr_find_parser,
+            "sweep": sweep_parser,
             "export-code": export_code_parser,
             "modules": modules_parser,
         }[command]()
         handler = {
             "new": cmd_new,
             "run": cmd_run,
+            "interpret": cmd_interpret,
+            "lr-find": cmd_lr_find,
+            "sweep": cmd_sweep,
             "export-code": cmd_export_code,
             "modules": cmd_modules,
         }[command]

@@ -24,6 +24,7 @@ from torchstudio.app.events import ChangeBus
 from torchstudio.app.models.actions import ModelActions
 from torchstudio.app.models.charts import Charts
 from torchstudio.app.models.document import ModelDocument
+from torchstudio.app.models.probing import Probes
 from torchstudio.app.models.service import ModelService
 from torchstudio.app.models.training import TrainingService
 from torchstudio.app.models.views import ModelViews
@@ -41,6 +42,7 @@ from torchstudio.app.store.trust import (
     read_code,
     summary,
 )
+from torchstudio.app.sweeps.service import SweepService
 
 LOG_FLUSH_SECONDS = 1.0
 
@@ -94,6 +96,8 @@ class Studio:
         self.views: ModelViews | None = None
         self.actions: ModelActions | None = None
         self.charts: Charts | None = None
+        self.probes: Probes | None = None  # interpretations, learning-rate range tests
+        self.sweeps: SweepService | None = None
         self.ready = asyncio.Event()  # set once started and the first project is open
         self.salt = secrets.token_hex(4)  # in image URLs: no browser cache across app runs
         # Log lines and code changes are saved in one go a second after they happen (one
@@ -123,6 +127,8 @@ class Studio:
         await self.servers.close()
         if self.training is not None:
             self.training.close()
+        if self.probes is not None:
+            self.probes.close()
         if self.charts is not None:
             self.charts.close()
         if self.dataset is not None:
@@ -244,6 +250,8 @@ class Studio:
             self.dataset.close()
         if self.training is not None:
             self.training.close()
+        if self.probes is not None:
+            self.probes.close()
         if self.project is not None and self.project is not project:
             self.project.close()
         self.project = project
@@ -262,6 +270,8 @@ class Studio:
             self.charts.close()
         self.charts = Charts(self.views)
         self.actions = ModelActions(self.models, self.views)
+        self.probes = Probes(self.models)
+        self.sweeps = SweepService(self.models)
         self.changes.emit("project")
         recent.remember(project.path)
 

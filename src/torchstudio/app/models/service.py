@@ -55,6 +55,11 @@ def with_class_weights(code: str, weights: list[float]) -> str:
 RESUME_FROM_MODEL = ("epochs", "early_stop", "device", "devices", "dist_port")
 
 
+def trainer_name(name: str, slot: int = 0) -> str:
+    """The worker name of model `name`'s trainer in `slot` (0: the model's own)."""
+    return f"modeltrain {name}" if slot == 0 else f"modeltrain {name} #{slot}"
+
+
 class ModelError(Exception):
     """A model cannot be built or trained; the message is for the user."""
 
@@ -85,15 +90,17 @@ class ModelService:
         self.graphs: dict[str, dict[str, Any] | None] = {}
         self.placed: dict[str, str | None] = {}  # the server of each model's running trainer
 
-    async def trainer(self, name: str, server: str | None) -> WorkerHandle:
+    async def trainer(self, name: str, server: str | None, slot: int = 0) -> WorkerHandle:
         """The model's `modeltrain {name}` worker on `server` (None: here), started if needed.
 
         One name per model wherever it runs, so stop, infer and export find it; a trainer
-        left on another machine by an earlier choice is stopped first.
+        left on another machine by an earlier choice is stopped first. Slots above 0 are
+        more trainers of the model, for trials of a sweep trained side by side.
         """
-        worker_name = f"modeltrain {name}"
+        worker_name = trainer_name(name, slot)
+        key = name if slot == 0 else worker_name
         running = self.pool.running(worker_name)
-        if running is not None and self.placed.get(name) == server:
+        if running is not None and self.placed.get(key) == server:
             return running
         if running is not None:
             await running.stop()
@@ -101,7 +108,7 @@ class ModelService:
             handle = await self.pool.get("modeltrain", worker_name, server)
         except RemoteError as exc:
             raise ModelError(f"cannot start the trainer on server {server!r}: {exc}") from exc
-        self.placed[name] = server
+        self.placed[key] = server
         return handle
 
     async def _run_training(
@@ -266,6 +273,7 @@ class ModelService:
         resume: bool = False,
         settings_from: ModelDocument | None = None,
         run_name: str | None = None,
+        slot: int = 0,
         **overrides: Any,
     ) -> dict[str, Any]:
         """Train a built model as a new run; every epoch, best weights and checkpoint are saved
@@ -276,7 +284,8 @@ class ModelService:
         this run's settings (`torchstudio run --set`), not stored; default: the stored one.
         `run_name` names the run (kept in its summary; a resumed run keeps its name unless
         given another). `on_epoch` gets each epoch's record with its `run` number; the
-        result has it too.
+        result has it too. `slot` picks the trainer (`trainer`): sweeps train trials in
+        slots 1.. side by side.
         """
         if not self.dataset.loaded:  # e.g. its server's connection dropped meanwhile
             raise ModelError("load the dataset first (Dataset tab, Load): it is not loaded")
@@ -326,9 +335,9 @@ class ModelService:
         if named:  # known while it trains, before its summary comes
             self.project.update_run(name, number, summary=named)
         request["settings"] = settings
-        worker_name = f"modeltrain {name}"
+        worker_name = trainer_name(name, slot)
         server = typed.settings.server
-        trainer = await self.trainer(name, server)
+        trainer = await self.trainer(name, server, slot)
 
         save_errors: list[str] = []  # a full disk: the training stops with this error
         mirrors = Mirrors([])  # TensorBoard / MLflow (the `log` setting), opened below

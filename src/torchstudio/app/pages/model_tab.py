@@ -9,6 +9,8 @@ from nicegui import background_tasks, ui
 from torchstudio.app.pages.layout import LEFT_COLUMN, RIGHT_COLUMN, TWO_COLUMNS
 from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.model_editor import GRAPH_SCRIPT, build_panel, mark_id, model_source
+from torchstudio.app.pages.model_probes import OpenSample, interpretation_panel, lr_panel
+from torchstudio.app.pages.model_sweep import sweep_panel
 from torchstudio.app.pages.model_training import (
     export_panel,
     output_view,
@@ -86,9 +88,12 @@ def confirm_delete(name: str, close: Callable[[bool], Awaitable[None]]) -> None:
     dialog.open()
 
 
-def model_panel(studio: Studio, live: Live, name: str, select: Selector) -> None:
+def model_panel(
+    studio: Studio, live: Live, name: str, select: Selector, open_sample: OpenSample
+) -> None:
     """The common case first (build; train, watch the curves); settings, output and export
-    fold, so that it fits one screen."""
+    fold, so that it fits one screen. The learning-rate finder, the interpretation and
+    sweeps follow."""
     model_header(studio, name, select)
     with ui.row().classes(TWO_COLUMNS):
         with ui.column().classes(LEFT_COLUMN), ui.card().classes("w-full"):
@@ -110,6 +115,15 @@ def model_panel(studio: Studio, live: Live, name: str, select: Selector) -> None
                 export = ui.expansion("Export", icon="download", caption="ONNX, TorchScript, code")
                 with export.classes("w-full").props("data-ts=fold-export"):
                     export_panel(studio, live, name)
+            with ui.card().classes("w-full"):
+                ui.label("Learning rate").classes("text-h6")
+                lr_panel(studio, live, name)
+    with ui.card().classes("w-full"):
+        ui.label("Interpretation").classes("text-h6")
+        interpretation_panel(studio, live, name, open_sample)
+    with ui.card().classes("w-full"):
+        ui.label("Sweep").classes("text-h6")
+        sweep_panel(studio, live, name)
 
 
 def models_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
@@ -135,6 +149,12 @@ def models_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
     if navigation.requested_model in open_models(studio):
         chosen["name"] = navigation.requested_model
 
+    def open_sample(split: str, index: int) -> None:
+        """A sample of the interpretation, in the Dataset tab's sample browser."""
+        assert studio.dataset is not None
+        studio.dataset.set_browse(split, index)
+        navigation.show_dataset()
+
     def add() -> None:
         select(models.add())
 
@@ -153,7 +173,7 @@ def models_tab(studio: Studio, live: Live, navigation: Navigation) -> None:
             ui.label("No model open: add one, or open one from the Dashboard.")
             return
         # The panel's own subscriptions go with the panel when the area is drawn again.
-        model_panel(studio, live.scope("model panel"), chosen["name"], select)
+        model_panel(studio, live.scope("model panel"), chosen["name"], select, open_sample)
 
     area()
 

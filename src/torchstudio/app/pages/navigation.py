@@ -30,6 +30,9 @@ class Navigation:
     open_model: Callable[[str | None], None] | None = None
     requested_model: str | None = None
 
+    def show_dataset(self) -> None:
+        self.tabs.set_value("Dataset")
+
     def show_model(self, name: str) -> None:
         if self.open_model is not None:
             self.open_model(name)

@@ -1,0 +1,126 @@
+"""The Model tab's Sweep card: a search space, N trials P at a time, and the results."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from nicegui import background_tasks, ui
+
+from torchstudio.app.models.overrides import OverrideError, parse_set
+from torchstudio.app.models.service import ModelError
+from torchstudio.app.pages.live import Live
+from torchstudio.app.pages.model_editor import mark_id
+from torchstudio.app.studio import Studio
+from torchstudio.app.sweeps import charts
+from torchstudio.app.sweeps.space import DEFAULT_SPACE, SpaceError, parse_space
+
+COLUMNS = [
+    {"name": key, "label": key, "field": key, "align": "left", "sortable": key != "settings"}
+    for key in ("trial", "state", "value", "run", "epochs", "settings")
+]
+
+
+def sweep_panel(studio: Studio, live: Live, name: str) -> None:
+    assert studio.sweeps is not None
+    sweeps = studio.sweeps
+    tag = mark_id(name)
+    stored = sweeps.results(name)
+    start_space = charts.space_text(
+        tuple(_dims(stored["space"])) if stored and stored.get("space") else DEFAULT_SPACE
+    )
+    with ui.row().classes("w-full items-start gap-4 no-wrap"):
+        space = ui.textarea("search space (TOML)", value=start_space).props("outlined autogrow")
+        space.classes("w-1/2 font-mono text-xs").props(f"data-ts=sweep-space-{tag}")
+        with ui.column().classes("gap-1"):
+            trials = ui.number("trials", value=20, min=1, step=1, format="%d").props("dense")
+            parallel = ui.number("at a time", value=2, min=1, step=1, format="%d").props("dense")
+            epochs = ui.input("epochs per trial", placeholder="the model's").props("dense")
+            trials.props(f"data-ts=sweep-trials-{tag}")
+            parallel.props(f"data-ts=sweep-parallel-{tag}")
+            epochs.props(f"data-ts=sweep-epochs-{tag}")
+
+    def start() -> None:
+        try:
+            chosen = parse_space(space.value or "", "the search space")
+            given = [parse_set(f"epochs={epochs.value.strip()}", "epochs per trial")] if (
+                epochs.value or ""
+            ).strip() else []  # fmt: skip
+        except (SpaceError, OverrideError) as exc:
+            ui.notify(str(exc), type="negative", multi_line=True)
+            return
+        count, at_once = int(trials.value or 1), int(parallel.value or 1)
+
+        async def run() -> None:  # in the app: closing the tab does not stop it
+            with contextlib.suppress(ModelError):  # the state's message says why
+                await sweeps.run(name, count, at_once, chosen, given)
+
+        background_tasks.create(run())
+
+    def adopt(params: dict[str, Any]) -> None:
+        try:
+            sweeps.adopt(name, params)
+        except (OverrideError, ValueError) as exc:
+            ui.notify(str(exc), type="negative")
+            return
+        ui.notify("the best trial's settings are now the model's", type="positive")
+
+    with ui.row().classes("items-center gap-2"):
+        ui.button("Start sweep", icon="tune", on_click=start).props(f"data-ts=sweep-start-{tag}")
+        ui.button("Stop", icon="stop", on_click=lambda: sweeps.stop(name)).props("flat")
+        status = ui.label().classes("text-sm").props(f"data-ts=sweep-status-{tag}")
+
+    @ui.refreshable
+    def results() -> None:
+        shown = sweeps.results(name)
+        if shown is None or not shown["records"]:
+            ui.label("No trials yet.").classes("text-xs text-grey-7")
+            return
+        best = shown["best"]
+        if best is not None:
+            with ui.row().classes("items-center gap-2"):
+                settings = ", ".join(
+                    f"{k} {charts.value_text(v)}" for k, v in best["params"].items()
+                )
+                ui.label(
+                    f"best: trial {best['trial']} (run {best['run']}), {shown['direction']}d "
+                    f"value {best['value']:.4f} with {settings}"
+                ).classes("text-sm").props(f"data-ts=sweep-best-{tag}")
+                ui.button(
+                    "Make these the model's settings", on_click=lambda: adopt(best["params"])
+                ).props(f"flat dense data-ts=sweep-adopt-{tag}")
+        keys = [d["key"] for d in shown.get("space") or []] or sorted(
+            {k for r in shown["records"] for k in r["params"]}
+        )
+        with ui.row().classes("w-full no-wrap"):
+            ui.echart(charts.parallel_option(shown["records"], keys)).classes(
+                "w-2/3 h-64 ts-sweep-parallel"
+            )
+            if shown["importances"]:
+                ui.echart(charts.importance_option(shown["importances"])).classes(
+                    "w-1/3 h-64 ts-sweep-importances"
+                )
+        ui.table(columns=COLUMNS, rows=charts.trial_rows(shown["records"]), row_key="trial").props(
+            f"dense flat data-ts=sweep-trials-table-{tag}"
+        ).classes("w-full")
+
+    results()
+
+    def line() -> str:
+        state = sweeps.state(name)
+        if state.status == "idle":
+            return ""
+        return f"{state.status}: {len(state.records)}/{state.trials} trials · {state.message}"
+
+    live.watch(["actions"], lambda _: status.set_text(line()), line, model=name)
+    live.watch(
+        ["actions"], lambda _: results.refresh(),
+        lambda: (sweeps.state(name).status, len(sweeps.state(name).records)),
+        model=name, now=False,
+    )  # fmt: skip
+
+
+def _dims(data: list[dict[str, Any]]) -> list[Any]:
+    from torchstudio.app.sweeps.space import Dimension
+
+    return [Dimension.from_json(d) for d in data]

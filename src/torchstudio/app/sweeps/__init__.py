@@ -1,0 +1,1 @@
+"""Hyperparameter sweeps (Optuna) over a model's training settings, on the studio's trainers."""

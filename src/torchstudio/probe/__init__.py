@@ -1,0 +1,1 @@
+"""Looking at a model without changing it: interpretation of its results, learning-rate range test."""
