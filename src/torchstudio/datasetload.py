@@ -22,7 +22,13 @@ import numpy as np
 
 from torchstudio.data.cache import CacheEntry, content_key, default_cache_dir, open_or_build
 from torchstudio.data.handoff import DataServer
-from torchstudio.data.samples import SampleError, check_structure, sample_structure
+from torchstudio.data.labels import (
+    classes_from_labels,
+    dataset_labels,
+    label_position,
+    missing_classes_warning,
+)
+from torchstudio.data.samples import SampleError, check_structure, flatten_sample, sample_structure
 from torchstudio.data.split import DatasetSettings, MetaSplit, make_splits
 from torchstudio.data.suggest import suggest_all
 from torchstudio.modules import format_user_error, safe_exec
@@ -42,19 +48,67 @@ class LoadedDataset:
     valid: Any | None
     settings: DatasetSettings
     splits: dict[str, MetaSplit] = field(default_factory=dict)
+    # Class labels per sample of `train` and `valid` (None: not classes, or too costly).
+    labels: dict[str, np.ndarray | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.resplit(self.settings)
 
     def resplit(self, settings: DatasetSettings) -> None:
-        training, validation = make_splits(self.train, self.valid, settings)
+        if self.valid is None and settings.split == "stratified":
+            self._read_labels()
+        training, validation = make_splits(
+            self.train, self.valid, settings, self.labels.get("train")
+        )
         self.settings = settings
         self.splits = {"train": training, "valid": validation}
+
+    def _read_labels(self) -> None:
+        if self.labels or not len(self.train):
+            return
+        try:
+            first = flatten_sample(self.train[0], 0)
+        except Exception as exc:
+            raise DatasetError(format_user_error(exc, "dataset code")) from exc
+        position = label_position(first)
+        for name, dataset in (("train", self.train), ("valid", self.valid)):
+            if position is None or dataset is None:
+                self.labels[name] = None
+                continue
+            try:
+                self.labels[name] = dataset_labels(dataset, position)
+            except SampleError as exc:
+                raise DatasetError(str(exc)) from exc
+            except Exception as exc:
+                raise DatasetError(format_user_error(exc, "dataset code")) from exc
+
+    def split_labels(self, name: str) -> np.ndarray | None:
+        """The class labels of split `name`'s samples, in its order (None when unknown)."""
+        self._read_labels()
+        sources = (self.labels.get("train"), self.labels.get("valid"))
+        indices = self.splits[name].indices
+        if any(sources[s] is None for s in set(indices[:, 0].tolist())):
+            return None
+        if not len(indices):
+            return np.zeros(0, np.int64)
+        return np.asarray(
+            [sources[source][position] for source, position in indices.tolist()], np.int64
+        )
 
     @property
     def classes(self) -> list[str]:
         classes = getattr(self.train, "classes", None)
-        return [str(c) for c in classes] if classes is not None else []
+        if classes is not None:
+            return [str(c) for c in classes]
+        self._read_labels()
+        return classes_from_labels(self.labels.get("train"))
+
+    def warnings(self) -> list[str]:
+        """What the user should know about the split (validation lacking classes)."""
+        warning = missing_classes_warning(
+            self.split_labels("train"), self.split_labels("valid"), self.classes
+        )
+        return [warning] if warning else []
 
     def key(self) -> str:
         return content_key(self.code, self.settings.to_json(), self.splits)
@@ -128,6 +182,7 @@ def first_sample_report(loaded: LoadedDataset) -> dict[str, Any]:
         "train_count": len(training),
         "valid_count": len(validation),
         "classes": loaded.classes,
+        "warnings": loaded.warnings(),
         "tensors": [{"shape": list(a.shape), "dtype": str(a.dtype)} for a in first],
         "roles": roles,
         "suggestions": suggestions,

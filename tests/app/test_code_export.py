@@ -53,23 +53,35 @@ def test_the_exported_split_and_samples_are_the_studios(tmp_path):
     )
     dataset = load_module(tmp_path / "dataset.py")
     for settings in (
-        {"shuffle": "none", "split_ratio": 0.8},
+        {"shuffle": "none", "split_ratio": 0.8, "split": "ordered"},
         {"shuffle": "train", "seed": 4, "usage_ratio": 0.5},
-        {"shuffle": "all", "seed": 2, "training_samples": 7},
+        {"shuffle": "all", "seed": 2, "training_samples": 7, "split": "random"},
+        {"shuffle": "none", "seed": 5, "split_ratio": 0.7, "split": "stratified"},
     ):
         studio = DatasetSettings(**settings)
         dataset.SPLIT.update(
             {
                 k: getattr(studio, k)
-                for k in ("split_ratio", "training_samples", "shuffle", "seed", "usage_ratio")
+                for k in (
+                    "split_ratio",
+                    "split",
+                    "training_samples",
+                    "shuffle",
+                    "seed",
+                    "usage_ratio",
+                )
             }
         )
-        for valid_len in (None, 9):
+        labels = np.arange(23) % 3
+        for valid_len, labelled in ((None, None), (None, labels), (9, None)):
             mine, theirs = (
-                dataset.split_indices(23, valid_len),
-                split_indices(23, valid_len, studio),
+                dataset.split_indices(23, valid_len, labelled),
+                split_indices(23, valid_len, studio, labelled),
             )
             assert all(np.array_equal(a, b) for a, b in zip(mine, theirs, strict=True))
+    assert dataset.class_labels([(float(i), i % 4) for i in range(9)]).tolist() == [
+        i % 4 for i in range(9)
+    ]
     samples = [
         (torch.ones(2, 3, dtype=torch.bfloat16), 3),
         {"image": Image.new("RGB", (4, 3), (255, 0, 0)), "label": [1.0, 2.0], "flag": True},

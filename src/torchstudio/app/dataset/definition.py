@@ -25,17 +25,20 @@ from typing import Any
 from torchstudio.app.catalog import Catalog, code_for, module_key
 from torchstudio.app.checked import checked
 from torchstudio.app.fingerprint import fingerprint, short
+from torchstudio.data.settings import DatasetSettings
 from torchstudio.pythonparse import ModuleInfo
 
 DEFAULT_MODULE = "torchstudio:Digits"
 SHUFFLE_MODES = {"none": "No shuffle", "train": "Shuffle training samples", "all": "Shuffle all"}
+SPLIT_MODES = {
+    "stratified": "Stratified by class",
+    "random": "Random (seeded)",
+    "ordered": "In dataset order",
+}
 ROLES = ("input", "output", "both", "none")
+# The worker's defaults, one place for both: roles stay in the app (they do not re-split).
 SETTINGS_DEFAULTS: dict[str, Any] = {
-    "split_ratio": 0.8,
-    "training_samples": None,
-    "shuffle": "none",
-    "seed": 0,
-    "usage_ratio": 1.0,
+    key: value for key, value in DatasetSettings().to_json().items() if key != "roles"
 }
 
 

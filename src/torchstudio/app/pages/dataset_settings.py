@@ -7,7 +7,7 @@ from typing import Any
 from nicegui import ui
 
 from torchstudio.app.catalog import module_key
-from torchstudio.app.dataset.definition import ROLES, SHUFFLE_MODES
+from torchstudio.app.dataset.definition import ROLES, SHUFFLE_MODES, SPLIT_MODES
 from torchstudio.app.dataset.service import DatasetService
 from torchstudio.app.pages.live import Live
 
@@ -28,6 +28,8 @@ def summary(dataset: DatasetService, live: Live) -> None:
             if classes:
                 shown = ", ".join(classes[:20]) + (" ..." if len(classes) > 20 else "")
                 ui.label(f"{len(classes)} classes: {shown}").mark("classes")
+        for warning in report.get("warnings") or []:
+            ui.label(warning).classes("text-xs text-warning").mark("report-warning")
         if dataset.report_stale:  # the code or settings changed: these counts may be wrong
             ui.label(dataset.report_stale).classes("text-xs text-warning").mark("report-stale")
         elif not dataset.loaded:
@@ -85,6 +87,14 @@ def split_settings(dataset: DatasetService, live: Live) -> None:
                 return dataset_configure(training_samples=None)
 
             mode.on_value_change(lambda e: switch(e.value))
+            split = (
+                ui.select(SPLIT_MODES, value=settings.get("split", "stratified"), label="Split")
+                .classes("w-44")
+                .props("dense")
+                .mark("split")
+            )
+            split.tooltip("How `train` is split when the code defines no `valid`")
+            split.on_value_change(lambda e: dataset_configure(split=e.value))
             shuffle = (
                 ui.select(SHUFFLE_MODES, value=settings.get("shuffle", "none"), label="Shuffle")
                 .classes("w-52")

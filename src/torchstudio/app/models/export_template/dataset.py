@@ -21,23 +21,32 @@ def load_datasets() -> tuple[Any, Any]:
     # @DATASET@
 
 
-def split_indices(train_len: int, valid_len: int | None) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(
+    train_len: int, valid_len: int | None, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(training, validation) sample indices, rows of (source: 0 train / 1 valid, position).
 
-    Without a `valid` dataset, the first samples of `train` train (after shuffling when
-    SPLIT["shuffle"] is "all") and the rest validate.
+    Without a `valid` dataset, `train` is split by SPLIT["split"]: "stratified" takes the
+    training share of every class (`labels`, one per sample; without them it is
+    "random"), "random" a seeded random share, "ordered" its first samples (after
+    shuffling when SPLIT["shuffle"] is "all").
     """
     rng = np.random.default_rng(SPLIT["seed"])
     train_positions = np.arange(train_len)
     if valid_len is None:
-        if SPLIT["shuffle"] == "all":
-            train_positions = rng.permutation(train_len)
         count = SPLIT["training_samples"]
         if count is None:
             count = int(round(train_len * SPLIT["split_ratio"]))
         count = min(count, train_len)
-        training = np.stack([np.zeros(count, np.int64), train_positions[:count]], axis=1)
-        rest = train_positions[count:]
+        if SPLIT["split"] == "stratified" and labels is not None and len(labels) == train_len:
+            chosen = stratified_choice(labels, count, rng)
+            order = rng.permutation(train_len)
+            first, rest = order[chosen[order]], order[~chosen[order]]
+        else:
+            if SPLIT["split"] != "ordered" or SPLIT["shuffle"] == "all":
+                train_positions = rng.permutation(train_len)
+            first, rest = train_positions[:count], train_positions[count:]
+        training = np.stack([np.zeros(len(first), np.int64), first], axis=1)
         validation = np.stack([np.zeros(len(rest), np.int64), rest], axis=1)
     else:
         if SPLIT["training_samples"] is not None:
@@ -50,6 +59,73 @@ def split_indices(train_len: int, valid_len: int | None) -> tuple[np.ndarray, np
     if SPLIT["shuffle"] in ("train", "all"):
         training = training[rng.permutation(len(training))]
     return used(training), used(validation)
+
+
+def stratified_choice(labels: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """A mask of `count` samples with every class in proportion (largest remainders); a
+    class of two samples or more keeps one for each split while the totals allow it."""
+    total = len(labels)
+    values, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    exact = sizes * (count / total) if total else sizes * 0.0
+    shares = np.floor(exact).astype(np.int64)
+    remainder = count - int(shares.sum())
+    if remainder > 0:
+        shares[np.argsort(-(exact - shares), kind="stable")[:remainder]] += 1
+    if 0 < count < total:
+        low = np.where(sizes >= 2, 1, 0)
+        high = np.where(sizes >= 2, sizes - 1, sizes)
+        for klass in range(len(values)):
+            while shares[klass] > high[klass]:
+                takers = np.flatnonzero(shares < high)
+                if not len(takers):
+                    break
+                shares[klass] -= 1
+                shares[takers[np.argmax(exact[takers] - shares[takers])]] += 1
+            while shares[klass] < low[klass]:
+                donors = np.flatnonzero(shares > low)
+                if not len(donors):
+                    break
+                shares[klass] += 1
+                shares[donors[np.argmax(shares[donors] - exact[donors])]] -= 1
+    chosen = np.zeros(total, dtype=bool)
+    for klass, share in enumerate(shares):
+        members = np.flatnonzero(inverse == klass)
+        chosen[rng.permutation(members)[:share]] = True
+    return chosen
+
+
+def class_labels(dataset: Any) -> np.ndarray | None:
+    """Every sample's class label (its last 0-d integer tensor), as the studio finds them:
+    a `targets`/`labels` attribute or a TensorDataset's tensor that agrees with the first
+    sample, else reading every sample of a dataset of at most 20000."""
+    if not len(dataset):
+        return None
+    first = flatten(dataset[0])
+    positions = [i for i, a in enumerate(first) if a.ndim == 0 and a.dtype.kind in "iu"]
+    if not positions:
+        return None
+    position = positions[-1]
+    tensors = getattr(dataset, "tensors", None)
+    candidates = [getattr(dataset, "targets", None), getattr(dataset, "labels", None)]
+    if isinstance(tensors, tuple) and position < len(tensors):
+        candidates.append(tensors[position])
+    for candidate in candidates:
+        if isinstance(candidate, torch.Tensor):
+            candidate = candidate.detach().cpu().numpy()
+        try:
+            array = np.asarray(candidate)
+        except (TypeError, ValueError):
+            continue
+        if array.shape == (len(dataset),) and array.dtype.kind in "iu":
+            if int(array[0]) == int(first[position]):
+                return array.astype(np.int64)
+            break
+    if len(dataset) > 20000:
+        return None
+    values = [flatten(dataset[i])[position] for i in range(len(dataset))]
+    if any(v.ndim != 0 for v in values):
+        return None
+    return np.asarray([int(v) for v in values], dtype=np.int64)
 
 
 def used(indices: np.ndarray) -> np.ndarray:
@@ -121,6 +197,8 @@ class Split(torch.utils.data.Dataset):
 def splits() -> tuple[Split, Split]:
     """The training and validation splits."""
     train, valid = load_datasets()
-    training, validation = split_indices(len(train), None if valid is None else len(valid))
+    stratify = valid is None and SPLIT["split"] == "stratified"
+    labels = class_labels(train) if stratify else None
+    training, validation = split_indices(len(train), None if valid is None else len(valid), labels)
     sources = (train, valid if valid is not None else train)
     return Split(sources, training), Split(sources, validation)
