@@ -28,6 +28,7 @@ from torchstudio.data.labels import (
     label_position,
     missing_classes_warning,
 )
+from torchstudio.data.padding import varying_tensors
 from torchstudio.data.samples import SampleError, check_structure, flatten_sample, sample_structure
 from torchstudio.data.split import DatasetSettings, MetaSplit, make_splits
 from torchstudio.data.suggest import suggest_all
@@ -164,6 +165,7 @@ def first_sample_report(loaded: LoadedDataset) -> dict[str, Any]:
             "the split and usage ratio; expected at least one sample"
         )
     try:
+        check_padding(probe)
         first = probe[0]
         if len(training) and len(validation):
             names = ("the first validation sample", "the first training sample")
@@ -178,16 +180,55 @@ def first_sample_report(loaded: LoadedDataset) -> dict[str, Any]:
         raise DatasetError(
             f"{len(roles)} tensor roles are set but the samples have {len(first)} tensors"
         )
+    varying = varying_report(loaded)
     return {
         "train_count": len(training),
         "valid_count": len(validation),
         "classes": loaded.classes,
         "warnings": loaded.warnings(),
+        "varying": varying,
         "tensors": [{"shape": list(a.shape), "dtype": str(a.dtype)} for a in first],
         "roles": roles,
         "suggestions": suggestions,
         "settings": loaded.settings.to_json(),
     }
+
+
+def check_padding(split: MetaSplit) -> None:
+    """A DatasetError when the padding names a tensor or dimension the samples lack."""
+    padding = split.padding
+    if padding is None:
+        return
+    arrays = flatten_sample(split.raw(0), 0)
+    if padding.tensor >= len(arrays):
+        raise DatasetError(
+            f"the padding names tensor {padding.tensor} but the samples have {len(arrays)} "
+            f"tensors (0 to {len(arrays) - 1})"
+        )
+    shape = list(arrays[padding.tensor].shape)
+    if padding.dim >= len(shape):
+        raise DatasetError(
+            f"the padding of tensor {padding.tensor} is along dim {padding.dim}, but the "
+            f"tensor has {len(shape)} dimensions (shape {shape})"
+        )
+
+
+def varying_report(loaded: LoadedDataset) -> list[dict[str, Any]]:
+    """The tensors whose shape varies between samples (both splits scanned), with the
+    smallest and largest shapes seen; a padding that names no such tensor is refused."""
+    merged: dict[int, dict[str, Any]] = {}
+    try:
+        for split in loaded.splits.values():
+            for entry in varying_tensors(lambda index, s=split: s[index], len(split)):
+                known = merged.setdefault(entry["tensor"], entry)
+                known["min"] = [min(a, b) for a, b in zip(known["min"], entry["min"], strict=True)]
+                known["max"] = [max(a, b) for a, b in zip(known["max"], entry["max"], strict=True)]
+                known["dims"] = sorted(set(known["dims"]) | set(entry["dims"]))
+    except SampleError as exc:
+        raise DatasetError(str(exc)) from exc
+    except Exception as exc:
+        raise DatasetError(format_user_error(exc, "dataset code")) from exc
+    return [merged[position] for position in sorted(merged)]
 
 
 def get_sample(loaded: LoadedDataset, split: str, index: int) -> list[np.ndarray]:
@@ -206,7 +247,12 @@ def build_cache(loaded: LoadedDataset, ctx: WorkerContext, cache_dir: str) -> Ca
     existed = os.path.isdir(folder)
     try:
         entry, built = open_or_build(
-            loaded.splits, loaded.key(), cache_dir, ctx.progress, classes=loaded.classes
+            loaded.splits,
+            loaded.key(),
+            cache_dir,
+            ctx.progress,
+            classes=loaded.classes,
+            padding=loaded.settings.padding,
         )
     except SampleError as exc:
         raise DatasetError(str(exc)) from exc

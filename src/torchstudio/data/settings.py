@@ -10,6 +10,56 @@ SHUFFLE_MODES = ("none", "train", "all")
 # How a lone `train` dataset is split: by class in proportion, at random, or in its order.
 SPLIT_MODES = ("stratified", "random", "ordered")
 ROLES = ("input", "output", "both", "none")
+PAD_SIDES = ("right", "left")
+# An extra tensor beside the padded one: its length (0-d int64) or a mask (True where data).
+PAD_EXTRAS = ("none", "lengths", "mask")
+
+
+@dataclass(frozen=True)
+class Padding:
+    """How samples whose tensor `tensor` varies in length along `dim` form batches."""
+
+    tensor: int
+    dim: int = 0
+    value: float = 0.0
+    side: str = "right"
+    length: int | None = None  # None: the longest of each batch; else cut or pad to it
+    extra: str = "none"
+
+    def validate(self) -> None:
+        if self.tensor < 0 or self.dim < 0:
+            raise ValueError(
+                f"padding tensor and dim must be 0 or more, not {self.tensor} and {self.dim}"
+            )
+        if self.side not in PAD_SIDES:
+            raise ValueError(
+                f"padding side must be one of {', '.join(PAD_SIDES)}, not {self.side!r}"
+            )
+        if self.extra not in PAD_EXTRAS:
+            raise ValueError(
+                f"padding extra must be one of {', '.join(PAD_EXTRAS)}, not {self.extra!r}"
+            )
+        if self.length is not None and self.length < 1:
+            raise ValueError(f"padding length must be at least 1, not {self.length}")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Padding | None:
+        """None (no padding) for None or an empty mapping; ValueError names a bad field."""
+        if not data:
+            return None
+        if not isinstance(data, dict):
+            raise ValueError(f"padding must be a mapping, not {type(data).__name__}")
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown padding settings: {', '.join(sorted(unknown))}")
+        if "tensor" not in data:
+            raise ValueError("padding needs `tensor`: the position of the tensor to pad")
+        padding = cls(**data)
+        padding.validate()
+        return padding
 
 
 @dataclass
@@ -23,6 +73,7 @@ class DatasetSettings:
     seed: int = 0
     usage_ratio: float = 1.0  # use only this fraction of each split
     roles: list[str] = field(default_factory=list)  # per tensor; empty = suggested
+    padding: dict[str, Any] | None = None  # see Padding; None: samples are not padded
 
     def validate(self) -> None:
         if self.shuffle not in SHUFFLE_MODES:
@@ -37,6 +88,7 @@ class DatasetSettings:
             raise ValueError(f"usage_ratio must be in (0, 1], not {self.usage_ratio}")
         if self.training_samples is not None and self.training_samples < 1:
             raise ValueError(f"training_samples must be at least 1, not {self.training_samples}")
+        Padding.from_json(self.padding)
         for role in self.roles:
             if role not in ROLES:
                 raise ValueError(f"tensor role must be one of {', '.join(ROLES)}, not {role!r}")

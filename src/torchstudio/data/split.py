@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
+from torchstudio.data.padding import with_extra
 from torchstudio.data.samples import flatten_sample
-from torchstudio.data.settings import DatasetSettings
+from torchstudio.data.settings import DatasetSettings, Padding
 
 __all__ = ["DatasetSettings", "MetaSplit", "make_splits", "split_indices", "stratified_choice"]
 
@@ -108,15 +109,18 @@ def _use(indices: np.ndarray, ratio: float) -> np.ndarray:
 class MetaSplit(Dataset):
     """One split of the meta-dataset: samples as tuples of numpy arrays."""
 
-    def __init__(self, sources: Sequence[Any], indices: np.ndarray) -> None:
+    def __init__(
+        self, sources: Sequence[Any], indices: np.ndarray, padding: Padding | None = None
+    ) -> None:
         self.sources = sources
         self.indices = indices
+        self.padding = padding  # adds the padded tensor's length or mask to each sample
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
-        return flatten_sample(self.raw(index), int(index))
+        return with_extra(flatten_sample(self.raw(index), int(index)), self.padding)
 
     def raw(self, index: int) -> Any:
         """The sample exactly as the user's dataset returns it."""
@@ -144,4 +148,5 @@ def make_splits(
         len(train), None if valid is None else len(valid), settings, labels
     )
     sources = (train, valid if valid is not None else train)
-    return MetaSplit(sources, training), MetaSplit(sources, validation)
+    padding = Padding.from_json(settings.padding)
+    return MetaSplit(sources, training, padding), MetaSplit(sources, validation, padding)
