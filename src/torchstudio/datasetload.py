@@ -181,6 +181,10 @@ def first_sample_report(loaded: LoadedDataset) -> dict[str, Any]:
             f"{len(roles)} tensor roles are set but the samples have {len(first)} tensors"
         )
     varying = varying_report(loaded)
+    suggestions = {
+        **suggestions,
+        **dataset_suggestions(loaded.train, varying, suggestions["renderers"]),
+    }
     return {
         "train_count": len(training),
         "valid_count": len(validation),
@@ -192,6 +196,33 @@ def first_sample_report(loaded: LoadedDataset) -> dict[str, Any]:
         "suggestions": suggestions,
         "settings": loaded.settings.to_json(),
     }
+
+
+def dataset_suggestions(
+    train: Any, varying: list[dict[str, Any]], renderers: list[str]
+) -> dict[str, Any]:
+    """What the dataset itself tells: the first tensor's renderer with values for a table
+    row (its `feature_names`) or tokens (its `vocabulary`), and padding for a tensor that
+    varies along one dimension (with a lengths tensor beside it)."""
+    extra: dict[str, Any] = {}
+    for attribute, renderer, parameter in (
+        ("feature_names", "TableRow", "names"),
+        ("vocabulary", "TokenText", "vocabulary"),
+    ):
+        names = getattr(train, attribute, None)
+        if isinstance(names, list | tuple) and names and renderers:
+            values: list[dict[str, str]] = [{} for _ in renderers]
+            values[0] = {parameter: repr([str(name) for name in names])}
+            extra["renderers"] = [renderer, *renderers[1:]]
+            extra["renderer_values"] = values
+    single = [entry for entry in varying if len(entry["dims"]) == 1]
+    if single:
+        extra["padding"] = {
+            "tensor": single[0]["tensor"],
+            "dim": single[0]["dims"][0],
+            "extra": "lengths",
+        }
+    return extra
 
 
 def check_padding(split: MetaSplit) -> None:

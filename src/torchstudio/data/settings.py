@@ -46,8 +46,9 @@ class Padding:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> Padding | None:
-        """None (no padding) for None or an empty mapping; ValueError names a bad field."""
+    def from_json(cls, data: dict[str, Any] | bool | None) -> Padding | None:
+        """None (no padding) for None, False or an empty mapping; ValueError names a bad
+        field."""
         if not data:
             return None
         if not isinstance(data, dict):
@@ -73,7 +74,8 @@ class DatasetSettings:
     seed: int = 0
     usage_ratio: float = 1.0  # use only this fraction of each split
     roles: list[str] = field(default_factory=list)  # per tensor; empty = suggested
-    padding: dict[str, Any] | None = None  # see Padding; None: samples are not padded
+    # See Padding; None or False: samples are not padded (False: the user said so).
+    padding: dict[str, Any] | bool | None = None
 
     def validate(self) -> None:
         if self.shuffle not in SHUFFLE_MODES:

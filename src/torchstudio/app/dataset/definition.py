@@ -173,10 +173,13 @@ def settings_payload(definition: DatasetDefinition) -> dict[str, Any]:
     return {key: settings[key] for key in SETTINGS_DEFAULTS}
 
 
-def renderer_entry(catalog: Catalog, name: str) -> dict[str, Any]:
-    """A renderer choice for one tensor: a built-in renderer by name with default values."""
+def renderer_entry(
+    catalog: Catalog, name: str, values: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A renderer choice for one tensor: a built-in renderer by name with `values` (parameter
+    texts; default values where not given)."""
     info = catalog.find_name("renderers", name)
-    code, _ = code_for(info, {}) if info else (None, {})
+    code, _ = code_for(info, values or {}) if info else (None, {})
     return {"module": module_key(info) if info else None, "code": code or "", "custom": False}
 
 
@@ -199,7 +202,10 @@ def apply_report(
         changed.roles = list(suggestions.get("roles") or report["roles"])
     if len(changed.renderers) != count:
         names = suggestions.get("renderers") or ["Bitmap"] * count
-        changed.renderers = [renderer_entry(catalog, name) for name in names]
+        values = suggestions.get("renderer_values") or [{}] * count
+        changed.renderers = [
+            renderer_entry(catalog, name, given) for name, given in zip(names, values, strict=False)
+        ]
     if not changed.analyzer:
         changed.analyzer = analyzer_entry(catalog, suggestions.get("analyzer") or "Multiclass")
     return changed

@@ -276,6 +276,12 @@ class DatasetService:
             f"dataset loaded: {report['train_count']} training samples, "
             f"{report['valid_count']} validation samples",
         )
+        padding = (report.get("suggestions") or {}).get("padding")
+        if padding and self.definition.settings.get("padding") is None:
+            # Samples of different lengths: the suggested padding, until the user says no
+            # (False) or sets another.
+            self.log.add("app", f"tensor {padding['tensor']} varies in length: padding it")
+            return await self.configure(padding=padding)
         return True
 
     async def cancel_load(self) -> None:

@@ -96,7 +96,8 @@ def padding_settings(dataset: DatasetService, live: Live) -> None:
             extra.on_value_change(lambda e: change(extra=e.value))
 
         def change(enabled: bool = True, **fields: Any) -> Any:
-            return dataset.configure(padding={**current, **fields} if enabled else None)
+            # False: no padding, and none suggested at the next load.
+            return dataset.configure(padding={**current, **fields} if enabled else False)
 
     draw()
     live.watch(
