@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from torchstudio.data.cache import CacheEntry, content_key, default_cache_dir, open_or_build
+from torchstudio.data.downloads import download_help
 from torchstudio.data.handoff import DataServer
 from torchstudio.data.labels import (
     classes_from_labels,
@@ -139,7 +140,8 @@ def run_dataset_code(code: str, workdir: str | None = None) -> tuple[Any, Any | 
     with working_directory(workdir):
         result = safe_exec(code, description="dataset code")
     if not result.ok:
-        raise DatasetError(result.error)
+        help_text = download_help(result.exception)
+        raise DatasetError(f"{help_text}\n\n{result.error}" if help_text else result.error)
     train = result.namespace.get("train")
     if train is None:
         raise DatasetError("the dataset code must define `train` (and may define `valid`)")

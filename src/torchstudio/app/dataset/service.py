@@ -9,8 +9,10 @@ images it draws are for this app's pages.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import Any
 
 from torchstudio.app.catalog import Catalog
@@ -23,6 +25,7 @@ from torchstudio.app.runtime.manager import WorkerDied, WorkerError, WorkerEvent
 from torchstudio.app.runtime.pool import WorkerPool
 from torchstudio.app.store.logbook import LogBook
 from torchstudio.app.store.project import Project
+from torchstudio.data.downloads import present_datasets
 from torchstudio.remote.errors import RemoteError
 
 LOADER, RENDERER, ANALYZER = "datasetload", "tensorrender", "datasetanalyze"
@@ -204,6 +207,24 @@ class DatasetService:
             return
         self.definition = definition_logic.edit_code(self.definition, code)
         self._changed()
+
+    def data_root(self) -> Path:
+        """The folder torchvision datasets are looked for in: the module's `root` value when
+        it is a plain text, else `data`, from the dataset's working directory."""
+        base = Path(self.definition.workdir or ".")
+        text = self.definition.values.get("root")
+        try:
+            root = ast.literal_eval(text) if text else "data"
+        except (ValueError, SyntaxError):
+            root = "data"
+        return base / root if isinstance(root, str) else base / "data"
+
+    def present_vision_datasets(self) -> list[str]:
+        """The torchvision datasets whose files are in `data_root()` (this machine only)."""
+        names = [
+            m.name for m in self.catalog.modules.get("datasets", []) if m.origin == "torchvision"
+        ]
+        return present_datasets(self.data_root(), names)
 
     def set_roles(self, roles: list[str]) -> None:
         self.definition.roles = list(roles)
