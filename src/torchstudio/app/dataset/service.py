@@ -374,6 +374,16 @@ class DatasetService:
                 )
         return png
 
+    async def draw_image(self, split: str, index: int, tensor: int, size: tuple[int, int]) -> bytes:
+        """A new drawing of a sample's tensor as PNG: the augmentation preview draws the same
+        sample several times (the dataset code runs for each, as in the fresh data mode)."""
+        if not self.loaded:
+            return error_image("the dataset is not loaded", size)
+        labels = list((self.report or {}).get("classes") or [])
+        return await self.images.drawing(
+            split, index, tensor, self._renderer_code(tensor), size, labels
+        )
+
     # ------------------------------------------------------------------ analysis
 
     async def analyze(self) -> bool:

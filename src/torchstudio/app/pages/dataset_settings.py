@@ -154,7 +154,7 @@ def split_settings(dataset: DatasetService, live: Live) -> None:
                 ui.select(SPLIT_MODES, value=settings.get("split", "stratified"), label="Split")
                 .classes("w-44")
                 .props("dense")
-                .mark("split")
+                .mark("split-how")
             )
             split.tooltip("How `train` is split when the code defines no `valid`")
             split.on_value_change(lambda e: dataset_configure(split=e.value))
