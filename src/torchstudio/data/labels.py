@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from torchstudio.data.samples import flatten_sample
+from torchstudio.data.samples import check_structure, flatten_sample, sample_structure
 
-READ_LIMIT = 20_000  # datasets without a label attribute are read in full up to this size
+READ_LIMIT = 10_000  # datasets without a label attribute are read in full up to this size
 MAX_CLASSES = 1000  # more distinct integer labels than this are values, not classes
 LABEL_ATTRIBUTES = ("targets", "labels")
 
@@ -62,6 +62,9 @@ def dataset_labels(
 ) -> np.ndarray | None:
     """The class label of every sample of `dataset` (None when they cannot be known cheaply).
 
+    Samples read are checked against the first one's structure (SampleError names the
+    first that differs).
+
     An attribute's labels are used only when they agree with the first sample's (a
     `target_transform` could change them). `read(i)` gives sample i's arrays (default:
     the flattened sample).
@@ -77,11 +80,12 @@ def dataset_labels(
             return labels
     if count > read_limit:
         return None
+    structure = sample_structure(read(0))
     values = []
     for index in range(count):
         arrays = read(index)
-        if position >= len(arrays) or arrays[position].ndim != 0:
-            return None
+        # Every sample is read anyway: one that differs is named now, by its own index.
+        check_structure(structure, arrays, index)
         values.append(int(arrays[position]))
     return np.asarray(values, dtype=np.int64)
 

@@ -97,7 +97,7 @@ def stratified_choice(labels: np.ndarray, count: int, rng: np.random.Generator) 
 def class_labels(dataset: Any) -> np.ndarray | None:
     """Every sample's class label (its last 0-d integer tensor), as the studio finds them:
     a `targets`/`labels` attribute or a TensorDataset's tensor that agrees with the first
-    sample, else reading every sample of a dataset of at most 20000."""
+    sample, else reading every sample of a dataset of at most 10000."""
     if not len(dataset):
         return None
     first = flatten(dataset[0])
@@ -120,7 +120,7 @@ def class_labels(dataset: Any) -> np.ndarray | None:
             if int(array[0]) == int(first[position]):
                 return array.astype(np.int64)
             break
-    if len(dataset) > 20000:
+    if len(dataset) > 10000:
         return None
     values = [flatten(dataset[i])[position] for i in range(len(dataset))]
     if any(v.ndim != 0 for v in values):
