@@ -161,3 +161,28 @@ async def test_the_model_tab_exports_the_python_project(user, demo_file, tmp_pat
     await user.should_see("exported the Python project to")
     await eventually(lambda: (tmp_path / "code" / "train.py").exists())
     assert "CrossEntropy()" in (tmp_path / "code" / "train.py").read_text()
+
+
+def test_the_exported_padding_is_the_studios(tmp_path):
+    import torch as torch_
+
+    from torchstudio.data.padding import with_extra
+    from torchstudio.data.settings import Padding
+    from torchstudio.train.batches import collate_arrays
+
+    exported(tmp_path, "train = []\n", TrainingSettings(loss=(LOSS,)))
+    dataset = load_module(tmp_path / "dataset.py")
+    sample = (np.arange(1, 6), np.asarray(1))
+    for given in (
+        {"tensor": 0, "extra": "lengths", "length": 3},
+        {"tensor": 0, "extra": "mask", "side": "left", "value": -1.0},
+    ):
+        dataset.SPLIT["padding"] = given
+        padding = Padding(**given)
+        mine, theirs = dataset.with_extra(sample), with_extra(sample, padding)
+        assert [a.tolist() for a in mine] == [a.tolist() for a in theirs]
+        rows = [with_extra((np.arange(1, n), np.asarray(0)), padding) for n in (3, 7)]
+        expected = collate_arrays(rows, padding)
+        got = dataset.pad(collate_arrays(rows))
+        for a, b in zip(got, expected, strict=True):
+            assert torch_.equal(a, b)

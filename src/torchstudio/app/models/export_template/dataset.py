@@ -179,6 +179,51 @@ def flatten(sample: Any) -> tuple[np.ndarray, ...]:
     return tuple(arrays)
 
 
+def with_extra(arrays: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """The sample with the padded tensor's length or mask right after it (SPLIT["padding"]
+    "extra"), as the studio adds it."""
+    padding = SPLIT.get("padding") or {}
+    extra = padding.get("extra", "none")
+    tensor, dim = padding.get("tensor", 0), padding.get("dim", 0)
+    if not padding or extra == "none" or tensor >= len(arrays):
+        return arrays
+    length = arrays[tensor].shape[dim]
+    if extra == "lengths":
+        added = np.asarray(min(length, padding.get("length") or length), dtype=np.int64)
+    else:
+        added = np.ones(length, dtype=np.bool_)
+    return (*arrays[: tensor + 1], added, *arrays[tensor + 1 :])
+
+
+def pad(batch: list[Any]) -> list[Any]:
+    """The batch with the padded tensor (and its mask) cut or padded to one length along
+    its dim (the batch's longest, or SPLIT["padding"]["length"]) and stacked."""
+    padding = SPLIT.get("padding") or {}
+    if not padding:
+        return batch
+    tensor, dim, side = padding["tensor"], padding.get("dim", 0), padding.get("side", "right")
+    columns = [(tensor, float(padding.get("value", 0.0)))]
+    if padding.get("extra") == "mask":
+        columns.append((tensor + 1, 0))
+    for position, value in columns:
+        if position >= len(batch) or not isinstance(batch[position], list):
+            continue
+        size = padding.get("length") or max(t.shape[dim] for t in batch[position])
+        fitted = []
+        for item in batch[position]:
+            length = item.shape[dim]
+            if length >= size:
+                item = item.narrow(dim, 0 if side == "right" else length - size, size)
+            else:
+                shape = list(item.shape)
+                shape[dim] = size - length
+                filler = torch.full(shape, value, dtype=item.dtype)
+                item = torch.cat((item, filler) if side == "right" else (filler, item), dim=dim)
+            fitted.append(item)
+        batch[position] = torch.stack(fitted)
+    return batch
+
+
 class Split(torch.utils.data.Dataset):
     """One split: samples of the dataset code's `train` / `valid` as tuples of arrays."""
 
@@ -191,7 +236,7 @@ class Split(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
         source, position = self.indices[index]
-        return flatten(self.sources[int(source)][int(position)])
+        return with_extra(flatten(self.sources[int(source)][int(position)]))
 
 
 def splits() -> tuple[Split, Split]:
