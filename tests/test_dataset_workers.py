@@ -114,10 +114,20 @@ async def test_errors_are_clear_and_the_worker_lives(cache_env):
             await loader.request("sample", {"index": 0})
         with pytest.raises(WorkerError, match="shuffle must be one of"):
             await loader.request("load", {"code": DIGITS, "settings": {"shuffle": "maybe"}})
+        # Every sample is read for its class label: the one that differs is named at load.
+        with pytest.raises(WorkerError, match="sample 10 has 1 tensors but sample 0 has 2"):
+            await loader.request(
+                "load",
+                {
+                    "code": "train = [(1.0, 2)] * 10 + [(1.0,)]",
+                    "settings": {"split_ratio": 1.0, "split": "ordered"},
+                },
+            )
+        # Without an integer label no sample is read at load: the cache names it.
         await loader.request(
             "load",
             {
-                "code": "train = [(1.0, 2)] * 10 + [(1.0,)]",
+                "code": "train = [(1.0, 2.5)] * 10 + [(1.0,)]",
                 "settings": {"split_ratio": 1.0, "split": "ordered"},
             },
         )
