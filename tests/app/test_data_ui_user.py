@@ -33,3 +33,40 @@ async def test_split_mode_and_augmentation_preview(user):
         lambda: next(iter(user.find(marker="draw-image-0").elements)).props["src"] != sources[0],
         what="new drawings",
     )
+
+
+VARYING = """import torch
+
+train = [(torch.arange(1, 3 + index % 7), index % 2) for index in range(40)]
+"""
+
+
+@pytest.fixture
+def varying_file(demo_file):
+    """The demo project with a dataset of token sequences of 2 to 8 tokens."""
+    from torchstudio.app.store.project import Project
+
+    project = Project.open(demo_file)
+    dataset = project.document("dataset")
+    project.set_document("dataset", {**dataset, "module": None, "values": {}, "code": VARYING,
+                                     "code_edited": True})  # fmt: skip
+    project.close()
+    return demo_file
+
+
+async def test_a_varying_tensor_is_reported_and_padded(varying_file, user):
+    await user.open("/")
+    user.find(marker="load").click()
+    await eventually(lambda: shown(user, "padding-extra"), timeout=60, what="padding settings")
+    varying = next(iter(user.find(marker="report-varying").elements)).text
+    assert varying.startswith("tensor 0 varies in length: shape [2] to [8] (dim 0)")
+    enabled = next(iter(user.find(marker="padding-enabled").elements))
+    assert enabled.value and enabled.text == "Pad tensor 0 along dim 0"
+    await eventually(lambda: len(shown(user, "role-2")) == 1, what="a third tensor's role")
+    extra = next(iter(user.find(marker="padding-extra").elements))
+    assert extra.value == "lengths"  # suggested: the lengths follow the tokens
+    extra.set_value("none")
+    await eventually(lambda: not shown(user, "role-2"), what="the lengths tensor gone")
+    enabled = next(iter(user.find(marker="padding-enabled").elements))
+    enabled.set_value(False)  # no padding: and none suggested again
+    await eventually(lambda: not shown(user, "padding-extra"), what="padding off")
