@@ -14,6 +14,7 @@ def shown(user, marker: str) -> list:
         return []
 
 
+@pytest.mark.slow
 async def test_split_mode_and_augmentation_preview(user):
     await user.open("/")
     user.find(marker="load").click()
