@@ -115,6 +115,10 @@ def test_a_generated_csv_trains_through_torchstudio_run(tmp_path):
     epochs, dataset = trains(tmp_path, code, model)
     assert epochs[-1]["valid_metric"] > 0.8
     assert "TableRow(names=['size', 'weight'" in dataset["renderers"][0]["code"]
+    assert dataset["report"]["suggestions"]["model"] == {
+        "name": "TabularMLP",
+        "values": {"inputs": "5", "outputs": "2"},
+    }
 
 
 @pytest.mark.slow
@@ -134,3 +138,5 @@ def test_generated_text_folders_train_through_torchstudio_run(tmp_path):
     assert dataset["settings"]["padding"] == {"tensor": 0, "dim": 0, "extra": "lengths"}
     assert dataset["roles"] == ["input", "input", "output"]
     assert "TokenText(vocabulary=['<pad>', '<unk>'" in dataset["renderers"][0]["code"]
+    suggested = dataset["report"]["suggestions"]["model"]
+    assert suggested["name"] == "TextBag" and suggested["values"]["num_classes"] == "2"

@@ -217,6 +217,9 @@ def dataset_suggestions(
             values[0] = {parameter: repr([str(name) for name in names])}
             extra["renderers"] = [renderer, *renderers[1:]]
             extra["renderer_values"] = values
+    model = suggested_model(train)
+    if model:
+        extra["model"] = model
     single = [entry for entry in varying if len(entry["dims"]) == 1]
     if single:
         extra["padding"] = {
@@ -225,6 +228,25 @@ def dataset_suggestions(
             "extra": "lengths",
         }
     return extra
+
+
+def suggested_model(train: Any) -> dict[str, Any] | None:
+    """A small built-in model that fits a Table (TabularMLP) or TextClassification (TextBag)
+    dataset: {"name", "values"} (parameter texts), or None."""
+    classes = getattr(train, "classes", None)
+    names = getattr(train, "feature_names", None)
+    if isinstance(names, list) and names:
+        regression = getattr(train, "task", None) == "regression"
+        outputs = 1 if regression or not classes else len(classes)
+        return {
+            "name": "TabularMLP",
+            "values": {"inputs": str(len(names)), "outputs": str(outputs)},
+        }
+    vocabulary = getattr(train, "vocabulary", None)
+    if isinstance(vocabulary, list) and vocabulary and classes:
+        values = {"vocabulary": str(len(vocabulary)), "num_classes": str(len(classes))}
+        return {"name": "TextBag", "values": values}
+    return None
 
 
 def check_padding(split: MetaSplit) -> None:

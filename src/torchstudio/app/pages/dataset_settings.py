@@ -31,6 +31,12 @@ def summary(dataset: DatasetService, live: Live) -> None:
                 ui.label(f"{len(classes)} classes: {shown}").mark("classes")
         for varying in report.get("varying") or []:
             ui.label(varying_text(varying)).classes("text-xs").mark("report-varying")
+        model = (report.get("suggestions") or {}).get("model")
+        if model:
+            values = ", ".join(f"{k}={v}" for k, v in model["values"].items())
+            ui.label(f"A model that fits: {model['name']}({values})").classes("text-xs").mark(
+                "suggested-model"
+            )
         for warning in report.get("warnings") or []:
             ui.label(warning).classes("text-xs text-warning").mark("report-warning")
         if dataset.report_stale:  # the code or settings changed: these counts may be wrong
