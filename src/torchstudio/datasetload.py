@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,7 @@ class LoadedDataset:
     splits: dict[str, MetaSplit] = field(default_factory=dict)
     # Class labels per sample of `train` and `valid` (None: not classes, or too costly).
     labels: dict[str, np.ndarray | None] = field(default_factory=dict)
+    progress: Callable[[float, str], None] | None = None  # the load's progress, if any
 
     def __post_init__(self) -> None:
         self.resplit(self.settings)
@@ -77,8 +78,14 @@ class LoadedDataset:
             if position is None or dataset is None:
                 self.labels[name] = None
                 continue
+
+            def told(done: int, count: int, name: str = name) -> None:
+                if self.progress is not None:
+                    self.progress(0.5 * done / count, f"reading the class labels of `{name}`: "
+                                  f"{done}/{count} samples")  # fmt: skip
+
             try:
-                self.labels[name] = dataset_labels(dataset, position)
+                self.labels[name] = dataset_labels(dataset, position, progress=told)
             except SampleError as exc:
                 raise DatasetError(str(exc)) from exc
             except Exception as exc:
@@ -345,7 +352,7 @@ class DatasetLoadWorker:
         settings = DatasetSettings.from_json(value.get("settings"))
         ctx.progress(0.0, "running the dataset code")
         train, valid = run_dataset_code(value["code"], value.get("workdir"))
-        loaded = LoadedDataset(value["code"], train, valid, settings)
+        loaded = LoadedDataset(value["code"], train, valid, settings, progress=ctx.progress)
         report = first_sample_report(loaded)
         self.loaded = loaded
         self._server().invalidate()

@@ -59,6 +59,7 @@ def dataset_labels(
     position: int,
     read: Callable[[int], Sequence[np.ndarray]] | None = None,
     read_limit: int = READ_LIMIT,
+    progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray | None:
     """The class label of every sample of `dataset` (None when they cannot be known cheaply).
 
@@ -67,7 +68,7 @@ def dataset_labels(
 
     An attribute's labels are used only when they agree with the first sample's (a
     `target_transform` could change them). `read(i)` gives sample i's arrays (default:
-    the flattened sample).
+    the flattened sample). `progress(done, count)` hears of long reads every 500 samples.
     """
     count = len(dataset)
     if count == 0:
@@ -87,6 +88,8 @@ def dataset_labels(
         # Every sample is read anyway: one that differs is named now, by its own index.
         check_structure(structure, arrays, index)
         values.append(int(arrays[position]))
+        if progress is not None and index % 500 == 499:
+            progress(index + 1, count)
     return np.asarray(values, dtype=np.int64)
 
 
