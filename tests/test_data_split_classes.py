@@ -115,3 +115,21 @@ def test_class_sorted_image_folder_has_every_class_in_validation(tmp_path):
         "lack 2 of the 3 classes of the training samples (ant, bee)"
         in first_sample_report(loaded)["warnings"][0]
     )
+
+
+def test_projects_written_before_split_modes_keep_their_split_and_fingerprints():
+    from torchstudio.app.dataset.definition import DatasetDefinition
+
+    old = {"code": "x", "settings": {"split_ratio": 0.8, "shuffle": "none", "seed": 0}}
+    before = DatasetDefinition.from_json(old)
+    assert before.settings["split"] == "ordered" and before.settings["padding"] is None
+    assert DatasetDefinition().settings["split"] == "stratified"  # new definitions
+    # Settings at the values that load what older projects loaded leave fingerprints alone.
+    unpadded = DatasetDefinition.from_json(
+        {**old, "settings": {**old["settings"], "padding": False}}
+    )
+    assert unpadded.data_fingerprint() == before.data_fingerprint()
+    stratified = DatasetDefinition.from_json(
+        {**old, "settings": {**old["settings"], "split": "stratified"}}
+    )
+    assert stratified.data_fingerprint() != before.data_fingerprint()

@@ -94,7 +94,7 @@ class DatasetDefinition:
             code=str(field_("code", str, "code text") or ""),
             code_edited=bool(value.get("code_edited")),
             workdir=field_("workdir", str, "a folder path"),
-            settings={**SETTINGS_DEFAULTS, **(field_("settings", dict, "a mapping") or {})},
+            settings=stored_settings(field_("settings", dict, "a mapping")),
             roles=[str(role) for role in field_("roles", list, "a list") or []],
             renderers=[dict(entry) for entry in renderers],
             analyzer=_copy(field_("analyzer", dict, "a mapping")),
@@ -114,7 +114,7 @@ class DatasetDefinition:
     def data_fingerprint(self) -> str:
         """What a load depends on: module, values, code, workdir and the split settings."""
         return fingerprint(
-            "data", self.module, self.values, self.code, self.workdir, settings_payload(self)
+            "data", self.module, self.values, self.code, self.workdir, fingerprinted(self)
         )
 
     def fingerprint(self) -> str:
@@ -171,6 +171,31 @@ def settings_payload(definition: DatasetDefinition) -> dict[str, Any]:
     """The split settings `datasetload` takes (roles stay in the app: they do not re-split)."""
     settings = {**SETTINGS_DEFAULTS, **definition.settings}
     return {key: settings[key] for key in SETTINGS_DEFAULTS}
+
+
+# Settings added since the first projects, at the values that load what those projects
+# loaded: an older document keeps them, and its fingerprints stay what they were.
+LEGACY_SETTINGS: dict[str, Any] = {"split": "ordered", "padding": None}
+
+
+def stored_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
+    """A stored definition's settings with defaults; one written before the split modes
+    existed splits in dataset order, as it did (new definitions are stratified)."""
+    if stored is None:
+        return dict(SETTINGS_DEFAULTS)
+    legacy = {} if "split" in stored else {"split": LEGACY_SETTINGS["split"]}
+    return {**SETTINGS_DEFAULTS, **legacy, **stored}
+
+
+def fingerprinted(definition: DatasetDefinition) -> dict[str, Any]:
+    """The split settings as fingerprints see them: settings at their legacy values are
+    left out (they load what projects without them loaded; no padding is None or False)."""
+    payload = settings_payload(definition)
+    if not payload.get("padding"):
+        payload.pop("padding")
+    if payload.get("split") == LEGACY_SETTINGS["split"]:
+        payload.pop("split")
+    return payload
 
 
 def renderer_entry(
