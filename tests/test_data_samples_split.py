@@ -44,14 +44,14 @@ def test_structure_mismatch_reports_first_difference():
     check_structure(expected, (np.ones((3, 9), np.float32), np.asarray(2)), 6)
 
 
-def test_split_without_valid_default_80_20_in_order():
-    training, validation = split_indices(10, None, DatasetSettings())
+def test_split_without_valid_ordered_80_20():
+    training, validation = split_indices(10, None, DatasetSettings(split="ordered"))
     assert training[:, 1].tolist() == list(range(8))
     assert validation[:, 1].tolist() == [8, 9]
 
 
 def test_split_training_samples_shuffle_and_usage():
-    settings = DatasetSettings(training_samples=6, shuffle="all", seed=3)
+    settings = DatasetSettings(training_samples=6, shuffle="all", seed=3, split="ordered")
     training, validation = split_indices(10, None, settings)
     assert len(training) == 6 and len(validation) == 4
     assert sorted(training[:, 1].tolist() + validation[:, 1].tolist()) == list(range(10))
@@ -81,7 +81,7 @@ def test_settings_are_validated():
 
 def test_make_splits_serves_flattened_samples():
     train = [(torch.full((2,), float(i)), i) for i in range(5)]
-    training, validation = make_splits(train, None, DatasetSettings())
+    training, validation = make_splits(train, None, DatasetSettings(split="ordered"))
     assert len(training) == 4 and len(validation) == 1
     assert validation[0][0].tolist() == [4.0, 4.0] and int(validation[0][1]) == 4
     with pytest.raises(IndexError, match="out of range"):

@@ -79,7 +79,7 @@ async def test_user_code_dicts_images_and_split_settings(cache_env):
     async with WorkerManager() as manager:
         loader = await manager.start_worker("datasetload", env=cache_env)
         report = await loader.request(
-            "load", {"code": USER_DATASET, "settings": {"training_samples": 20}}
+            "load", {"code": USER_DATASET, "settings": {"training_samples": 20, "split": "ordered"}}
         )
         assert (report["train_count"], report["valid_count"]) == (20, 10)
         assert [t["shape"] for t in report["tensors"]] == [[1, 8, 8], [3], []]
@@ -114,8 +114,22 @@ async def test_errors_are_clear_and_the_worker_lives(cache_env):
             await loader.request("sample", {"index": 0})
         with pytest.raises(WorkerError, match="shuffle must be one of"):
             await loader.request("load", {"code": DIGITS, "settings": {"shuffle": "maybe"}})
+        # Every sample is read for its class label: the one that differs is named at load.
+        with pytest.raises(WorkerError, match="sample 10 has 1 tensors but sample 0 has 2"):
+            await loader.request(
+                "load",
+                {
+                    "code": "train = [(1.0, 2)] * 10 + [(1.0,)]",
+                    "settings": {"split_ratio": 1.0, "split": "ordered"},
+                },
+            )
+        # Without an integer label no sample is read at load: the cache names it.
         await loader.request(
-            "load", {"code": "train = [(1.0, 2)] * 10 + [(1.0,)]", "settings": {"split_ratio": 1.0}}
+            "load",
+            {
+                "code": "train = [(1.0, 2.5)] * 10 + [(1.0,)]",
+                "settings": {"split_ratio": 1.0, "split": "ordered"},
+            },
         )
         with pytest.raises(WorkerError, match="sample 10 has 1 tensors but sample 0 has 2"):
             await loader.request("cache")
@@ -127,7 +141,8 @@ async def test_errors_are_clear_and_the_worker_lives(cache_env):
 async def test_handoff_caches_reuses_invalidates_and_rebuilds(cache_env, tmp_path):
     async with WorkerManager() as manager:
         loader = await manager.start_worker("datasetload", env=cache_env)
-        report = await loader.request("load", {"code": VARIABLE})
+        ordered = {"split": "ordered"}
+        report = await loader.request("load", {"code": VARIABLE, "settings": ordered})
         link = report["link"]
         entry = await asyncio.to_thread(fetch_dataset, link, str(tmp_path / "other"))
         assert entry.folder.startswith(
@@ -142,14 +157,16 @@ async def test_handoff_caches_reuses_invalidates_and_rebuilds(cache_env, tmp_pat
         assert again.folder == entry.folder
         assert os.path.getmtime(os.path.join(again.folder, "meta.json")) == mtime  # reused
 
-        report = await loader.request("configure", {"settings": {"split_ratio": 0.5}})
+        report = await loader.request("configure", {"settings": {"split_ratio": 0.5, **ordered}})
         changed = await asyncio.to_thread(fetch_dataset, report["link"], str(tmp_path / "other"))
         assert changed.key != entry.key and len(changed.split("train")) == 10
 
         data = os.path.join(changed.folder, "train_0.bin")
         with open(data, "r+b") as file:
             file.write(b"\xff\xff\xff\xff")
-        await loader.request("configure", {"settings": {"split_ratio": 0.5}})  # forget the entry
+        await loader.request(
+            "configure", {"settings": {"split_ratio": 0.5, **ordered}}
+        )  # forget the entry
         rebuilt = await asyncio.to_thread(fetch_dataset, report["link"], str(tmp_path / "other"))
         assert rebuilt.split("train")[0][0].tolist() == [0.0]
 

@@ -13,6 +13,10 @@ Messages:
   dimension added; `code` is a chunk defining `model` (a torch.nn.Module); `workdir` is the
   folder of the user's own modules; `train_count` (training samples) tunes the batch size,
   epochs and scheduler.
+  Instead of `inputs` and `outputs`, a request may give the whole "sample" (every tensor,
+  batched) and its "roles"; with "adapt_roles" (the roles are the dataset's suggestion)
+  the inputs follow the model's forward signature and the targets its outputs (see
+  torchstudio.model.roles). The report then says the "roles" it built with.
 A model that cannot be built or fails on the inputs answers `build:error` with the text for
 the user (file, line and code of the user's line, and the input shapes).
 """
@@ -35,6 +39,7 @@ from torchstudio.model.package import (
     model_from_code,
     package_model,
 )
+from torchstudio.model.roles import forward_inputs, model_roles, roles_for_outputs
 from torchstudio.model.suggest import suggest_training
 from torchstudio.modules import format_user_error, safe_exec
 from torchstudio.worker import Handlers, WorkerContext, run_worker
@@ -126,8 +131,10 @@ def build(request: dict[str, Any], progress: Progress | None = None) -> dict[str
     if not isinstance(request, dict):
         raise BuildError("the build request must be a dict")
     code = request.get("code")
-    inputs = _tensors(request.get("inputs"), "inputs")
-    targets = _tensors(request.get("outputs") or [], "outputs", allow_empty=True)
+    sample = request.get("sample")
+    if sample is None:
+        inputs = _tensors(request.get("inputs"), "inputs")
+        targets = _tensors(request.get("outputs") or [], "outputs", allow_empty=True)
     labels = [str(label) for label in request.get("labels") or []]
     mode = request.get("mode") or "source"
     if mode not in MODES:
@@ -137,8 +144,21 @@ def build(request: dict[str, Any], progress: Progress | None = None) -> dict[str
     report(0.0, "running the model code")
     torch.manual_seed(BUILD_SEED)  # the same code, the same starting weights
     model = model_from_code(code, workdir)
+    roles: list[str] | None = None
+    if sample is not None:
+        tensors = _tensors(sample, "sample")
+        roles = [str(role) for role in request.get("roles") or []]
+        if len(roles) != len(tensors):
+            raise BuildError(f"{len(roles)} roles for a sample of {len(tensors)} tensors")
+        adapt = bool(request.get("adapt_roles"))
+        roles = model_roles(roles, forward_inputs(model), adapt)
+        inputs = [tensors[i] for i, role in enumerate(roles) if role in ("input", "both")]
     report(0.2, "running the model on the example inputs")
     outputs = run_example(model, inputs)
+    if roles is not None:
+        if adapt:
+            roles = roles_for_outputs(roles, len(outputs))
+        targets = [tensors[i] for i, role in enumerate(roles) if role in ("output", "both")]
     warnings = shape_warnings(outputs, targets, labels)
     graph = None
     if request.get("graph", True):
@@ -164,6 +184,7 @@ def build(request: dict[str, Any], progress: Progress | None = None) -> dict[str
         "graph": graph,
         "built": built,
         "suggestions": suggestions,
+        **({"roles": roles} if roles is not None else {}),
     }
 
 

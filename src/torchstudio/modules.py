@@ -109,6 +109,7 @@ class ExecResult:
     value: Any = None
     namespace: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    exception: BaseException | None = None  # what `error` describes, for a closer look
 
     @property
     def ok(self) -> bool:
@@ -245,4 +246,5 @@ def safe_exec(
         exec(compiled, env)  # noqa: S102 - running the user's own code is the point
         return ExecResult(namespace=env)
     except (Exception, KeyboardInterrupt, SystemExit) as exc:
-        return ExecResult(namespace=env, error=format_user_error(exc, description))
+        error = format_user_error(exc, description)
+        return ExecResult(namespace=env, error=error, exception=exc)

@@ -53,23 +53,35 @@ def test_the_exported_split_and_samples_are_the_studios(tmp_path):
     )
     dataset = load_module(tmp_path / "dataset.py")
     for settings in (
-        {"shuffle": "none", "split_ratio": 0.8},
+        {"shuffle": "none", "split_ratio": 0.8, "split": "ordered"},
         {"shuffle": "train", "seed": 4, "usage_ratio": 0.5},
-        {"shuffle": "all", "seed": 2, "training_samples": 7},
+        {"shuffle": "all", "seed": 2, "training_samples": 7, "split": "random"},
+        {"shuffle": "none", "seed": 5, "split_ratio": 0.7, "split": "stratified"},
     ):
         studio = DatasetSettings(**settings)
         dataset.SPLIT.update(
             {
                 k: getattr(studio, k)
-                for k in ("split_ratio", "training_samples", "shuffle", "seed", "usage_ratio")
+                for k in (
+                    "split_ratio",
+                    "split",
+                    "training_samples",
+                    "shuffle",
+                    "seed",
+                    "usage_ratio",
+                )
             }
         )
-        for valid_len in (None, 9):
+        labels = np.arange(23) % 3
+        for valid_len, labelled in ((None, None), (None, labels), (9, None)):
             mine, theirs = (
-                dataset.split_indices(23, valid_len),
-                split_indices(23, valid_len, studio),
+                dataset.split_indices(23, valid_len, labelled),
+                split_indices(23, valid_len, studio, labelled),
             )
             assert all(np.array_equal(a, b) for a, b in zip(mine, theirs, strict=True))
+    assert dataset.class_labels([(float(i), i % 4) for i in range(9)]).tolist() == [
+        i % 4 for i in range(9)
+    ]
     samples = [
         (torch.ones(2, 3, dtype=torch.bfloat16), 3),
         {"image": Image.new("RGB", (4, 3), (255, 0, 0)), "label": [1.0, 2.0], "flag": True},
@@ -149,3 +161,28 @@ async def test_the_model_tab_exports_the_python_project(user, demo_file, tmp_pat
     await user.should_see("exported the Python project to")
     await eventually(lambda: (tmp_path / "code" / "train.py").exists())
     assert "CrossEntropy()" in (tmp_path / "code" / "train.py").read_text()
+
+
+def test_the_exported_padding_is_the_studios(tmp_path):
+    import torch as torch_
+
+    from torchstudio.data.padding import with_extra
+    from torchstudio.data.settings import Padding
+    from torchstudio.train.batches import collate_arrays
+
+    exported(tmp_path, "train = []\n", TrainingSettings(loss=(LOSS,)))
+    dataset = load_module(tmp_path / "dataset.py")
+    sample = (np.arange(1, 6), np.asarray(1))
+    for given in (
+        {"tensor": 0, "extra": "lengths", "length": 3},
+        {"tensor": 0, "extra": "mask", "side": "left", "value": -1.0},
+    ):
+        dataset.SPLIT["padding"] = given
+        padding = Padding(**given)
+        mine, theirs = dataset.with_extra(sample), with_extra(sample, padding)
+        assert [a.tolist() for a in mine] == [a.tolist() for a in theirs]
+        rows = [with_extra((np.arange(1, n), np.asarray(0)), padding) for n in (3, 7)]
+        expected = collate_arrays(rows, padding)
+        got = dataset.pad(collate_arrays(rows))
+        for a, b in zip(got, expected, strict=True):
+            assert torch_.equal(a, b)

@@ -198,8 +198,12 @@ def materialise(
     cache_dir: str,
     progress: Progress | None = None,
     classes: Sequence[str] = (),
+    padding: dict[str, Any] | None = None,
 ) -> CacheEntry:
-    """Write every sample of every split into a new cache entry and return it opened."""
+    """Write every sample of every split into a new cache entry and return it opened.
+
+    `padding` (see torchstudio.data.settings.Padding) is kept for the batches made from it.
+    """
     try:
         os.makedirs(cache_dir, exist_ok=True)
         temporary = tempfile.mkdtemp(prefix=f".{key}-", dir=cache_dir)
@@ -209,6 +213,7 @@ def materialise(
         raise _disk_full(exc, cache_dir) from exc
     try:
         meta: dict[str, Any] = {"version": FORMAT_VERSION, "key": key, "classes": list(classes)}
+        meta["padding"] = padding
         meta["splits"], meta["files"] = {}, {}
         total = sum(len(split) for split in splits.values()) or 1
         done = 0
@@ -315,8 +320,11 @@ def file_crc32(path: str, chunk: int = 16 * 1024 * 1024) -> int:
 class CachedSplit:
     """One split of a cache entry, memory-mapped: samples and batches as torch tensors."""
 
-    def __init__(self, folder: str, info: dict[str, Any]) -> None:
+    def __init__(
+        self, folder: str, info: dict[str, Any], padding: dict[str, Any] | None = None
+    ) -> None:
         self.count: int = info["count"]
+        self.padding = padding  # how batches of it pad (torchstudio.data.settings.Padding)
         self.columns: list[np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for column in info["columns"]:
             self.columns.append(_map_column(folder, column, self.count))
@@ -400,7 +408,7 @@ class CacheEntry:
         return self.meta["key"]
 
     def split(self, name: str) -> CachedSplit:
-        return CachedSplit(self.folder, self.meta["splits"][name])
+        return CachedSplit(self.folder, self.meta["splits"][name], self.meta.get("padding"))
 
     @property
     def split_names(self) -> list[str]:
@@ -413,6 +421,7 @@ def open_or_build(
     cache_dir: str,
     progress: Progress | None = None,
     classes: Sequence[str] = (),
+    padding: dict[str, Any] | None = None,
 ) -> tuple[CacheEntry, bool]:
     """Return (entry, built): reuse a verified entry for `key`, or (re)build it."""
     folder = os.path.join(cache_dir, key)
@@ -421,7 +430,7 @@ def open_or_build(
             return CacheEntry.open(folder, verify=True), False
         except CacheError:
             shutil.rmtree(folder, ignore_errors=True)
-    return materialise(splits, key, cache_dir, progress, classes), True
+    return materialise(splits, key, cache_dir, progress, classes, padding), True
 
 
 __all__ = [

@@ -3,5 +3,7 @@
 from torchstudio.datasets.digits import Digits
 from torchstudio.datasets.genericloader import GenericLoader
 from torchstudio.datasets.randomgenerator import RandomGenerator
+from torchstudio.datasets.table import Table
+from torchstudio.datasets.textclassification import TextClassification
 
-__all__ = ["Digits", "GenericLoader", "RandomGenerator"]
+__all__ = ["Digits", "GenericLoader", "RandomGenerator", "Table", "TextClassification"]

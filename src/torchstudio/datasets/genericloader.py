@@ -82,6 +82,13 @@ class GenericLoader(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    @property
+    def targets(self) -> list[int] | None:
+        """Every sample's class index without reading its files (None in component modes)."""
+        if self.mode not in ("folders", "names"):
+            return None
+        return [int(label) for _, label in self.samples]  # type: ignore[arg-type]
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         paths, label = self.samples[index]
         tensors: list[torch.Tensor] = []

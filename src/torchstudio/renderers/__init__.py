@@ -5,6 +5,17 @@ from torchstudio.renderers.boundingbox import BoundingBox
 from torchstudio.renderers.labels import Labels
 from torchstudio.renderers.signal import Signal
 from torchstudio.renderers.spectrogram import Spectrogram
+from torchstudio.renderers.tablerow import TableRow
+from torchstudio.renderers.tokentext import TokenText
 from torchstudio.renderers.volume import Volume
 
-__all__ = ["Bitmap", "BoundingBox", "Labels", "Signal", "Spectrogram", "Volume"]
+__all__ = [
+    "Bitmap",
+    "BoundingBox",
+    "Labels",
+    "Signal",
+    "Spectrogram",
+    "TableRow",
+    "TokenText",
+    "Volume",
+]

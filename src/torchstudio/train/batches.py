@@ -7,6 +7,7 @@ through a DataLoader with worker processes, for datasets with random augmentatio
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
@@ -15,6 +16,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from torchstudio.data.cache import CachedSplit
+from torchstudio.data.padding import pad_batch
+from torchstudio.data.settings import Padding
 
 Batch = list[Any]  # one entry per tensor position: a stacked tensor, or a list when sizes vary
 
@@ -33,6 +36,7 @@ class CachedBatches:
     def __init__(self, split: CachedSplit, pin_memory: bool = False) -> None:
         self.split = split
         self.pin_memory = pin_memory
+        self.padding = Padding.from_json(getattr(split, "padding", None))
         # Zero-copy torch views of the mapped columns: torch's indexing is multi-threaded.
         self.columns = [
             torch.from_numpy(column) if isinstance(column, np.ndarray) else None
@@ -62,7 +66,7 @@ class CachedBatches:
                 continue
             tensor = column[picked] if start is None else column[start : start + len(picked)]
             batch.append(tensor.pin_memory() if self.pin_memory else tensor)
-        return batch
+        return pad_batch(batch, self.padding)
 
 
 class LoaderBatches:
@@ -72,6 +76,8 @@ class LoaderBatches:
         self.dataset = dataset
         self.workers = workers
         self.pin_memory = pin_memory
+        # A meta-dataset split says how its samples pad (torchstudio.data.split.MetaSplit).
+        self.padding: Padding | None = getattr(dataset, "padding", None)
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -86,19 +92,21 @@ class LoaderBatches:
             generator=generator,
             num_workers=self.workers,
             pin_memory=self.pin_memory,
-            collate_fn=collate_arrays,
+            collate_fn=functools.partial(collate_arrays, padding=self.padding),
         )
         yield from loader
 
 
-def collate_arrays(samples: Sequence[Sequence[np.ndarray]]) -> Batch:
-    """Stack the samples' arrays per position (lists where shapes differ)."""
+def collate_arrays(
+    samples: Sequence[Sequence[np.ndarray]], padding: Padding | None = None
+) -> Batch:
+    """Stack the samples' arrays per position (lists where shapes differ), then pad."""
     batch: Batch = []
     for position in range(len(samples[0])):
         tensors = [torch.as_tensor(sample[position]) for sample in samples]
         shapes = {tuple(t.shape) for t in tensors}
         batch.append(torch.stack(tensors) if len(shapes) == 1 else tensors)
-    return batch
+    return pad_batch(batch, padding)
 
 
 def to_device(value: Any, device: torch.device) -> Any:

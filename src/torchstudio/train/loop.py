@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from torchstudio.data.padding import unstacked_message
 from torchstudio.metricadapter import MetricAdapter
 from torchstudio.modules import format_user_error, safe_exec
 from torchstudio.train.batches import BatchSource, to_device
@@ -195,6 +196,9 @@ def run_pass(
             if cancelled():
                 raise Cancelled(f"training stopped during epoch {epoch}")
             try:
+                unstacked = unstacked_message(batch, [*settings.input_ids, *settings.output_ids])
+                if unstacked:  # not a deep TypeError from inside torch
+                    raise TrainingError(unstacked)
                 inputs = [to_device(batch[i], device) for i in settings.input_ids]
                 targets = [to_device(batch[i], device) for i in settings.output_ids]
                 with precision.autocast():

@@ -25,17 +25,20 @@ from typing import Any
 from torchstudio.app.catalog import Catalog, code_for, module_key
 from torchstudio.app.checked import checked
 from torchstudio.app.fingerprint import fingerprint, short
+from torchstudio.data.settings import DatasetSettings
 from torchstudio.pythonparse import ModuleInfo
 
 DEFAULT_MODULE = "torchstudio:Digits"
 SHUFFLE_MODES = {"none": "No shuffle", "train": "Shuffle training samples", "all": "Shuffle all"}
+SPLIT_MODES = {
+    "stratified": "Stratified by class",
+    "random": "Random (seeded)",
+    "ordered": "In dataset order",
+}
 ROLES = ("input", "output", "both", "none")
+# The worker's defaults, one place for both: roles stay in the app (they do not re-split).
 SETTINGS_DEFAULTS: dict[str, Any] = {
-    "split_ratio": 0.8,
-    "training_samples": None,
-    "shuffle": "none",
-    "seed": 0,
-    "usage_ratio": 1.0,
+    key: value for key, value in DatasetSettings().to_json().items() if key != "roles"
 }
 
 
@@ -91,7 +94,7 @@ class DatasetDefinition:
             code=str(field_("code", str, "code text") or ""),
             code_edited=bool(value.get("code_edited")),
             workdir=field_("workdir", str, "a folder path"),
-            settings={**SETTINGS_DEFAULTS, **(field_("settings", dict, "a mapping") or {})},
+            settings=stored_settings(field_("settings", dict, "a mapping")),
             roles=[str(role) for role in field_("roles", list, "a list") or []],
             renderers=[dict(entry) for entry in renderers],
             analyzer=_copy(field_("analyzer", dict, "a mapping")),
@@ -111,7 +114,7 @@ class DatasetDefinition:
     def data_fingerprint(self) -> str:
         """What a load depends on: module, values, code, workdir and the split settings."""
         return fingerprint(
-            "data", self.module, self.values, self.code, self.workdir, settings_payload(self)
+            "data", self.module, self.values, self.code, self.workdir, fingerprinted(self)
         )
 
     def fingerprint(self) -> str:
@@ -170,10 +173,38 @@ def settings_payload(definition: DatasetDefinition) -> dict[str, Any]:
     return {key: settings[key] for key in SETTINGS_DEFAULTS}
 
 
-def renderer_entry(catalog: Catalog, name: str) -> dict[str, Any]:
-    """A renderer choice for one tensor: a built-in renderer by name with default values."""
+# Settings added since the first projects, at the values that load what those projects
+# loaded: an older document keeps them, and its fingerprints stay what they were.
+LEGACY_SETTINGS: dict[str, Any] = {"split": "ordered", "padding": None}
+
+
+def stored_settings(stored: dict[str, Any] | None) -> dict[str, Any]:
+    """A stored definition's settings with defaults; one written before the split modes
+    existed splits in dataset order, as it did (new definitions are stratified)."""
+    if stored is None:
+        return dict(SETTINGS_DEFAULTS)
+    legacy = {} if "split" in stored else {"split": LEGACY_SETTINGS["split"]}
+    return {**SETTINGS_DEFAULTS, **legacy, **stored}
+
+
+def fingerprinted(definition: DatasetDefinition) -> dict[str, Any]:
+    """The split settings as fingerprints see them: settings at their legacy values are
+    left out (they load what projects without them loaded; no padding is None or False)."""
+    payload = settings_payload(definition)
+    if not payload.get("padding"):
+        payload.pop("padding")
+    if payload.get("split") == LEGACY_SETTINGS["split"]:
+        payload.pop("split")
+    return payload
+
+
+def renderer_entry(
+    catalog: Catalog, name: str, values: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A renderer choice for one tensor: a built-in renderer by name with `values` (parameter
+    texts; default values where not given)."""
     info = catalog.find_name("renderers", name)
-    code, _ = code_for(info, {}) if info else (None, {})
+    code, _ = code_for(info, values or {}) if info else (None, {})
     return {"module": module_key(info) if info else None, "code": code or "", "custom": False}
 
 
@@ -196,7 +227,10 @@ def apply_report(
         changed.roles = list(suggestions.get("roles") or report["roles"])
     if len(changed.renderers) != count:
         names = suggestions.get("renderers") or ["Bitmap"] * count
-        changed.renderers = [renderer_entry(catalog, name) for name in names]
+        values = suggestions.get("renderer_values") or [{}] * count
+        changed.renderers = [
+            renderer_entry(catalog, name, given) for name, given in zip(names, values, strict=False)
+        ]
     if not changed.analyzer:
         changed.analyzer = analyzer_entry(catalog, suggestions.get("analyzer") or "Multiclass")
     return changed

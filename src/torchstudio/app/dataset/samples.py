@@ -105,6 +105,30 @@ class SampleImages:
             if not self._asked:
                 self._idle.set()
 
+    async def drawing(
+        self,
+        split: str,
+        index: int,
+        tensor: int,
+        code: str,
+        size: tuple[int, int],
+        labels: list[str],
+    ) -> bytes:
+        """A new drawing of a sample (its dataset code run again: random augmentation drawn
+        anew), rendered; neither the sample nor the image is cached."""
+        try:
+            arrays = await self._fetch(split, index)
+            if not 0 <= tensor < len(arrays):
+                return error_image(f"this sample has no tensor {tensor}", size)
+            renderer = await self._renderer()
+            image = await renderer.request(
+                "render",
+                {"code": code, "tensor": arrays[tensor], "size": list(size), "labels": labels},
+            )
+        except WorkerError as exc:
+            return error_image(str(exc), size)
+        return await asyncio.to_thread(png_bytes, image)
+
     async def render_ahead(
         self,
         generation: int,

@@ -9,8 +9,10 @@ images it draws are for this app's pages.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import Any
 
 from torchstudio.app.catalog import Catalog
@@ -23,6 +25,7 @@ from torchstudio.app.runtime.manager import WorkerDied, WorkerError, WorkerEvent
 from torchstudio.app.runtime.pool import WorkerPool
 from torchstudio.app.store.logbook import LogBook
 from torchstudio.app.store.project import Project
+from torchstudio.data.downloads import present_datasets
 from torchstudio.remote.errors import RemoteError
 
 LOADER, RENDERER, ANALYZER = "datasetload", "tensorrender", "datasetanalyze"
@@ -205,6 +208,24 @@ class DatasetService:
         self.definition = definition_logic.edit_code(self.definition, code)
         self._changed()
 
+    def data_root(self) -> Path:
+        """The folder torchvision datasets are looked for in: the module's `root` value when
+        it is a plain text, else `data`, from the dataset's working directory."""
+        base = Path(self.definition.workdir or ".")
+        text = self.definition.values.get("root")
+        try:
+            root = ast.literal_eval(text) if text else "data"
+        except (ValueError, SyntaxError):
+            root = "data"
+        return base / root if isinstance(root, str) else base / "data"
+
+    def present_vision_datasets(self) -> list[str]:
+        """The torchvision datasets whose files are in `data_root()` (this machine only)."""
+        names = [
+            m.name for m in self.catalog.modules.get("datasets", []) if m.origin == "torchvision"
+        ]
+        return present_datasets(self.data_root(), names)
+
     def set_roles(self, roles: list[str]) -> None:
         self.definition.roles = list(roles)
         self._changed()
@@ -276,6 +297,12 @@ class DatasetService:
             f"dataset loaded: {report['train_count']} training samples, "
             f"{report['valid_count']} validation samples",
         )
+        padding = (report.get("suggestions") or {}).get("padding")
+        if padding and self.definition.settings.get("padding") is None:
+            # Samples of different lengths: the suggested padding, until the user says no
+            # (False) or sets another.
+            self.log.add("app", f"tensor {padding['tensor']} varies in length: padding it")
+            return await self.configure(padding=padding)
         return True
 
     async def cancel_load(self) -> None:
@@ -346,6 +373,16 @@ class DatasetService:
                     )
                 )
         return png
+
+    async def draw_image(self, split: str, index: int, tensor: int, size: tuple[int, int]) -> bytes:
+        """A new drawing of a sample's tensor as PNG: the augmentation preview draws the same
+        sample several times (the dataset code runs for each, as in the fresh data mode)."""
+        if not self.loaded:
+            return error_image("the dataset is not loaded", size)
+        labels = list((self.report or {}).get("classes") or [])
+        return await self.images.drawing(
+            split, index, tensor, self._renderer_code(tensor), size, labels
+        )
 
     # ------------------------------------------------------------------ analysis
 

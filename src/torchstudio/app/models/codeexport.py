@@ -27,7 +27,15 @@ TEMPLATES = resources.files("torchstudio.app.models.export_template")
 # The training settings train.py takes (the rest of the trainer's are its own business:
 # the data mode, loader workers, distributed training).
 EXPORTED_SETTINGS = ("batch_size", "epochs", "shuffle", "precision", "device", "early_stop", "seed")
-SPLIT_KEYS = ("split_ratio", "training_samples", "shuffle", "seed", "usage_ratio")
+SPLIT_KEYS = (
+    "split_ratio",
+    "split",
+    "training_samples",
+    "padding",
+    "shuffle",
+    "seed",
+    "usage_ratio",
+)
 FILES = ("dataset.py", "model.py", "train.py", "requirements.txt", "README.md")
 
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from torchstudio.app.dataset.definition import tensor_ids
 from torchstudio.app.dataset.service import DatasetService, StaleResult
 from torchstudio.app.demo import DEMO_MODEL, new_model
 from torchstudio.app.fingerprint import short
@@ -216,23 +215,29 @@ class ModelService:
         if not self.dataset.loaded:
             raise ModelError("load the dataset before building a model")
         document = self.project.model(name)
-        inputs, outputs = tensor_ids(self.dataset.definition.roles)
+        roles = list(self.dataset.definition.roles)
         loader = await self.dataset.loader()
         sample = await loader.request("sample", {"split": "train", "index": 0})
         report = self.dataset.report or {}
+        suggested = list((report.get("suggestions") or {}).get("roles") or [])
         builder = await self.pool.get("modelbuild", f"modelbuild {name}")
         result = await builder.request(
             "build",
             {
                 "code": document["code"],
-                "inputs": [np.asarray(sample[i])[None] for i in inputs],
-                "outputs": [np.asarray(sample[i])[None] for i in outputs],
+                "sample": [np.asarray(array)[None] for array in sample],
+                "roles": roles,
+                # Roles the user has not changed follow the model's inputs and outputs.
+                "adapt_roles": roles == suggested,
                 "labels": report.get("classes") or [],
                 "workdir": document.get("workdir"),
                 "train_count": report.get("train_count"),
                 "graph": graph,
             },
         )
+        if result.get("roles") and result["roles"] != roles:
+            self.dataset.set_roles(result["roles"])
+            self.dataset.log.add("app", f"tensor roles follow model {name}: {result['roles']}")
         self.built[name] = result["built"]
         self.built_from[name] = self._build_inputs(document)
         if graph:

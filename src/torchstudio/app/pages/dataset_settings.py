@@ -7,10 +7,11 @@ from typing import Any
 from nicegui import ui
 
 from torchstudio.app.catalog import module_key
-from torchstudio.app.dataset.definition import ROLES, SHUFFLE_MODES
+from torchstudio.app.dataset.definition import ROLES, SHUFFLE_MODES, SPLIT_MODES
 from torchstudio.app.dataset.service import DatasetService
 from torchstudio.app.pages.layout import CODE_THEME
 from torchstudio.app.pages.live import Live
+from torchstudio.data.settings import PAD_SIDES
 
 
 def summary(dataset: DatasetService, live: Live) -> None:
@@ -29,6 +30,16 @@ def summary(dataset: DatasetService, live: Live) -> None:
             if classes:
                 shown = ", ".join(classes[:20]) + (" ..." if len(classes) > 20 else "")
                 ui.label(f"{len(classes)} classes: {shown}").mark("classes")
+        for varying in report.get("varying") or []:
+            ui.label(varying_text(varying)).classes("text-xs").mark("report-varying")
+        model = (report.get("suggestions") or {}).get("model")
+        if model:
+            values = ", ".join(f"{k}={v}" for k, v in model["values"].items())
+            ui.label(f"A model that fits: {model['name']}({values})").classes("text-xs").mark(
+                "suggested-model"
+            )
+        for warning in report.get("warnings") or []:
+            ui.label(warning).classes("text-xs text-warning").mark("report-warning")
         if dataset.report_stale:  # the code or settings changed: these counts may be wrong
             ui.label(dataset.report_stale).classes("text-xs text-warning").mark("report-stale")
         elif not dataset.loaded:
@@ -41,6 +52,66 @@ def summary(dataset: DatasetService, live: Live) -> None:
         ["dataset", "dataset.state"],
         lambda _: draw.refresh(),
         lambda: (dataset.generation, dataset.status, str(dataset.report), dataset.report_stale),
+    )
+
+
+def varying_text(varying: dict[str, Any]) -> str:
+    """'tensor 0 varies in length: shape [3] to [12] (dim 0)' for the load report."""
+    dims = ", ".join(str(d) for d in varying["dims"])
+    return (
+        f"tensor {varying['tensor']} varies in length: shape {varying['min']} to "
+        f"{varying['max']} (dim {dims}); pad it to form batches"
+    )
+
+
+def padding_settings(dataset: DatasetService, live: Live) -> None:
+    """Padding for a tensor that varies in length: value, side, length and an extra tensor."""
+
+    @ui.refreshable
+    def draw() -> None:
+        varying = (dataset.report or {}).get("varying") or []
+        padding = dataset.definition.settings.get("padding")
+        if not varying and not padding:
+            return
+        first = varying[0] if varying else {"tensor": 0, "dims": [0]}
+        current = dict(padding or {"tensor": first["tensor"], "dim": first["dims"][0]})
+        with ui.row().classes("w-full items-end gap-3"):
+            enabled = ui.checkbox(
+                f"Pad tensor {current['tensor']} along dim {current.get('dim', 0)}",
+                value=bool(padding),
+            ).mark("padding-enabled")
+            enabled.on_value_change(lambda e: change(enabled=e.value))
+            if not padding:
+                return
+            value = ui.number("Pad value", value=current.get("value", 0.0), step=1)
+            value.classes("w-24").props("dense").mark("padding-value")
+            value.on("change", lambda: change(value=float(value.value or 0)))
+            side = ui.select(list(PAD_SIDES), value=current.get("side", "right"), label="Side")
+            side.classes("w-24").props("dense").mark("padding-side")
+            side.on_value_change(lambda e: change(side=e.value))
+            length = ui.number(
+                "Length (0: batch's longest)", value=current.get("length") or 0, min=0, step=1
+            )
+            length.classes("w-44").props("dense").mark("padding-length")
+            length.on("change", lambda: change(length=int(length.value or 0) or None))
+            extra = ui.select(
+                {"none": "No extra tensor", "lengths": "Lengths tensor", "mask": "Mask tensor"},
+                value=current.get("extra", "none"),
+                label="Extra input",
+            )
+            extra.classes("w-40").props("dense").mark("padding-extra")
+            extra.on_value_change(lambda e: change(extra=e.value))
+
+        def change(enabled: bool = True, **fields: Any) -> Any:
+            # False: no padding, and none suggested at the next load.
+            return dataset.configure(padding={**current, **fields} if enabled else False)
+
+    draw()
+    live.watch(
+        ["dataset"],
+        lambda _: draw.refresh(),
+        lambda: (str(dataset.definition.settings.get("padding")), str(dataset.report)),
+        now=False,
     )
 
 
@@ -86,6 +157,14 @@ def split_settings(dataset: DatasetService, live: Live) -> None:
                 return dataset_configure(training_samples=None)
 
             mode.on_value_change(lambda e: switch(e.value))
+            split = (
+                ui.select(SPLIT_MODES, value=settings.get("split", "stratified"), label="Split")
+                .classes("w-44")
+                .props("dense")
+                .mark("split-how")
+            )
+            split.tooltip("How `train` is split when the code defines no `valid`")
+            split.on_value_change(lambda e: dataset_configure(split=e.value))
             shuffle = (
                 ui.select(SHUFFLE_MODES, value=settings.get("shuffle", "none"), label="Shuffle")
                 .classes("w-52")
@@ -192,4 +271,5 @@ def settings_panel(dataset: DatasetService, live: Live) -> None:
     with ui.card().classes("w-full"):
         summary(dataset, live)
         split_settings(dataset, live)
+        padding_settings(dataset, live)
         tensor_settings(dataset, live)

@@ -54,7 +54,12 @@ def module_picker(dataset: DatasetService, live: Live) -> None:
         module_select.mark("dataset-module")
 
     def fill_modules(label: str) -> None:
-        module_select.options = {module_key(m): m.name for m in groups.get(label, [])}
+        # torchvision datasets whose files are in the data folder say so (no download).
+        present = set(dataset.present_vision_datasets()) if label == "torchvision" else set()
+        module_select.options = {
+            module_key(m): f"{m.name} (present)" if m.name in present else m.name
+            for m in groups.get(label, [])
+        }
         module_select.update()
 
     def picked(key: str | None) -> None:

@@ -15,6 +15,7 @@ from torchstudio.app.dataset.service import DatasetService
 from torchstudio.app.pages.live import Live
 
 PANEL = (280, 280)
+DRAWINGS = 4  # drawings of one sample in the augmentation preview
 
 ZOOM_SCRIPT = """
 <script>
@@ -104,6 +105,32 @@ def sample_browser(dataset: DatasetService, live: Live, salt: str) -> None:
                     images.append(image)
         show_images()
 
+    drawings = {"tensor": 0, "round": 0, "shown": False}
+
+    @ui.refreshable
+    def preview() -> None:
+        report = dataset.report
+        if not drawings["shown"] or not dataset.loaded or not report:
+            return
+        split_name, index = dataset.browse["split"], dataset.browse["index"]
+        tensor = min(drawings["tensor"], len(report["tensors"]) - 1)
+        ui.label(
+            f"Sample {index}, tensor {tensor}, drawn {DRAWINGS} times (the dataset code runs "
+            "for each: random augmentations differ)"
+        ).classes("text-xs")
+        with ui.row().classes("gap-2"):
+            for draw in range(DRAWINGS):
+                url = (
+                    f"/api/dataset/draw/{split_name}/{index}/{tensor}/{draw}.png?w={PANEL[0]}"
+                    f"&h={PANEL[1]}&g={dataset.generation}&n={drawings['round']}&s={salt}"
+                )
+                image = ui.element("img").mark(f"draw-image-{draw}")
+                image.props(f'src="{url}" width={PANEL[0] // 2} height={PANEL[1] // 2}')
+
+    def draw_again() -> None:
+        drawings["shown"], drawings["round"] = True, drawings["round"] + 1
+        preview.refresh()
+
     with ui.card().classes("w-full"):
         ui.label("Samples").classes("text-h6")
         with ui.row().classes("w-full items-center gap-2 flex-wrap sm:flex-nowrap"):
@@ -120,6 +147,16 @@ def sample_browser(dataset: DatasetService, live: Live, salt: str) -> None:
             number.mark("index")
             count = ui.label().classes("text-sm ts-hint w-16")
         panels()
+        with ui.row().classes("items-center gap-2"):
+            ui.button("Augmentation preview", on_click=draw_again).props("flat dense").mark(
+                "draw-preview"
+            )
+            which = ui.number("Tensor", value=0, min=0, step=1, format="%d").props("dense")
+            which.classes("w-20").mark("draw-tensor")
+            which.on(
+                "change", lambda: (drawings.update(tensor=int(which.value or 0)), draw_again())
+            )
+        preview()
 
     split.on_value_change(lambda e: browse(split=e.value))
     slider.on_value_change(lambda e: browse(index=int(e.value or 0)))
@@ -133,6 +170,8 @@ def sample_browser(dataset: DatasetService, live: Live, salt: str) -> None:
         number.set_value(index)
         count.set_text(f"of {total}")
         show_images()
+        if drawings["shown"]:
+            preview.refresh()
 
     live.watch(
         ["dataset", "dataset.state"],

@@ -28,6 +28,21 @@ def register_routes(studio: Studio) -> None:
             png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
         )
 
+    @app.get("/api/dataset/draw/{split}/{index}/{tensor}/{draw}.png")
+    async def sample_drawing(
+        split: str, index: int, tensor: int, draw: int, w: int = 280, h: int = 280
+    ) -> Response:
+        """Drawing `draw` of a sample (augmentation preview): new at every request."""
+        dataset = studio.dataset
+        if dataset is None:
+            raise HTTPException(404, "no project is open")
+        if split not in ("train", "valid") or not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE):
+            raise HTTPException(400, "bad split or size")
+        if index < 0 or tensor < 0 or draw < 0:
+            raise HTTPException(400, "the sample, tensor and drawing numbers start at 0")
+        png = await dataset.draw_image(split, index, tensor, (w, h))
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
     @app.get("/api/dataset/analysis.png")
     async def analysis_report() -> Response:
         dataset = studio.dataset

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from dataset import INPUTS, OUTPUTS, splits
+from dataset import INPUTS, OUTPUTS, pad, splits
 from model import build_model
 
 # @SETTINGS@
@@ -37,13 +37,14 @@ from model import build_model
 
 
 def collate(samples: list[tuple[np.ndarray, ...]]) -> list[Any]:
-    """One batch: each tensor position stacked (a list of tensors where shapes differ)."""
+    """One batch: each tensor position stacked (a list of tensors where shapes differ),
+    then the padded tensor padded (SPLIT["padding"] in dataset.py)."""
     batch: list[Any] = []
     for position in range(len(samples[0])):
         tensors = [torch.as_tensor(sample[position]) for sample in samples]
         same_shape = len({tuple(t.shape) for t in tensors}) == 1
         batch.append(torch.stack(tensors) if same_shape else tensors)
-    return batch
+    return pad(batch)
 
 
 def batches(
