@@ -54,10 +54,10 @@ async def test_open_browses_folders_to_a_project(user, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no recent project yet: the browser starts here
     await user.open("/")
     user.find(marker="menu-open").click()
-    await user.should_see("work")
-    user.find("work").click()
+    await user.should_see(marker="browse-folder-work")
+    user.find(marker="browse-folder-work").click()
     await user.should_see(marker="browse-project-other.tsproj")
-    await user.should_see("deeper")
+    await user.should_see(marker="browse-folder-deeper")
     await user.should_not_see("notes.txt")
     await user.should_not_see(".hidden")
     user.find(marker="browse-project-other.tsproj").click()

@@ -149,7 +149,7 @@ def test_silent_connections_are_capped(server):
 
 def test_a_negative_sample_index_is_refused():
     train = [(np.full((2,), float(i)), i) for i in range(5)]
-    loaded = LoadedDataset("", train, None, DatasetSettings())
+    loaded = LoadedDataset("", train, None, DatasetSettings(split="ordered"))
     assert float(get_sample(loaded, "train", 0)[0][0]) == 0.0
     with pytest.raises(DatasetError, match="negative"):
         get_sample(loaded, "train", -1)

@@ -66,7 +66,7 @@ def folder_browser(start: Path, path: ui.input, submit: Callable[[str], Awaitabl
                 inside = listing.folder / name
                 ui.button(name, icon="folder", on_click=lambda p=inside: show(p)).props(
                     "flat dense no-caps align=left"
-                )
+                ).mark(f"browse-folder-{name}")
             for name in listing.projects:
                 chosen = str(listing.folder / name)
 
