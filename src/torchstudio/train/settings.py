@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from torchstudio.train.compiling import COMPILE_CHOICES
 from torchstudio.train.ddp.plan import parse_devices
 
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
@@ -29,6 +30,9 @@ class TrainSettings:
     data: str = "cache"  # cache: the dataset hand-off; fresh: run the dataset code here
     loader_workers: int = 2  # DataLoader processes in the fresh mode
     threads: int | None = None  # torch CPU threads; None keeps torch's default
+    # How the passes run the model (train/compiling.py): auto measures and compiles when it
+    # pays off; off, torchscript, compile, compile-reduce-overhead, compile-max-autotune.
+    compile: str = "auto"
     # Data-parallel training (see torchstudio.train.ddp.plan): None trains on `device` alone;
     # else a device, "all" GPUs, a list of devices, or a list of hosts with their devices.
     # `batch_size` is then per device: the effective batch is batch_size x devices.
@@ -40,6 +44,10 @@ class TrainSettings:
         if self.precision not in PRECISIONS:
             raise ValueError(
                 f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}"
+            )
+        if self.compile not in COMPILE_CHOICES:
+            raise ValueError(
+                f"compile must be one of {', '.join(COMPILE_CHOICES)}, not {self.compile!r}"
             )
         if self.data not in DATA_MODES:
             raise ValueError(f"data must be one of {', '.join(DATA_MODES)}, not {self.data!r}")
