@@ -18,6 +18,7 @@ from torchstudio.app.checked import DocumentError
 from torchstudio.app.checked import checked as _check
 from torchstudio.app.dataset.definition import tensor_ids
 from torchstudio.app.models.trackers import parse_target
+from torchstudio.train.compiling import COMPILE_CHOICES
 from torchstudio.train.settings import PRECISIONS, TrainSettings
 
 # Training parts picked from modules: setting -> module kind in the catalog.
@@ -35,6 +36,7 @@ SUGGESTED_NUMBERS = {"batch_size": "batch_size", "epochs": "epochs"}
 TRAINER_KEYS = (
     "device",
     "precision",
+    "compile",
     "batch_size",
     "shuffle",
     "epochs",
@@ -205,6 +207,7 @@ class TrainingSettings:
     devices: str | list[Any] | None = None
     dist_port: int | None = None
     precision: str | None = None
+    compile: str | None = None
     epochs: int | None = None
     batch_size: int | None = None
     early_stop: int | None = None
@@ -224,7 +227,7 @@ class TrainingSettings:
         data = dict(data or {})
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         values: dict[str, Any] = {}
-        for key in ("device", "server", "precision", "optimizer", "scheduler"):
+        for key in ("device", "server", "precision", "compile", "optimizer", "scheduler"):
             values[key] = _check(data.get(key), str, f"{where}.{key}", "a text")
         for key, least in NUMBER_SETTINGS.items():
             number = _check(data.get(key), int, f"{where}.{key}", "a whole number")
@@ -249,6 +252,11 @@ class TrainingSettings:
             raise DocumentError(
                 f"{where}.precision must be one of {', '.join(PRECISIONS)}, "
                 f"not {values['precision']!r}"
+            )
+        if values["compile"] is not None and values["compile"] not in COMPILE_CHOICES:
+            raise DocumentError(
+                f"{where}.compile must be one of {', '.join(COMPILE_CHOICES)}, "
+                f"not {values['compile']!r}"
             )
         for key in PER_OUTPUT:
             chunks = _check(data.get(key), (list, str), f"{where}.{key}", "a list of code texts")
