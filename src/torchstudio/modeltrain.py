@@ -155,7 +155,9 @@ class ModelTrainWorker:
             model, settings.compile, device, expected, lambda text: ctx.progress(0.0, text)
         )
         job = EpochJob(parts, train_source, valid_source, settings, device, precision, generator)
-        summary, _ = run_epochs(job, run, self._keeping_best(ctx), lambda: ctx.cancelled, on_batch)
+        summary, _ = run_epochs(
+            job, run, self._keeping_best(ctx), lambda: ctx.cancelled, on_batch, background=True
+        )
         return {
             **summary,
             "first_batch_seconds": first_batch[0] if first_batch else None,

@@ -49,8 +49,11 @@ def test_settings_reach_the_effective_settings(document, catalog):
     assert document.settings.batch_size is None  # the document given is left as it was
     assert effective["compile"] == "auto"  # the trainer's default, sent to it
     assert effective.trainer_settings(["input", "target"])["compile"] == "auto"
-    compiled = apply_settings(document, catalog, [parse_set("compile=torchscript")])
-    assert compiled.effective().trainer_settings(["input", "target"])["compile"] == "torchscript"
+    given = [parse_set("compile=torchscript"), parse_set("checkpoint_every=5")]
+    compiled = apply_settings(document, catalog, given).effective()
+    sent = compiled.trainer_settings(["input", "target"])
+    assert (sent["compile"], sent["checkpoint_every"]) == ("torchscript", 5)
+    compiled = apply_settings(document, catalog, given)
     assert compiled.settings.to_json()["compile"] == "torchscript"
 
 
@@ -63,6 +66,7 @@ def test_settings_reach_the_effective_settings(document, catalog):
         (lambda: [parse_set("seed=x")], "--set seed=x: seed must be a whole number, not 'x'"),
         (lambda: [parse_set("precision=fp8")], "precision must be one of fp32, tf32, fp16, bf16"),
         (lambda: [parse_set("compile=fast")], "compile must be one of auto, off, torchscript"),
+        (lambda: [parse_set("checkpoint_every=0")], "checkpoint_every must be at least 1"),
         (lambda: [parse_set("shuffle=maybe")], "shuffle must be true or false, not 'maybe'"),
         (lambda: [parse_set("lr=abc")], "--set lr=abc: optimizer.lr must be a Python value"),
         (lambda: [parse_set("optimizer.lrr=1")], "SGD has no parameter named 'lrr'"),

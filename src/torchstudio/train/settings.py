@@ -20,6 +20,8 @@ class TrainSettings:
     shuffle: bool = True
     epochs: int = 10
     early_stop: int | None = None  # epochs without a better validation result, then stop
+    # A checkpoint (what Resume goes on from) every N epochs, and after the last one.
+    checkpoint_every: int = 1
     seed: int = 0
     loss: list[str] = field(default_factory=list)  # one chunk defining `loss` per output
     metric: list[str] = field(default_factory=list)  # one chunk defining `metric` per output
@@ -55,6 +57,8 @@ class TrainSettings:
             raise ValueError(f"batch_size must be at least 1, not {self.batch_size}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, not {self.epochs}")
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be at least 1, not {self.checkpoint_every}")
         if self.early_stop is not None and self.early_stop < 1:
             raise ValueError(f"early_stop must be at least 1 epoch, not {self.early_stop}")
         if not self.loss:

@@ -29,7 +29,7 @@ TRAINER_DEFAULTS = TrainSettings()  # the defaults: the trainer's own
 # `log`: where runs are mirrored ("tensorboard:DIR", "mlflow:URI"; trackers.py).
 APP_DEFAULTS: dict[str, Any] = {"server": None, "class_weights": False, "log": ()}
 # Settings the user types as whole numbers, with the least value each may take.
-NUMBER_SETTINGS = {"batch_size": 1, "epochs": 1, "early_stop": 1, "seed": 0}
+NUMBER_SETTINGS = {"batch_size": 1, "epochs": 1, "early_stop": 1, "seed": 0, "checkpoint_every": 1}
 # Hyperparameters the build suggests: setting -> key in the suggestions.
 SUGGESTED_NUMBERS = {"batch_size": "batch_size", "epochs": "epochs"}
 # Settings sent to the trainer (the rest of TrainSettings keeps the trainer's defaults).
@@ -41,6 +41,7 @@ TRAINER_KEYS = (
     "shuffle",
     "epochs",
     "early_stop",
+    "checkpoint_every",
     "seed",
     "loss",
     "metric",
@@ -211,6 +212,7 @@ class TrainingSettings:
     epochs: int | None = None
     batch_size: int | None = None
     early_stop: int | None = None
+    checkpoint_every: int | None = None
     seed: int | None = None
     shuffle: bool | None = None
     class_weights: bool | None = None

@@ -52,7 +52,15 @@ def with_class_weights(code: str, weights: list[float]) -> str:
 
 
 # Settings a resumed run takes from the model as it is now, not from the run's snapshot.
-RESUME_FROM_MODEL = ("epochs", "early_stop", "device", "devices", "dist_port", "compile")
+RESUME_FROM_MODEL = (
+    "epochs",
+    "early_stop",
+    "device",
+    "devices",
+    "dist_port",
+    "compile",
+    "checkpoint_every",
+)
 
 
 class ModelError(Exception):
@@ -282,9 +290,9 @@ class ModelService:
         if resume:
             run, checkpoint, best = self._resume_point(name)
             run_name = run_name or run.name
-            # The run goes on with what it trained with, except how long, where and compiled
-            # how: those are the model's settings now (more epochs, another machine), then
-            # `overrides`.
+            # The run goes on with what it trained with, except how long, where, compiled how
+            # and saved how often: those are the model's settings now (more epochs, another
+            # machine), then `overrides`.
             now = typed.effective()
             merged = {
                 **run.settings,

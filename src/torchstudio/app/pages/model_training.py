@@ -49,7 +49,7 @@ def settings_form(studio: Studio, live: Live, name: str) -> None:
         document = models.document(name)
         values = document.effective()
         with ui.grid(columns=4).classes("w-full gap-x-3 gap-y-0"):
-            for key in ("batch_size", "epochs", "early_stop"):
+            for key in ("batch_size", "epochs", "early_stop", "checkpoint_every"):
                 number_field(key, getattr(document.settings, key), values, save, accept, name)
             precision = ui.select(list(PRECISIONS), value=values["precision"])
             precision.props("dense label=precision")
