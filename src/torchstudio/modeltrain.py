@@ -152,7 +152,11 @@ class ModelTrainWorker:
             model.to(memory_format=torch.channels_last)
         expected = steps * max(0, settings.epochs - run.epoch)
         parts.runner, compiled = make_runner(
-            model, settings.compile, device, expected, lambda text: ctx.progress(0.0, text)
+            model,
+            settings.compile,
+            device,
+            expected,
+            lambda text: ctx.progress(0.0, f"compile: {text}"),
         )
         job = EpochJob(parts, train_source, valid_source, settings, device, precision, generator)
         summary, _ = run_epochs(

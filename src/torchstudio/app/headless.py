@@ -77,10 +77,17 @@ def say(text: str) -> None:
     print(f"torchstudio run: {text}", file=sys.stderr, flush=True)
 
 
+# Trainer notes said on stderr: the compile choice and when the first batch ran.
+TRAINER_NOTES = ("compile: ", "first batch after ")
+
+
 def report_stalls(event: WorkerEvent) -> None:
-    """A worker stuck in user code (an endless loop) is reported as the app shows it."""
+    """A worker stuck in user code (an endless loop) is reported as the app shows it; the
+    trainer's notes (TRAINER_NOTES) are said too."""
     if event.kind in ("unresponsive", "responding"):
         say(f"worker {event.worker} {event.data.get('text', event.kind)}")
+    elif event.kind == "progress" and str(event.data.get("text")).startswith(TRAINER_NOTES):
+        say(f"worker {event.worker}: {event.data['text']}")
 
 
 async def run_models(path: Path, options: RunOptions) -> int:
