@@ -18,6 +18,8 @@ Run: python benchmarks/bench_training.py [--scale 0.1]  (--scale shrinks the dat
 from __future__ import annotations
 
 import argparse
+import atexit
+import importlib.util
 import json
 import os
 import subprocess
@@ -79,9 +81,15 @@ valid = _make({valid}, 1)
 
 
 def load(code: str) -> dict:
-    namespace: dict = {}
-    exec(code, namespace)
-    return namespace
+    """Run `code` from a file (TorchScript reads the model's source back)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as file:
+        file.write(code)
+    spec = importlib.util.spec_from_file_location(Path(file.name).stem, file.name)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    atexit.register(os.unlink, file.name)  # read again when the model is scripted
+    return vars(module)
 
 
 # ------------------------------------------------------------------ plain loops

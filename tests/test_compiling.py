@@ -180,3 +180,29 @@ def test_channels_last_trains_the_same_and_a_view_model_goes_back_to_the_usual_l
     result = run_pass(parts, Source(), settings, CPU, precision, generator, True, 1)
     assert result.loss > 0 and not parts.channels_last
     assert viewing.conv.weight.is_contiguous()
+
+
+def test_auto_times_the_model_again_after_the_compiled_steps(monkeypatch):
+    """The machine grows quieter during the trial: the compiled steps only looked faster."""
+    clock = FakeClock()
+    monkeypatch.setattr(compiling.time, "perf_counter", clock)
+    model = Small()
+    monkeypatch.setattr(compiling, "compile_model", lambda m, choice: Timed(clock, 0.012, model))
+
+    class Quieter(Timed):
+        calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            self.cost = 0.020 if self.calls <= 9 else 0.004  # 9 calls: the first timing
+            return super().forward(x)
+
+    notes: list[str] = []
+    runner = AutoRunner(
+        Quieter(clock, 0.0, model), "torchscript", 10**6, Choice("auto"), notes.append
+    )
+    runner.train(True)
+    for _ in range(40):
+        runner(torch.rand(2, 1, 6, 6))
+    assert runner.choice.used == "off" and runner.compiled is None
+    assert notes == ["not compiled: torchscript took 12 ms a step, as it is 12 ms"]

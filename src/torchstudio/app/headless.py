@@ -147,8 +147,11 @@ async def _work(studio: Studio, path: Path, options: RunOptions, stage: Stage) -
         # The settings are checked before anything loads (the values), then, once each model
         # is built (its optimizer and scheduler modules known), all of them, before any trains.
         values = [o for o in options.settings if o.key in settings_given.VALUE_SETTINGS]
-        if not _settings_apply(studio, names, values):
+        placed = _settings_apply(studio, names, values)
+        if not placed:
             return USAGE_EXIT
+        service = ModelService(studio.project, studio.pool, studio.dataset)
+        start_trainers(service, placed)
         stage.now = "loading the dataset"
         if not await studio.dataset.load():
             if studio.dataset.status == "cancelled":  # Ctrl-C or --timeout: said above
@@ -156,7 +159,6 @@ async def _work(studio: Studio, path: Path, options: RunOptions, stage: Stage) -
             reason = studio.dataset.error or studio.dataset.message
             say(f"the dataset did not load:\n{reason}")
             return 1
-        service = ModelService(studio.project, studio.pool, studio.dataset)
         for name in names:
             stage.now = f"building model {name!r}"
             if not service.is_built(name):
@@ -201,6 +203,17 @@ async def _work(studio: Studio, path: Path, options: RunOptions, stage: Stage) -
     except (ProjectError, WorkerError, ModelError, DocumentError, KeyError) as exc:
         say(str(exc))
         return 1
+
+
+def start_trainers(service: ModelService, documents: dict[str, ModelDocument]) -> None:
+    """Start the trainers of the models that train on this machine now: their process and
+    imports (a second or more) overlap the dataset's load and the builds. `service.train`
+    then finds each one running (the pool starts one worker per name)."""
+    for name, document in documents.items():
+        if document.settings.server is None:
+            task = asyncio.ensure_future(service.trainer(name, None))
+            # A start that fails is tried again, and reported, when the model trains.
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
 
 
 def _settings_apply(

@@ -117,10 +117,13 @@ class CompiledRunner(nn.Module):
 
 
 class AutoRunner(CompiledRunner):
-    """`auto`: times training steps as the model is, then compiled, and keeps the faster.
+    """`auto`: times training steps as the model is, then compiled, then as it is again, and
+    keeps the faster form.
 
     A step's time is the time between two training calls (forward, backward, optimizer,
-    next batch); a switch to validation starts the timing again.
+    next batch); a switch to validation starts the timing again. The model's own steps are
+    timed before and after the compiled ones, and their mean is the reference: a machine
+    growing busier or quieter meanwhile does not decide the choice.
     """
 
     def __init__(
@@ -128,15 +131,19 @@ class AutoRunner(CompiledRunner):
     ) -> None:
         super().__init__(model, None, choice, note)  # type: ignore[arg-type]
         self.candidate, self.expected_steps = candidate, expected_steps
-        self.steps = 0
-        self.phase = "eager"  # eager -> trial -> done
+        self.steps = 0  # training steps seen in this phase
+        self.done_steps = 0  # training steps seen before it
+        self.phase = "eager"  # eager -> trial -> confirm -> done
         self.last: float | None = None
         self.times: list[float] = []
-        self.eager_step: float | None = None
-        self.switched_at = 0.0
+        self.eager_steps: list[float] = []
+        self.trial_step = 0.0
+        self.held: nn.Module | None = None  # the compiled form while the model is timed again
 
     def train(self, mode: bool = True) -> AutoRunner:
         super().train(mode)
+        if self.held is not None:
+            self.held.train(mode)
         self.last = None
         return self
 
@@ -155,15 +162,20 @@ class AutoRunner(CompiledRunner):
         if len(self.times) < TIMED_STEPS:
             return
         step = sorted(self.times)[len(self.times) // 2]  # the median: robust to a busy moment
+        self.done_steps += self.steps
+        self.steps, self.times = 0, []
         if self.phase == "eager":
+            self.eager_steps.append(step)
             self._try_candidate(step)
+        elif self.phase == "trial":
+            self._after_trial(step)
         else:
-            self._judge(step)
+            self.eager_steps.append(step)
+            self._judge()
         self.last = time.perf_counter()
 
     def _try_candidate(self, eager_step: float) -> None:
-        self.eager_step = eager_step
-        left = max(0, self.expected_steps - self.steps)
+        left = max(0, self.expected_steps - self.done_steps)
         could_save = left * eager_step * BEST_SAVING
         cost = ESTIMATED_COST_S.get(self.candidate.split("-")[0], 60.0)
         if could_save <= cost:
@@ -173,7 +185,6 @@ class AutoRunner(CompiledRunner):
                 f"about {could_save:.0f} s, less than {self.candidate}'s {cost:.0f} s",
             )
             return
-        started = time.perf_counter()
         try:
             compiled = compile_model(self.model, self.candidate)
         except CompileError as exc:
@@ -182,24 +193,37 @@ class AutoRunner(CompiledRunner):
         compiled.train(self.training)
         object.__setattr__(self, "compiled", compiled)
         self.proven = False
-        self.switched_at = started
-        self.phase, self.steps, self.times = "trial", 0, []
+        self.phase = "trial"
 
-    def _judge(self, step: float) -> None:
-        assert self.eager_step is not None
-        if step < self.eager_step * KEEP_BELOW:
+    def _after_trial(self, step: float) -> None:
+        self.trial_step = step
+        if step >= self.eager_steps[0] * KEEP_BELOW:
+            object.__setattr__(self, "compiled", None)
+            self._finish("off", self._slower_text())
+            return
+        self.held = self.compiled  # warmed up: kept aside while the model is timed again
+        object.__setattr__(self, "compiled", None)
+        self.phase = "confirm"
+
+    def _judge(self) -> None:
+        eager = sum(self.eager_steps) / len(self.eager_steps)
+        if self.trial_step < eager * KEEP_BELOW:
+            object.__setattr__(self, "compiled", self.held)
             self._finish(
                 self.candidate,
-                f"{self.candidate}: {step * 1000:.0f} ms a step against "
-                f"{self.eager_step * 1000:.0f} ms as it is",
+                f"{self.candidate}: {self.trial_step * 1000:.0f} ms a step against "
+                f"{eager * 1000:.0f} ms as it is",
             )
         else:
-            object.__setattr__(self, "compiled", None)
-            self._finish(
-                "off",
-                f"not compiled: {self.candidate} took {step * 1000:.0f} ms a step, "
-                f"as it is {self.eager_step * 1000:.0f} ms",
-            )
+            self._finish("off", self._slower_text())
+        self.held = None
+
+    def _slower_text(self) -> str:
+        eager = sum(self.eager_steps) / len(self.eager_steps)
+        return (
+            f"not compiled: {self.candidate} took {self.trial_step * 1000:.0f} ms a step, "
+            f"as it is {eager * 1000:.0f} ms"
+        )
 
     def _finish(self, used: str, reason: str) -> None:
         self.phase = "done"
