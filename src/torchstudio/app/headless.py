@@ -151,7 +151,7 @@ async def _work(studio: Studio, path: Path, options: RunOptions, stage: Stage) -
         if not placed:
             return USAGE_EXIT
         service = ModelService(studio.project, studio.pool, studio.dataset)
-        start_trainers(service, placed)
+        start_workers(service, placed)
         stage.now = "loading the dataset"
         if not await studio.dataset.load():
             if studio.dataset.status == "cancelled":  # Ctrl-C or --timeout: said above
@@ -205,15 +205,20 @@ async def _work(studio: Studio, path: Path, options: RunOptions, stage: Stage) -
         return 1
 
 
-def start_trainers(service: ModelService, documents: dict[str, ModelDocument]) -> None:
-    """Start the trainers of the models that train on this machine now: their process and
-    imports (a second or more) overlap the dataset's load and the builds. `service.train`
-    then finds each one running (the pool starts one worker per name)."""
-    for name, document in documents.items():
-        if document.settings.server is None:
-            task = asyncio.ensure_future(service.trainer(name, None))
-            # A start that fails is tried again, and reported, when the model trains.
-            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+def start_workers(service: ModelService, documents: dict[str, ModelDocument]) -> None:
+    """Start each model's builder and (when it trains on this machine) trainer now: their
+    processes and imports (seconds each) overlap the dataset's load. The build and the
+    training then find them running (the pool starts one worker per name)."""
+    starts = [service.pool.get("modelbuild", f"modelbuild {name}") for name in documents]
+    starts += [
+        service.trainer(name, None)
+        for name, document in documents.items()
+        if document.settings.server is None
+    ]
+    for start in starts:
+        task = asyncio.ensure_future(start)
+        # A start that fails is tried again, and reported, when the build or training asks.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
 
 
 def _settings_apply(
