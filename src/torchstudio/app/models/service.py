@@ -102,7 +102,9 @@ class ModelService:
         worker_name = f"modeltrain {name}"
         running = self.pool.running(worker_name)
         if running is not None and self.placed.get(name) == server:
-            return running
+            # Through the pool: a start in flight (begun while the model built) is waited
+            # for there; its handle is listed before it is connected.
+            return await self.pool.get("modeltrain", worker_name, server)
         if running is not None:
             await running.stop()
         try:
