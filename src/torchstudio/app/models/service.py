@@ -263,6 +263,18 @@ class ModelService:
             raise ModelError(f"cannot resume: {reason}; Train starts a new run")
         return run, checkpoint, self.project.weights(name, "best", run.number)
 
+    async def _build_while_the_trainer_starts(
+        self, name: str, settings_from: ModelDocument | None
+    ) -> None:
+        """Build the model; its trainer on this machine starts meanwhile (a process and its
+        imports: seconds), and `trainer` then finds it running."""
+        typed = settings_from or ModelDocument.from_json(self.project.model(name))
+        if typed.settings.server is None:
+            starting = asyncio.ensure_future(self.trainer(name, None))
+            # A start that fails is tried again, and reported, when the training asks.
+            starting.add_done_callback(lambda done: done.cancelled() or done.exception())
+        await self.build(name)
+
     async def train(
         self,
         name: str,
@@ -285,7 +297,7 @@ class ModelService:
         if not self.dataset.loaded:  # e.g. its server's connection dropped meanwhile
             raise ModelError("load the dataset first (Dataset tab, Load): it is not loaded")
         if not self.is_built(name):  # never train code older than the project's
-            await self.build(name)
+            await self._build_while_the_trainer_starts(name, settings_from)
         document = self.project.model(name)
         typed = settings_from or ModelDocument.from_json(document)
         request: dict[str, Any] = {"link": self.dataset.link}
