@@ -120,7 +120,8 @@ def run_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="continue each model's last run from its checkpoint, with its own settings "
-        "(only epochs, early_stop, device, devices, dist_port, server can change)",
+        "(only epochs, early_stop, device, devices, dist_port, server, compile, "
+        "checkpoint_every can change)",
     )
     parser.add_argument("--run-name", help="a name for the run (kept with it in the project)")
     parser.add_argument(

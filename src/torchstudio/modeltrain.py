@@ -37,6 +37,7 @@ from torchstudio.data.split import DatasetSettings, make_splits
 from torchstudio.datasetload import run_dataset_code
 from torchstudio.model.package import load_built_model, load_state_bytes
 from torchstudio.train.batches import BatchSource, CachedBatches, LoaderBatches
+from torchstudio.train.compiling import make_runner
 from torchstudio.train.ddp.agent import HostAgent, open_store
 from torchstudio.train.ddp.plan import Plan, local_plan, resolve_devices
 from torchstudio.train.device import select_device, setup_precision
@@ -84,6 +85,14 @@ def load_sources(
         )
     entry = fetch_entry(value, ctx)
     return CachedBatches(entry.split("train"), pin), CachedBatches(entry.split("valid"), pin)
+
+
+def use_channels_last(model: nn.Module, device: torch.device) -> bool:
+    """Image convolutions run faster on channels-last tensors: on a GPU tensor cores read
+    them directly, on the CPU oneDNN does (the issue's MNIST network: a fifth less CPU time
+    a step)."""
+    wanted = device.type in ("cuda", "cpu")
+    return wanted and any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
 def job_plan(settings: TrainSettings, value: dict[str, Any]) -> Plan:
@@ -138,9 +147,26 @@ class ModelTrainWorker:
         if value.get("checkpoint"):
             run = restore_checkpoint(value["checkpoint"], parts, precision.scaler, generator)
             self.best_weights = value.get("best_weights")
+        parts.channels_last = use_channels_last(model, device)
+        if parts.channels_last:
+            model.to(memory_format=torch.channels_last)
+        expected = steps * max(0, settings.epochs - run.epoch)
+        parts.runner, compiled = make_runner(
+            model,
+            settings.compile,
+            device,
+            expected,
+            lambda text: ctx.progress(0.0, f"compile: {text}"),
+        )
         job = EpochJob(parts, train_source, valid_source, settings, device, precision, generator)
-        summary, _ = run_epochs(job, run, self._keeping_best(ctx), lambda: ctx.cancelled, on_batch)
-        return {**summary, "first_batch_seconds": first_batch[0] if first_batch else None}
+        summary, _ = run_epochs(
+            job, run, self._keeping_best(ctx), lambda: ctx.cancelled, on_batch, background=True
+        )
+        return {
+            **summary,
+            "first_batch_seconds": first_batch[0] if first_batch else None,
+            "compile": compiled.to_json(),
+        }
 
     def _keeping_best(self, ctx: WorkerContext) -> Callable[[str, Any], None]:
         """`ctx.send`, keeping the best weights that go by for `infer` and `export`."""

@@ -202,6 +202,23 @@ async def test_a_typed_batch_size_survives_build(user, tmp_path):
     assert model_document(tmp_path)["settings"]["batch_size"] == 64
 
 
+async def test_compile_and_checkpoint_every_in_the_settings_form(user, tmp_path):
+    await user.open("/")
+    user.find(marker="tab-models").click()
+    compiled = element(user, "setting-compile-MNISTClassifier")
+    assert compiled.value == "auto" and "torchscript" in compiled.options
+    compiled.value = "off"
+    await eventually(lambda: model_document(tmp_path)["settings"].get("compile") == "off")
+    field = element(user, "setting-checkpoint_every-MNISTClassifier")
+    assert field.value == "" and field.props["placeholder"] == "1"
+    user.find(marker="setting-checkpoint_every-MNISTClassifier").type("0").trigger("change")
+    await eventually(lambda: "checkpoint_every must be at least 1" in str(field.error))
+    assert "checkpoint_every" not in model_document(tmp_path)["settings"]
+    field.value = ""
+    user.find(marker="setting-checkpoint_every-MNISTClassifier").type("5").trigger("change")
+    await eventually(lambda: model_document(tmp_path)["settings"].get("checkpoint_every") == 5)
+
+
 @pytest.fixture
 async def built_user(tmp_path, monkeypatch):
     """The demo project as saved after a build on Digits (no dataset load needed)."""

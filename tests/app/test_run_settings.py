@@ -47,6 +47,14 @@ def test_settings_reach_the_effective_settings(document, catalog):
     assert "lr=0.25" in effective["optimizer"] and "momentum=0.5" in effective["optimizer"]
     assert config[0].origin == "run.toml line 1" and config[-1].origin == "run.toml line 6"
     assert document.settings.batch_size is None  # the document given is left as it was
+    assert effective["compile"] == "auto"  # the trainer's default, sent to it
+    assert effective.trainer_settings(["input", "target"])["compile"] == "auto"
+    given = [parse_set("compile=torchscript"), parse_set("checkpoint_every=5")]
+    compiled = apply_settings(document, catalog, given).effective()
+    sent = compiled.trainer_settings(["input", "target"])
+    assert (sent["compile"], sent["checkpoint_every"]) == ("torchscript", 5)
+    compiled = apply_settings(document, catalog, given)
+    assert compiled.settings.to_json()["compile"] == "torchscript"
 
 
 @pytest.mark.parametrize(
@@ -57,6 +65,8 @@ def test_settings_reach_the_effective_settings(document, catalog):
         (lambda: [parse_set("batch_size=0")], "--set batch_size=0: batch_size must be at least 1"),
         (lambda: [parse_set("seed=x")], "--set seed=x: seed must be a whole number, not 'x'"),
         (lambda: [parse_set("precision=fp8")], "precision must be one of fp32, tf32, fp16, bf16"),
+        (lambda: [parse_set("compile=fast")], "compile must be one of auto, off, torchscript"),
+        (lambda: [parse_set("checkpoint_every=0")], "checkpoint_every must be at least 1"),
         (lambda: [parse_set("shuffle=maybe")], "shuffle must be true or false, not 'maybe'"),
         (lambda: [parse_set("lr=abc")], "--set lr=abc: optimizer.lr must be a Python value"),
         (lambda: [parse_set("optimizer.lrr=1")], "SGD has no parameter named 'lrr'"),
@@ -73,7 +83,7 @@ def test_a_refused_setting_names_itself_and_where_it_was_given(document, catalog
 
 
 def test_resume_takes_only_what_a_run_may_change():
-    check_resumable([parse_set("epochs=9"), parse_set("device=cpu")])
+    check_resumable([parse_set("epochs=9"), parse_set("device=cpu"), parse_set("compile=off")])
     with pytest.raises(OverrideError, match="--set batch_size=8: --resume continues the run"):
         check_resumable([parse_set("epochs=9"), parse_set("batch_size=8")])
 

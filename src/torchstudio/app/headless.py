@@ -77,10 +77,17 @@ def say(text: str) -> None:
     print(f"torchstudio run: {text}", file=sys.stderr, flush=True)
 
 
+# Trainer notes said on stderr: the compile choice and when the first batch ran.
+TRAINER_NOTES = ("compile: ", "first batch after ")
+
+
 def report_stalls(event: WorkerEvent) -> None:
-    """A worker stuck in user code (an endless loop) is reported as the app shows it."""
+    """A worker stuck in user code (an endless loop) is reported as the app shows it; the
+    trainer's notes (TRAINER_NOTES) are said too."""
     if event.kind in ("unresponsive", "responding"):
         say(f"worker {event.worker} {event.data.get('text', event.kind)}")
+    elif event.kind == "progress" and str(event.data.get("text")).startswith(TRAINER_NOTES):
+        say(f"worker {event.worker}: {event.data['text']}")
 
 
 async def run_models(path: Path, options: RunOptions) -> int:
@@ -140,8 +147,11 @@ async def _work(studio: Studio, path: Path, options: RunOptions, stage: Stage) -
         # The settings are checked before anything loads (the values), then, once each model
         # is built (its optimizer and scheduler modules known), all of them, before any trains.
         values = [o for o in options.settings if o.key in settings_given.VALUE_SETTINGS]
-        if not _settings_apply(studio, names, values):
+        placed = _settings_apply(studio, names, values)
+        if not placed:
             return USAGE_EXIT
+        service = ModelService(studio.project, studio.pool, studio.dataset)
+        start_workers(service, placed)
         stage.now = "loading the dataset"
         if not await studio.dataset.load():
             if studio.dataset.status == "cancelled":  # Ctrl-C or --timeout: said above
@@ -149,7 +159,6 @@ async def _work(studio: Studio, path: Path, options: RunOptions, stage: Stage) -
             reason = studio.dataset.error or studio.dataset.message
             say(f"the dataset did not load:\n{reason}")
             return 1
-        service = ModelService(studio.project, studio.pool, studio.dataset)
         for name in names:
             stage.now = f"building model {name!r}"
             if not service.is_built(name):
@@ -198,6 +207,22 @@ async def _work(studio: Studio, path: Path, options: RunOptions, stage: Stage) -
     except (ProjectError, WorkerError, ModelError, DocumentError, KeyError) as exc:
         say(str(exc))
         return 1
+
+
+def start_workers(service: ModelService, documents: dict[str, ModelDocument]) -> None:
+    """Start each model's builder and (when it trains on this machine) trainer now: their
+    processes and imports (seconds each) overlap the dataset's load. The build and the
+    training then find them running (the pool starts one worker per name)."""
+    starts = [service.pool.get("modelbuild", f"modelbuild {name}") for name in documents]
+    starts += [
+        service.trainer(name, None)
+        for name, document in documents.items()
+        if document.settings.server is None
+    ]
+    for start in starts:
+        task = asyncio.ensure_future(start)
+        # A start that fails is tried again, and reported, when the build or training asks.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
 
 
 def _settings_apply(

@@ -102,14 +102,19 @@ def model_from_code(code: str, workdir: str | None = None) -> nn.Module:
 
 
 def state_bytes(model: nn.Module) -> bytes:
-    """The model's state_dict as safetensors bytes.
+    """The model's state_dict as safetensors bytes (see `state_dict_bytes`)."""
+    return state_dict_bytes(model.state_dict())
+
+
+def state_dict_bytes(state: dict[str, Any]) -> bytes:
+    """A state_dict as safetensors bytes.
 
     safetensors refuses tensors that share memory (tied weights, views): those get a copy,
     and loading copies the same values into both places again.
     """
     tensors: dict[str, torch.Tensor] = {}
     storages: set[tuple[str, int]] = set()
-    for name, value in model.state_dict().items():
+    for name, value in state.items():
         if not isinstance(value, torch.Tensor):
             raise BuildError(f"state entry {name!r} is a {type(value).__name__}, not a tensor")
         tensor = value.detach().cpu()

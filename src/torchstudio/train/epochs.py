@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from torchstudio.model.package import state_bytes
+from torchstudio.model.package import state_dict_bytes
 from torchstudio.train import state as checkpoints
 from torchstudio.train.batches import BatchSource
 from torchstudio.train.device import Precision
@@ -28,6 +28,7 @@ from torchstudio.train.loop import (
     TrainingParts,
     run_pass,
 )
+from torchstudio.train.saver import BackgroundSaver, InlineSaver, snapshot
 from torchstudio.train.settings import TrainSettings
 
 Send = Callable[[str, Any], None]
@@ -104,23 +105,22 @@ def epoch_record(epoch: int, train: PassResult, valid: PassResult, lr: float) ->
     }
 
 
-def make_checkpoint(
+def checkpoint_state(
     parts: TrainingParts, run: RunState, scaler: Any, generator: torch.Generator
-) -> bytes:
+) -> dict[str, Any]:
+    """What a checkpoint holds, as live objects (`snapshot` copies them)."""
     best = run.best
-    return checkpoints.pack(
-        {
-            "epoch": run.epoch,
-            "model": unwrap(parts.model).state_dict(),
-            "optimizer": parts.optimizer.state_dict(),
-            "scheduler": parts.scheduler.state_dict() if parts.scheduler is not None else None,
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "history": run.history,
-            "best": None if best is None else [best.epoch, best.metric, best.loss],
-            "stale_epochs": run.stale_epochs,
-            "rng": checkpoints.rng_state(generator),
-        }
-    )
+    return {
+        "epoch": run.epoch,
+        "model": unwrap(parts.model).state_dict(),
+        "optimizer": parts.optimizer.state_dict(),
+        "scheduler": parts.scheduler.state_dict() if parts.scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "history": run.history,
+        "best": None if best is None else [best.epoch, best.metric, best.loss],
+        "stale_epochs": run.stale_epochs,
+        "rng": checkpoints.rng_state(generator),
+    }
 
 
 # A schedule's length follows the epochs setting: these keys come from the new one.
@@ -180,9 +180,14 @@ def run_epochs(
     send: Send | None,
     cancelled: Callable[[], bool],
     on_batch: Callable[[int], None] | None = None,
+    background: bool = False,
 ) -> tuple[dict[str, Any], bytes | None]:
     """Train until the last epoch, an early stop or a cancel; returns the summary and the
-    last best weights packed here (only a process with `send` packs them)."""
+    last best weights packed here (only a process with `send` packs them).
+
+    With `background`, best weights and checkpoints are packed and sent on a thread while
+    the next epoch trains (`send` must then be thread-safe); all are sent before it returns.
+    """
     parts, settings = job.parts, job.settings
 
     def one_pass(source: BatchSource, train: bool, epoch: int) -> PassResult:
@@ -192,7 +197,13 @@ def run_epochs(
             on_batch=on_batch if train else None, sync=job.sync,
         )  # fmt: skip
 
-    best_weights: bytes | None = None
+    best_weights: list[bytes] = []
+
+    def pack_best(weights: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+        best_weights[:] = [state_dict_bytes(weights)]
+        return {**info, "weights": best_weights[0]}
+
+    saver = None if send is None else (BackgroundSaver if background else InlineSaver)(send)
     reason = "finished"
     try:
         while run.epoch < settings.epochs:
@@ -207,20 +218,13 @@ def run_epochs(
             if send is not None:
                 send("epoch", record)
             judged = validated if validated.samples else trained
-            if is_better(judged.metric, judged.loss, run.best):
+            better = is_better(judged.metric, judged.loss, run.best)
+            if better:
                 run.best, run.stale_epochs = Best(epoch, judged.metric, judged.loss), 0
-                if send is not None:
-                    best_weights = state_bytes(unwrap(parts.model))
-                    send(
-                        "best",
-                        {"epoch": epoch, "weights": best_weights,
-                         "valid_metric": judged.metric, "valid_loss": judged.loss},
-                    )  # fmt: skip
             else:
                 run.stale_epochs += 1
-            if send is not None:
-                data = make_checkpoint(parts, run, job.precision.scaler, job.generator)
-                send("checkpoint", {"epoch": epoch, "data": data})
+            stopping = settings.early_stop is not None and run.stale_epochs >= settings.early_stop
+            if saver is not None and send is not None:
                 send(
                     "progress",
                     {
@@ -228,11 +232,28 @@ def run_epochs(
                         "text": f"epoch {epoch}/{settings.epochs}",
                     },
                 )
-            if settings.early_stop is not None and run.stale_epochs >= settings.early_stop:
+                if better:
+                    info = {"epoch": epoch, "valid_metric": judged.metric,
+                            "valid_loss": judged.loss}  # fmt: skip
+                    weights = snapshot(unwrap(parts.model).state_dict())
+                    saver.put("best", lambda w=weights, i=info: pack_best(w, i))
+                last = stopping or epoch == settings.epochs
+                if last or epoch % settings.checkpoint_every == 0:
+                    state = snapshot(
+                        checkpoint_state(parts, run, job.precision.scaler, job.generator)
+                    )
+                    saver.put(
+                        "checkpoint",
+                        lambda st=state, e=epoch: {"epoch": e, "data": checkpoints.pack(st)},
+                    )
+            if stopping:
                 reason = f"early stop: no better validation result for {run.stale_epochs} epochs"
                 break
     except Cancelled:
         reason = f"stopped by the user after epoch {run.epoch}"
+    finally:
+        if saver is not None:
+            saver.close()  # every save queued is sent before the summary
     summary = {
         "epochs_done": run.epoch,
         "best_epoch": run.best.epoch if run.best else None,
@@ -242,4 +263,4 @@ def run_epochs(
         "history": run.history,
         **job.extra,
     }
-    return summary, best_weights
+    return summary, best_weights[0] if best_weights else None

@@ -41,6 +41,9 @@ class TrainingParts:
     scheduler: Any | None = None
     step_every_batch: bool = False  # schedulers such as OneCycle step per batch
     schedule_free: bool = False  # schedule-free optimizers switch modes with the model
+    runner: nn.Module | None = None  # the compiled model the passes call (None: `model`)
+    channels_last: bool = False  # image inputs go in the channels-last layout
+    layout_proven: bool = False  # the model ran once in that layout
 
 
 @dataclass
@@ -162,6 +165,51 @@ def out_of_memory_text(
     )
 
 
+# Batches between two reads of the loss on an accelerator (each read waits for the device).
+SYNC_EVERY = 32
+
+
+def as_channels_last(tensor: Any) -> Any:
+    """An image batch (N x C x H x W) in the channels-last layout; anything else as it is."""
+    if isinstance(tensor, torch.Tensor) and tensor.dim() == 4:
+        return tensor.contiguous(memory_format=torch.channels_last)
+    return tensor
+
+
+def call_model(parts: TrainingParts, net: nn.Module, inputs: list[Any]) -> Any:
+    """`net` on the inputs, channels-last when the parts say so.
+
+    A model that reshapes its feature maps with `.view` fails on channels-last tensors: then
+    the model goes back to the usual layout (before any step, so no state was made in the
+    other one) and the call is made again.
+    """
+    if not parts.channels_last:
+        return net(*inputs)
+    try:
+        outputs = net(*[as_channels_last(t) for t in inputs])
+    except RuntimeError:
+        if parts.layout_proven:
+            raise
+        parts.channels_last = False
+        parts.model.to(memory_format=torch.contiguous_format)
+        return net(*inputs)
+    parts.layout_proven = True
+    return outputs
+
+
+def _check_finite(loss_sum: torch.Tensor, epoch: int, train: bool, first: int, last: int) -> None:
+    """Stop when the summed loss is no longer finite, naming the batch (or batches) read."""
+    value = float(loss_sum)
+    if math.isfinite(value):
+        return
+    phase = "training" if train else "validation"
+    where = f"batch {first}" if first >= last else f"batches {first} to {last}"
+    raise TrainingError(
+        f"the loss became {value} at epoch {epoch}, {phase} {where}: "
+        "training stopped (a lower learning rate, or checking the data, may help)"
+    )
+
+
 def run_pass(
     parts: TrainingParts,
     source: BatchSource,
@@ -182,14 +230,22 @@ def run_pass(
     rank's loss and metric into the job's.
     """
     model, optimizer = parts.model, parts.optimizer
+    net = parts.runner or model  # a compiled form of the model, sharing its parameters
     model.train(train)
+    net.train(train)
     if parts.schedule_free:
         optimizer.train() if train else optimizer.eval()  # type: ignore[attr-defined]
     for metric in parts.metrics:
         metric.reset()
     started = time.perf_counter()
-    total_loss, samples, batch_index = 0.0, 0, 0
-    with torch.set_grad_enabled(train):
+    # The loss is summed on the device and read every `check_every` batches: on a GPU each
+    # read waits for the queued work (on the CPU nothing is queued, so it reads every batch
+    # and a non-finite loss names its batch).
+    check_every = 1 if device.type == "cpu" else SYNC_EVERY
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    samples, batch_index, checked = 0, 0, 0
+    # Validation keeps no autograd record at all (inference mode); training records it.
+    with torch.enable_grad() if train else torch.inference_mode():
         for batch_index, batch in enumerate(
             source.batches(settings.batch_size, train and settings.shuffle, generator)
         ):
@@ -202,16 +258,9 @@ def run_pass(
                 inputs = [to_device(batch[i], device) for i in settings.input_ids]
                 targets = [to_device(batch[i], device) for i in settings.output_ids]
                 with precision.autocast():
-                    outputs = as_list(model(*inputs))
+                    outputs = as_list(call_model(parts, net, inputs))
                     loss = compute_loss(parts, outputs, targets)
-                value = loss.item()
                 scale = getattr(batch, "loss_scale", 1.0)
-                if not math.isfinite(value):
-                    phase = "training" if train else "validation"
-                    raise TrainingError(
-                        f"the loss became {value} at epoch {epoch}, {phase} batch {batch_index}: "
-                        "training stopped (a lower learning rate, or checking the data, may help)"
-                    )
                 if train:
                     optimizer.zero_grad(set_to_none=True)
                     if precision.scaler is not None:
@@ -233,12 +282,17 @@ def run_pass(
                 on_batch(batch_index)
             count = getattr(batch, "samples", None)
             count = len(targets[0]) if count is None else count
-            if not count:
-                continue  # a stand-in sample that only let this rank join the step
-            total_loss += value * count
-            samples += count
-            for metric, output, target in zip(parts.metrics, outputs, targets, strict=False):
-                metric.update(output.detach().float(), target)
+            if count:  # 0: a stand-in sample that only let this rank join the step
+                loss_sum += loss.detach() * count
+                samples += count
+                for metric, output, target in zip(parts.metrics, outputs, targets, strict=False):
+                    metric.update(output.detach().float(), target)
+            if (batch_index + 1 - checked) >= check_every:
+                _check_finite(loss_sum, epoch, train, checked, batch_index)
+                checked = batch_index + 1
+    if samples:
+        _check_finite(loss_sum, epoch, train, checked, batch_index)
+    total_loss = float(loss_sum)
     local_samples = samples
     if sync is not None:
         total_loss, samples = sync.totals(total_loss, samples)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from torchstudio.train.compiling import COMPILE_CHOICES
 from torchstudio.train.ddp.plan import parse_devices
 
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
@@ -19,6 +20,8 @@ class TrainSettings:
     shuffle: bool = True
     epochs: int = 10
     early_stop: int | None = None  # epochs without a better validation result, then stop
+    # A checkpoint (what Resume goes on from) every N epochs, and after the last one.
+    checkpoint_every: int = 1
     seed: int = 0
     loss: list[str] = field(default_factory=list)  # one chunk defining `loss` per output
     metric: list[str] = field(default_factory=list)  # one chunk defining `metric` per output
@@ -29,6 +32,9 @@ class TrainSettings:
     data: str = "cache"  # cache: the dataset hand-off; fresh: run the dataset code here
     loader_workers: int = 2  # DataLoader processes in the fresh mode
     threads: int | None = None  # torch CPU threads; None keeps torch's default
+    # How the passes run the model (train/compiling.py): auto measures and compiles when it
+    # pays off; off, torchscript, compile, compile-reduce-overhead, compile-max-autotune.
+    compile: str = "auto"
     # Data-parallel training (see torchstudio.train.ddp.plan): None trains on `device` alone;
     # else a device, "all" GPUs, a list of devices, or a list of hosts with their devices.
     # `batch_size` is then per device: the effective batch is batch_size x devices.
@@ -41,12 +47,18 @@ class TrainSettings:
             raise ValueError(
                 f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}"
             )
+        if self.compile not in COMPILE_CHOICES:
+            raise ValueError(
+                f"compile must be one of {', '.join(COMPILE_CHOICES)}, not {self.compile!r}"
+            )
         if self.data not in DATA_MODES:
             raise ValueError(f"data must be one of {', '.join(DATA_MODES)}, not {self.data!r}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {self.batch_size}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, not {self.epochs}")
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be at least 1, not {self.checkpoint_every}")
         if self.early_stop is not None and self.early_stop < 1:
             raise ValueError(f"early_stop must be at least 1 epoch, not {self.early_stop}")
         if not self.loss:

@@ -22,6 +22,7 @@ from torchstudio.app.models.document import (
     TrainingSettings,
 )
 from torchstudio.pythonparse import ModuleInfo
+from torchstudio.train.compiling import COMPILE_CHOICES
 from torchstudio.train.ddp.plan import PlanError, backend_for, batch_summary, parse_devices
 from torchstudio.train.settings import PRECISIONS
 
@@ -185,6 +186,8 @@ def parse_setting(key: str, text: Any) -> Any:
         return targets
     if key == "precision" and text not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
+    if key == "compile" and text not in COMPILE_CHOICES:
+        raise ValueError(f"compile must be one of {', '.join(COMPILE_CHOICES)}")
     return text
 
 

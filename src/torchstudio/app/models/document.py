@@ -18,6 +18,7 @@ from torchstudio.app.checked import DocumentError
 from torchstudio.app.checked import checked as _check
 from torchstudio.app.dataset.definition import tensor_ids
 from torchstudio.app.models.trackers import parse_target
+from torchstudio.train.compiling import COMPILE_CHOICES
 from torchstudio.train.settings import PRECISIONS, TrainSettings
 
 # Training parts picked from modules: setting -> module kind in the catalog.
@@ -28,17 +29,19 @@ TRAINER_DEFAULTS = TrainSettings()  # the defaults: the trainer's own
 # `log`: where runs are mirrored ("tensorboard:DIR", "mlflow:URI"; trackers.py).
 APP_DEFAULTS: dict[str, Any] = {"server": None, "class_weights": False, "log": ()}
 # Settings the user types as whole numbers, with the least value each may take.
-NUMBER_SETTINGS = {"batch_size": 1, "epochs": 1, "early_stop": 1, "seed": 0}
+NUMBER_SETTINGS = {"batch_size": 1, "epochs": 1, "early_stop": 1, "seed": 0, "checkpoint_every": 1}
 # Hyperparameters the build suggests: setting -> key in the suggestions.
 SUGGESTED_NUMBERS = {"batch_size": "batch_size", "epochs": "epochs"}
 # Settings sent to the trainer (the rest of TrainSettings keeps the trainer's defaults).
 TRAINER_KEYS = (
     "device",
     "precision",
+    "compile",
     "batch_size",
     "shuffle",
     "epochs",
     "early_stop",
+    "checkpoint_every",
     "seed",
     "loss",
     "metric",
@@ -205,9 +208,11 @@ class TrainingSettings:
     devices: str | list[Any] | None = None
     dist_port: int | None = None
     precision: str | None = None
+    compile: str | None = None
     epochs: int | None = None
     batch_size: int | None = None
     early_stop: int | None = None
+    checkpoint_every: int | None = None
     seed: int | None = None
     shuffle: bool | None = None
     class_weights: bool | None = None
@@ -224,7 +229,7 @@ class TrainingSettings:
         data = dict(data or {})
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         values: dict[str, Any] = {}
-        for key in ("device", "server", "precision", "optimizer", "scheduler"):
+        for key in ("device", "server", "precision", "compile", "optimizer", "scheduler"):
             values[key] = _check(data.get(key), str, f"{where}.{key}", "a text")
         for key, least in NUMBER_SETTINGS.items():
             number = _check(data.get(key), int, f"{where}.{key}", "a whole number")
@@ -249,6 +254,11 @@ class TrainingSettings:
             raise DocumentError(
                 f"{where}.precision must be one of {', '.join(PRECISIONS)}, "
                 f"not {values['precision']!r}"
+            )
+        if values["compile"] is not None and values["compile"] not in COMPILE_CHOICES:
+            raise DocumentError(
+                f"{where}.compile must be one of {', '.join(COMPILE_CHOICES)}, "
+                f"not {values['compile']!r}"
             )
         for key in PER_OUTPUT:
             chunks = _check(data.get(key), (list, str), f"{where}.{key}", "a list of code texts")

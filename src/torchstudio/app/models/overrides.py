@@ -41,7 +41,17 @@ BOOLEAN_SETTINGS = ("shuffle", "class_weights")
 TRUE_TEXTS, FALSE_TEXTS = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 # What `--resume` may change: the run goes on with its own settings except these
 # (ModelService.RESUME_FROM_MODEL; the server where it trains is the model's too).
-RESUMABLE = ("epochs", "early_stop", "device", "devices", "dist_port", "server", "log")
+RESUMABLE = (
+    "epochs",
+    "early_stop",
+    "device",
+    "devices",
+    "dist_port",
+    "server",
+    "log",
+    "compile",
+    "checkpoint_every",
+)
 
 
 class OverrideError(ValueError):

@@ -51,7 +51,15 @@ def with_class_weights(code: str, weights: list[float]) -> str:
 
 
 # Settings a resumed run takes from the model as it is now, not from the run's snapshot.
-RESUME_FROM_MODEL = ("epochs", "early_stop", "device", "devices", "dist_port")
+RESUME_FROM_MODEL = (
+    "epochs",
+    "early_stop",
+    "device",
+    "devices",
+    "dist_port",
+    "compile",
+    "checkpoint_every",
+)
 
 
 def trainer_name(name: str, slot: int = 0) -> str:
@@ -100,7 +108,9 @@ class ModelService:
         key = name if slot == 0 else worker_name
         running = self.pool.running(worker_name)
         if running is not None and self.placed.get(key) == server:
-            return running
+            # Through the pool: a start in flight (begun while the model built) is waited
+            # for there; its handle is listed before it is connected.
+            return await self.pool.get("modeltrain", worker_name, server)
         if running is not None:
             await running.stop()
         try:
@@ -271,6 +281,18 @@ class ModelService:
             raise ModelError(refusal or f"cannot resume {name}")
         return run, checkpoint, self.project.weights(name, "best", run.number)
 
+    async def _build_while_the_trainer_starts(
+        self, name: str, settings_from: ModelDocument | None
+    ) -> None:
+        """Build the model; its trainer on this machine starts meanwhile (a process and its
+        imports: seconds), and `trainer` then finds it running."""
+        typed = settings_from or ModelDocument.from_json(self.project.model(name))
+        if typed.settings.server is None:
+            starting = asyncio.ensure_future(self.trainer(name, None))
+            # A start that fails is tried again, and reported, when the training asks.
+            starting.add_done_callback(lambda done: done.cancelled() or done.exception())
+        await self.build(name)
+
     async def train(
         self,
         name: str,
@@ -295,15 +317,16 @@ class ModelService:
         if not self.dataset.loaded:  # e.g. its server's connection dropped meanwhile
             raise ModelError("load the dataset first (Dataset tab, Load): it is not loaded")
         if not self.is_built(name):  # never train code older than the project's
-            await self.build(name)
+            await self._build_while_the_trainer_starts(name, settings_from)
         document = self.project.model(name)
         typed = settings_from or ModelDocument.from_json(document)
         request: dict[str, Any] = {"link": self.dataset.link}
         if resume:
             run, checkpoint, best = self._resume_point(name)
             run_name = run_name or run.name
-            # The run goes on with what it trained with, except how long and where: those
-            # are the model's settings now (more epochs, another machine), then `overrides`.
+            # The run goes on with what it trained with, except how long, where, compiled how
+            # and saved how often: those are the model's settings now (more epochs, another
+            # machine), then `overrides`.
             now = typed.effective()
             merged = {
                 **run.settings,

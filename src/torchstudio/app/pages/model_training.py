@@ -17,6 +17,7 @@ from torchstudio.app.pages.model_editor import mark_id
 from torchstudio.app.pages.model_placement import placement_form
 from torchstudio.app.pages.part_picker import part_editor
 from torchstudio.app.studio import Studio
+from torchstudio.train.compiling import COMPILE_CHOICES
 from torchstudio.train.settings import PRECISIONS
 
 CODE_SETTINGS = ("loss", "metric", "optimizer", "scheduler")
@@ -48,11 +49,15 @@ def settings_form(studio: Studio, live: Live, name: str) -> None:
         document = models.document(name)
         values = document.effective()
         with ui.grid().classes("w-full gap-x-3 gap-y-0 grid-cols-2 sm:grid-cols-4"):
-            for key in ("batch_size", "epochs", "early_stop"):
+            for key in ("batch_size", "epochs", "early_stop", "checkpoint_every"):
                 number_field(key, getattr(document.settings, key), values, save, accept, name)
             precision = ui.select(list(PRECISIONS), value=values["precision"])
             precision.props("dense label=precision")
             precision.on_value_change(lambda e: save("precision", e.value))
+            # auto: measured on the first steps, compiled only when it pays off (docs/app.md).
+            compiled = ui.select(list(COMPILE_CHOICES), value=values["compile"])
+            compiled.props("dense label=compile").mark(f"setting-compile-{mark_id(name)}")
+            compiled.on_value_change(lambda e: save("compile", e.value))
             shuffle = ui.switch("shuffle", value=bool(values["shuffle"]))
             shuffle.on_value_change(lambda e: save("shuffle", e.value))
             weights = ui.switch("class weights", value=bool(values["class_weights"]))

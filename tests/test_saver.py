@@ -1,0 +1,93 @@
+"""Best weights and checkpoints saved on a thread (train/saver.py, train/epochs.py)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import safetensors.torch
+import torch
+from tests.helpers.passes import CPU, LOSS, SGD, Small, Source
+
+from torchstudio.train.device import setup_precision
+from torchstudio.train.epochs import EpochJob, RunState, run_epochs
+from torchstudio.train.loop import build_parts
+from torchstudio.train.saver import BackgroundSaver
+from torchstudio.train.settings import TrainSettings
+from torchstudio.train.state import unpack
+
+
+def test_saves_go_out_in_order_newer_replace_queued_ones_and_failures_surface():
+    sent: list[tuple[str, int]] = []
+    gate = threading.Event()
+
+    def send(kind, value):
+        gate.wait(timeout=30)  # the first save holds the thread while the others queue
+        sent.append((kind, value))
+
+    saver = BackgroundSaver(send)
+    saver.put("best", lambda: 1)
+    saver.put("checkpoint", lambda: 1)
+    saver.put("best", lambda: 2)  # replaces best 1 if it has not started
+    saver.put("checkpoint", lambda: 2)
+    gate.set()
+    saver.flush()
+    assert sent[-2:] == [("best", 2), ("checkpoint", 2)]
+    assert len(sent) in (2, 3)  # best 1 may have started before the others came
+
+    def failing():
+        raise ValueError("cannot pack this")
+
+    saver.put("checkpoint", failing)
+    with pytest.raises(ValueError, match="cannot pack this"):
+        saver.flush()
+    saver.close()
+    assert not saver.thread.is_alive()
+
+
+def train(epochs: int, background: bool, **settings_given) -> tuple[list, dict]:
+    torch.manual_seed(0)
+    model = Small()
+    settings = TrainSettings(
+        loss=[LOSS], optimizer=SGD, batch_size=16, epochs=epochs, **settings_given
+    )
+    parts = build_parts(model, settings, 6, CPU)
+    precision, generator = setup_precision("fp32", CPU), torch.Generator().manual_seed(0)
+    job = EpochJob(parts, Source(), Source(48, seed=1), settings, CPU, precision, generator)
+    sent: list = []
+    summary, best = run_epochs(
+        job, RunState(), lambda k, v: sent.append((k, v)), lambda: False, background=background
+    )
+    return sent, {"summary": summary, "best": best, "model": model}
+
+
+def test_background_saves_hold_each_epochs_state_while_the_next_trains():
+    inline, _ = train(3, background=False)
+    background, result = train(3, background=True)
+    assert [k for k, _ in background] == [k for k, _ in inline]  # epoch, progress, best...
+    checkpoints = [v for k, v in background if k == "checkpoint"]
+    assert [c["epoch"] for c in checkpoints] == [1, 2, 3]
+    for (kind, mine), (_, theirs) in zip(background, inline, strict=True):
+        if kind == "checkpoint":
+            a, b = unpack(mine["data"]), unpack(theirs["data"])
+            assert a["epoch"] == b["epoch"]
+            for key, value in a["model"].items():  # epoch 1's weights, not epoch 3's
+                assert torch.equal(value, b["model"][key]), (mine["epoch"], key)
+        if kind == "best":
+            a, b = (
+                safetensors.torch.load(mine["weights"]),
+                safetensors.torch.load(theirs["weights"]),
+            )
+            assert all(torch.equal(a[k], b[k]) for k in a)
+    assert result["best"] == [v for k, v in background if k == "best"][-1]["weights"]
+
+
+def test_a_checkpoint_every_n_epochs_and_after_the_last():
+    sent, _ = train(5, background=True, checkpoint_every=2)
+    assert [v["epoch"] for k, v in sent if k == "checkpoint"] == [2, 4, 5]
+    sent, result = train(5, background=True, checkpoint_every=3, early_stop=1)
+    stopped_at = result["summary"]["epochs_done"]
+    saved = [v["epoch"] for k, v in sent if k == "checkpoint"]
+    assert saved[-1] == stopped_at and all(e % 3 == 0 for e in saved[:-1])
+    with pytest.raises(ValueError, match="checkpoint_every must be at least 1, not 0"):
+        TrainSettings.from_json({"loss": [LOSS], "checkpoint_every": 0})
