@@ -25,7 +25,7 @@ CRUSHED = """() => [...document.querySelectorAll(`.q-toggle__label, .q-field__la
       .map((n) => n.textContent).join(' ');  // icons are ligatures: their names are not words
     const word = Math.max(0, ...text.split(/\\s+/).map((w) => w.length));
     const box = e.getBoundingClientRect();
-    return word >= 4 && box.width > 0 && box.width < word * 4;
+    return word >= 4 && box.width > 0 && box.width < word * 3;  // a floated label is small, not crushed
   })
   .map((e) => `${e.innerText.slice(0, 30)} ${Math.round(e.getBoundingClientRect().width)}px`)"""
 OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"

@@ -88,7 +88,7 @@ def classification_view(
     def cell() -> None:
         if chosen["cell"] is None:
             ui.label("Click a cell of the matrix (or a pair below) to see its samples.").classes(
-                "text-xs text-grey-7"
+                "text-xs ts-hint"
             )
             return
         target, predicted = chosen["cell"]
@@ -179,7 +179,7 @@ def interpretation_panel(studio: Studio, live: Live, name: str, open_sample: Ope
         if report is None:
             ui.label(
                 "Interpret the latest run: its best weights over the whole validation split."
-            ).classes("text-xs text-grey-7")
+            ).classes("text-xs ts-hint")
             return
         ui.label(
             f"run {report['run']}, best weights of epoch {report['epoch']}"

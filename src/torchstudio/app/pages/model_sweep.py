@@ -29,10 +29,10 @@ def sweep_panel(studio: Studio, live: Live, name: str) -> None:
     start_space = charts.space_text(
         tuple(_dims(stored["space"])) if stored and stored.get("space") else DEFAULT_SPACE
     )
-    with ui.row().classes("w-full items-start gap-4 no-wrap"):
+    with ui.row().classes("w-full items-start gap-4 flex-wrap md:flex-nowrap"):
         space = ui.textarea("search space (TOML)", value=start_space).props("outlined autogrow")
-        space.classes("w-1/2 font-mono text-xs").props(f"data-ts=sweep-space-{tag}")
-        with ui.column().classes("gap-1"):
+        space.classes("w-full md:w-1/2 font-mono text-xs").props(f"data-ts=sweep-space-{tag}")
+        with ui.column().classes("gap-1 min-w-[10rem]"):
             trials = ui.number("trials", value=20, min=1, step=1, format="%d").props("dense")
             parallel = ui.number("at a time", value=2, min=1, step=1, format="%d").props("dense")
             epochs = ui.input("epochs per trial", placeholder="the model's").props("dense")
@@ -74,7 +74,7 @@ def sweep_panel(studio: Studio, live: Live, name: str) -> None:
     def results() -> None:
         shown = sweeps.results(name)
         if shown is None or not shown["records"]:
-            ui.label("No trials yet.").classes("text-xs text-grey-7")
+            ui.label("No trials yet.").classes("text-xs ts-hint")
             return
         best = shown["best"]
         if best is not None:
