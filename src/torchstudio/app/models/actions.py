@@ -69,11 +69,11 @@ class ModelActions:
             state.build_status, state.build_error = "error", str(exc)
             self.models.project.update_model(name, status="error")
             self._changed(name)
-            self._log(f"build of {name} failed: {last_line(str(exc))}")
+            self.models.log(f"build of {name} failed: {last_line(str(exc))}")
             return False
         state.build_status = "built"
         total = (result.get("parameters") or {}).get("total")
-        self._log(f"built {name}" + (f": {total:,} parameters" if total is not None else ""))
+        self.models.log(f"built {name}" + (f": {total:,} parameters" if total is not None else ""))
         state.level = min(max(1, state.level), max(1, self.views.graph_levels(name)))
         self._changed(name)
         return True
@@ -149,7 +149,7 @@ class ModelActions:
         except (ModelError, WorkerError) as exc:
             state.export_message = f"export failed: {exc}"
             self._changed(name)
-            self._log(f"export of {name} failed: {last_line(str(exc))}")
+            self.models.log(f"export of {name} failed: {last_line(str(exc))}")
             return None
         state.export_message = (
             f"exported {result['format']} of run {result['run']} to {result['path']} "
@@ -157,7 +157,7 @@ class ModelActions:
             f"checked: max difference {result['max_difference']:.2g})"
         )
         self._changed(name)
-        self._log(
+        self.models.log(
             f"exported {name} run {result['run']} as {result['format']} to {result['path']} "
             f"({file_size(int(result['bytes']))})"
         )
@@ -184,11 +184,8 @@ class ModelActions:
             + " (python train.py --epochs N --device D)"
         )
         self._changed(name)
-        self._log(f"exported {name} as a Python project to {target} ({len(written)} files)")
+        self.models.log(f"exported {name} as a Python project to {target} ({len(written)} files)")
         return [str(path) for path in written]
-
-    def _log(self, text: str) -> None:
-        self.models.dataset.log.add("app", text)
 
     def spawn(self, coroutine: Any) -> None:
         """Run an action in the app, not in the page: closing the tab does not stop it."""

@@ -259,6 +259,10 @@ class ModelService:
         self.project.update_model(name, build=summary, status="built")
         return result
 
+    def log(self, text: str) -> None:
+        """A line of what the user did and what came of it, in the app's log."""
+        self.dataset.log.add("app", text)
+
     def resume_refusal(self, name: str) -> str | None:
         """Why the model's latest run cannot go on (None: Resume can), without reading weights."""
         run = self.latest_run(name)

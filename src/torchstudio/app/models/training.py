@@ -70,9 +70,6 @@ class TrainingService:
         task = self.tasks.get(name)
         return task is not None and not task.done()
 
-    def _log(self, text: str) -> None:
-        self.models.dataset.log.add("app", text)
-
     def _changed(self, name: str) -> None:
         self.models.project.changes.emit("training", name)
 
@@ -115,7 +112,7 @@ class TrainingService:
         run = Progress("starting", first, first, int(epochs), message="starting")
         self.runs[name] = run
         self._changed(name)
-        self._log(f"{'resuming' if resume else 'training'} {name} ({epochs} epochs)")
+        self.models.log(f"{'resuming' if resume else 'training'} {name} ({epochs} epochs)")
         task = asyncio.ensure_future(self._train(name, resume, overrides))
         self.tasks[name] = task
         return task
@@ -129,7 +126,7 @@ class TrainingService:
                 name, lambda r: self._on_epoch(name, r), resume=resume, **overrides
             )
         except (ModelError, ProjectError, WorkerError, KeyError, ValueError) as exc:
-            self._log(f"training of {name} failed: {last_line(str(exc))}")
+            self.models.log(f"training of {name} failed: {last_line(str(exc))}")
             server = self.lost_server(name)
             if server is not None:
                 run.status, run.error, run.seconds_left = CONNECTION_LOST, None, None
@@ -151,7 +148,7 @@ class TrainingService:
         self.models.project.update_model(name, status=run.status)
         self._changed(name)
         epochs = self.models.project.epochs(name, run.run) if run.run else []
-        self._log(f"{name} run {run.run} {reason}: {headline(epochs)}")
+        self.models.log(f"{name} run {run.run} {reason}: {headline(epochs)}")
 
     def lost_server(self, name: str) -> str | None:
         """The server of the model's trainer when its SSH connection is gone (None: it is not)."""

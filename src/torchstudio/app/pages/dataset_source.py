@@ -6,7 +6,7 @@ from nicegui import background_tasks, ui
 
 from torchstudio.app.catalog import ORIGINS, form_parameters, module_key
 from torchstudio.app.dataset.service import DatasetService
-from torchstudio.app.pages.layout import CODE_THEME
+from torchstudio.app.pages.layout import CODE_THEME, mark_error_line
 from torchstudio.app.pages.live import Live
 from torchstudio.app.runtime.server_desk import ServerDesk
 from torchstudio.app.runtime.server_status import HERE
@@ -150,15 +150,10 @@ def code_editor(dataset: DatasetService, live: Live) -> ui.codemirror:
         if editor.value != code:
             editor.set_value(code)
 
-    def show_error_line(line: int | None) -> None:
-        editor.decorations = (
-            [{"kind": "line", "line": line, "class": "ts-error-line"}] if line else []
-        )
-        if line:
-            editor.reveal_line(line)
-
     live.watch(["dataset"], show_code, lambda: dataset.definition.code, now=False)
-    live.watch(["dataset.state"], show_error_line, lambda: dataset.error_line)
+    live.watch(
+        ["dataset.state"], lambda line: mark_error_line(editor, line), lambda: dataset.error_line
+    )
     return editor
 
 

@@ -5,6 +5,8 @@ Tailwind classes, in one place, so that both tabs break the same way.
 
 from __future__ import annotations
 
+from nicegui import ui
+
 # The row wraps below 1024 px: each column then takes the whole width.
 TWO_COLUMNS = "w-full items-start gap-4 flex-wrap lg:flex-nowrap"
 LEFT_COLUMN = "w-full lg:w-[44%] lg:min-w-[420px] min-w-0"
@@ -14,6 +16,15 @@ RIGHT_COLUMN = "w-full lg:w-auto lg:flex-1 min-w-0"
 
 # The code editors' colours: each token readable on its background (WCAG AA contrast).
 CODE_THEME = "vscodeLight"
+
+
+def mark_error_line(editor: ui.codemirror, line: int | None) -> None:
+    """Highlight the line of the user's code an error points at (none: clear), and show it."""
+    editor.decorations = [{"kind": "line", "line": line, "class": "ts-error-line"}] if line else []
+    if line:
+        editor.reveal_line(line)
+
+
 # Buttons and the header: white text on this blue reads at 6.4:1 (NiceGUI's default: 3.1:1).
 PRIMARY = "#1f5f9e"
 

@@ -10,7 +10,7 @@ from nicegui import background_tasks, ui
 
 from torchstudio.app.catalog import form_parameters, module_key
 from torchstudio.app.dataset.definition import error_line
-from torchstudio.app.pages.layout import CODE_THEME
+from torchstudio.app.pages.layout import CODE_THEME, mark_error_line
 from torchstudio.app.pages.live import Live
 from torchstudio.app.studio import Studio
 
@@ -165,13 +165,6 @@ def model_source(studio: Studio, live: Live, name: str) -> None:
         if editor.value != code:
             editor.set_value(code)
 
-    def show_error_line(line: int | None) -> None:
-        editor.decorations = (
-            [{"kind": "line", "line": line, "class": "ts-error-line"}] if line else []
-        )
-        if line:
-            editor.reveal_line(line)
-
     def failing_line() -> int | None:
         """The line of the model's code that its build, or else its training, failed on."""
         build = studio.actions.state(name).build_error if studio.actions else None
@@ -182,7 +175,12 @@ def model_source(studio: Studio, live: Live, name: str) -> None:
                 return line
         return None
 
-    live.watch(["actions", "training", "model"], show_error_line, failing_line, model=name)
+    live.watch(
+        ["actions", "training", "model"],
+        lambda line: mark_error_line(editor, line),
+        failing_line,
+        model=name,
+    )
 
     live.watch(
         ["model"], show_code, lambda: project.model(name).get("code", ""), model=name, now=False
