@@ -33,9 +33,13 @@ class Tiny(nn.Module):
 model = Tiny()
 """
 
+
 # Trains nothing: once training starts (batches of more than one sample; the build uses
 # one), the forward never returns: user code stuck in an endless loop.
-HANGING_MODEL = """import torch
+def hanging_model(marker: Path) -> str:
+    """A model whose forward never returns on a batch (one sample, as Build passes, is fine);
+    it creates `marker` when it starts hanging, so a test knows the hang is what it sees."""
+    return f"""import torch
 from torch import nn
 
 
@@ -45,6 +49,8 @@ class Hanging(nn.Module):
         self.fc = nn.Linear(64, 10)
 
     def forward(self, x):
+        if x.shape[0] > 1:
+            open({str(marker)!r}, "w").close()
         while x.shape[0] > 1:
             pass
         return self.fc(x.flatten(1))

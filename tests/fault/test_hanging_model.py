@@ -4,7 +4,7 @@ import asyncio
 import time
 
 import pytest
-from faultsetup import HANGING_MODEL, use_tiny_model, wait_until_gone
+from faultsetup import hanging_model, use_tiny_model, wait_until_gone
 from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.timeout(240)
@@ -12,16 +12,20 @@ pytestmark = pytest.mark.timeout(240)
 STALL_SECONDS = 3.0
 
 
-async def test_a_model_stuck_in_its_forward_is_reported_and_stopped_from_the_ui(studio):
+async def test_a_model_stuck_in_its_forward_is_reported_and_stopped_from_the_ui(studio, tmp_path):
     studio.manager.stall_timeout = STALL_SECONDS
     project, training, pool = studio.project, studio.training, studio.pool
     name = project.model_names()[0]
     good = studio.models.duplicate(name, "good")
     use_tiny_model(project, good, epochs=1)
     use_tiny_model(project, name, epochs=2)
-    project.update_model(name, code=HANGING_MODEL)
+    hanging = tmp_path / "hanging"
+    project.update_model(name, code=hanging_model(hanging))
 
     training.start(name)
+    # A loaded machine can report a slow start as not responding before the hang: the run
+    # must be found not responding while its forward hangs.
+    await eventually(hanging.exists, timeout=120, what="the model's forward hanging")
     await eventually(
         lambda: training.run(name).status == "not responding",
         timeout=120,
