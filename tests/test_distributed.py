@@ -14,6 +14,7 @@ import signal
 import pytest
 import torch
 from tests.helpers import training as helpers
+from tests.helpers.processes import process_gone
 from tests.helpers.training import (
     MODEL_NO_DROPOUT,
     SGD,
@@ -42,15 +43,6 @@ def settings(**overrides) -> dict:
     return helpers.settings(scheduler=STEP, **overrides)
 
 
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    with open(f"/proc/{pid}/stat") as stat:  # a zombie has ended too
-        return stat.read().split(")")[-1].split()[0] == "Z"
-
-
 @pytest.mark.slow
 async def test_two_ranks_report_what_one_process_reports(tmp_path):
     async with WorkerManager() as manager:
@@ -69,7 +61,7 @@ async def test_two_ranks_report_what_one_process_reports(tmp_path):
         assert epochs[-1]["samples_per_s"] > 0
         (ranks,) = job.of("ranks")
         assert [(r["rank"], r["device"]) for r in ranks] == [(0, "cpu"), (1, "cpu")]
-        assert all(gone(r["pid"]) for r in ranks)
+        assert all(process_gone(r["pid"]) for r in ranks)
         best = job.of("best")
         assert best and best[-1]["epoch"] == both["best_epoch"]
         assert both["best_metric"] == pytest.approx(single["best_metric"], rel=1e-3)
@@ -103,7 +95,7 @@ async def test_stop_and_resume(tmp_path):
         stopped = await running
         assert stopped["reason"].startswith("stopped by the user")
         assert 1 <= stopped["epochs_done"] < 200
-        assert all(gone(r["pid"]) for r in job.of("ranks")[0])
+        assert all(process_gone(r["pid"]) for r in job.of("ranks")[0])
 
 
 @pytest.mark.slow
@@ -121,7 +113,7 @@ async def test_a_rank_that_dies_or_fails_ends_the_job_with_its_name(tmp_path):
             WorkerError, match=r"rank 1 \(cpu on this machine\) died: it was killed by SIGKILL"
         ):
             await asyncio.wait_for(running, 60)
-        assert gone(ranks[0]["pid"]) and gone(ranks[1]["pid"])
+        assert process_gone(ranks[0]["pid"]) and process_gone(ranks[1]["pid"])
 
         nan_loss = (
             "import torch\nclass Broken(torch.nn.Module):\n"

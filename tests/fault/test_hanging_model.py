@@ -4,7 +4,8 @@ import asyncio
 import time
 
 import pytest
-from faultsetup import hanging_model, use_tiny_model, wait_until_gone
+from faultsetup import hanging_model, use_tiny_model
+from tests.helpers.processes import wait_until_gone
 from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.timeout(240)

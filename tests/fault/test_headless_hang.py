@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.helpers.processes import process_gone
 from tests.helpers.server import TORCHSTUDIO, run_torchstudio, server_env
 from tests.helpers.waiting import wait_until
 
@@ -45,14 +46,6 @@ def hanging(tmp_path):
     return project, pidfile, env
 
 
-def gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return True
-    return state == "Z"  # ended, waiting to be reaped
-
-
 def test_a_stall_is_reported_and_the_timeout_stops_everything(hanging):
     project, pidfile, env = hanging
     home = Path(env["TORCHSTUDIO_HOME"])
@@ -61,7 +54,9 @@ def test_a_stall_is_reported_and_the_timeout_stops_everything(hanging):
     assert "worker datasetload" in done.stderr and "not responding" in done.stderr, done.stderr
     assert "--timeout of 10 s reached while loading the dataset" in done.stderr
     assert "Traceback" not in done.stderr and not done.stdout.strip()
-    wait_until(lambda: gone(int(pidfile.read_text())), timeout=10, what="the stuck worker ended")
+    wait_until(
+        lambda: process_gone(int(pidfile.read_text())), timeout=10, what="the stuck worker ended"
+    )
 
 
 def test_ctrl_c_stops_the_workers_and_exits_cleanly(hanging):
@@ -91,4 +86,6 @@ def test_ctrl_c_stops_the_workers_and_exits_cleanly(hanging):
         "torchstudio run: interrupted (Ctrl-C) while loading the dataset: stopping the workers"
     ), err
     assert "Traceback" not in err and "did not load" not in err and not out.strip(), err
-    wait_until(lambda: gone(int(pidfile.read_text())), timeout=10, what="the stuck worker ended")
+    wait_until(
+        lambda: process_gone(int(pidfile.read_text())), timeout=10, what="the stuck worker ended"
+    )

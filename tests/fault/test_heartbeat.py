@@ -5,8 +5,8 @@ import time
 from pathlib import Path
 
 import pytest
-from faultsetup import process_gone
 from tests.helpers import waiting
+from tests.helpers.processes import process_gone
 from tests.helpers.recording import RecordingManager
 
 pytestmark = pytest.mark.timeout(120)

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from faultsetup import check_project_file, children_of, use_tiny_model, wait_until_gone
+from faultsetup import check_project_file, use_tiny_model
+from tests.helpers.processes import children_of, wait_until_gone
 from tests.helpers.tiers import soak
 
 from torchstudio.app.catalog import Catalog

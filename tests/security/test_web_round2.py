@@ -92,3 +92,18 @@ def test_a_negative_sample_index_is_refused(server, cookie):
     for path in ("/api/dataset/sample/train/-1/0.png", "/api/dataset/sample/valid/0/-1.png"):
         status, _, body = server.request("GET", path, {"Cookie": cookie})
         assert status == 400 and b"start at 0" in body, (path, status, body)
+
+
+def test_image_routes_refuse_what_they_cannot_draw(server, cookie):
+    refused = {
+        "/api/dataset/sample/test/0/0.png": b"bad split",
+        "/api/dataset/sample/train/0/0.png?w=0": b"bad split or size",
+        "/api/dataset/sample/train/0/0.png?h=5000": b"bad split or size",
+        "/api/dataset/draw/other/0/0/0.png": b"bad split",
+        "/api/dataset/draw/train/0/0/0.png?w=99999": b"bad split or size",
+        "/api/dataset/draw/train/0/0/-1.png": b"start at 0",
+        "/api/dataset/draw/train/-3/0/0.png": b"start at 0",
+    }
+    for path, reason in refused.items():
+        status, _, body = server.request("GET", path, {"Cookie": cookie})
+        assert status == 400 and reason in body, (path, status, body)
