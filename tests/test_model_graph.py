@@ -62,7 +62,9 @@ def check_graph(graph):
         assert level["tracer"] in ("fx", "hooks")
         seen = set()
         for node in nodes:
-            assert set(node) == KEYS and node["kind"] in KINDS
+            # fx nodes also say which module calls they run inside (for views: test_graph_view)
+            assert set(node) - {"scope"} == KEYS and node["kind"] in KINDS
+            assert ("scope" in node) == (level["tracer"] == "fx")
             assert node["name"] not in seen
             assert all(name in seen for name in node["inputs"]), node
             seen.add(node["name"])

@@ -152,6 +152,28 @@ def test_the_graph_canvas_details_full_screen_and_reload(server, page):
     details = page.locator("[data-ts=node-details]")
     details.wait_for()
     assert "\n" in details.inner_text() and details.inner_text().strip()
+
+    # Open the features module in place: its layers are drawn inside, the rest stays closed.
+    nodes = page.locator("[data-ts=graph] svg g.node")
+    closed = nodes.count()
+    page.locator('[data-ts=graph] g.node[data-key="features"][data-expandable]').dblclick()
+    inside = page.locator('[data-ts=graph] g.node[data-parent="features"]')
+    inside.first.wait_for()
+    assert nodes.count() == closed - 1 + inside.count() and inside.count() >= 4
+    assert page.locator('[data-ts=graph] g.node[data-key="classifier"]').count() == 1
+    inside.first.click()
+    assert "input: " in details.inner_text() and "output: " in details.inner_text()
+    page.locator("[data-ts=graph-close-all]").wait_for()
+    # A reload keeps it open, the slider at the level drawn.
+    page.reload()
+    show_tab(page, "Models")
+    inside.first.wait_for()
+    # A double-click inside closes it again.
+    inside.last.dblclick()
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('[data-ts=graph] svg g.node').length === n", arg=closed
+    )
+    assert not page.locator("[data-ts=graph-close-all]").is_visible()
     page.locator("[data-ts=graph-fullscreen]").click()
     box = page.locator(".ts-graph-box")
     page.wait_for_function("() => document.querySelector('.ts-graph-box.ts-fullscreen')")

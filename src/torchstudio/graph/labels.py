@@ -64,9 +64,16 @@ def node_tooltip(node: dict[str, Any]) -> str:
     for key in ("params", "dtype"):
         if node.get(key):
             lines.append(f"{key}: {node[key]}")
+    for shape in node.get("input_shapes") or []:
+        lines.append(f"input: {shape_text(shape) or '?'}")
     shape = shape_text(node.get("shape"))
     if shape:
-        lines.append(f"shape: {shape}")
+        lines.append(f"output: {shape}")
+    if node.get("expandable"):
+        lines.append("double-click: open its modules in place")
+    if node.get("parent"):
+        shift = "shift+" if node.get("expandable") else ""
+        lines.append(f"{shift}double-click: close {node['parent']}")
     return "\n".join(lines)
 
 

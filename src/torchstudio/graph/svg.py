@@ -85,7 +85,16 @@ def render_svg(graph_layout: Layout, nodes: Sequence[dict[str, Any]]) -> str:
         fill, stroke = node_colours(node)
         title, subtitle = node_texts(node)
         left, top = box.x - box.width / 2, box.y - box.height / 2
-        out.append(f'<g class="node" data-name={attr(box.name)}>')
+        # What the page may do with the node: open its module in place, or close the one
+        # it is drawn inside (torchstudio.graph.view).
+        marks = "".join(
+            f" data-{mark}={attr(node[field])}"
+            for mark, field in (("key", "key"), ("parent", "parent"))
+            if node.get(field)
+        )
+        if node.get("expandable"):
+            marks += ' data-expandable="1"'
+        out.append(f'<g class="node" data-name={attr(box.name)}{marks}>')
         out.append(f"<title>{text(node_tooltip(node))}</title>")
         out.append(
             f'<rect x="{_num(left)}" y="{_num(top)}" width="{_num(box.width)}" '

@@ -12,7 +12,8 @@ with level = {"tracer": "fx"|"hooks", "nodes": [node, ...]} and node =
 the module path ("features.0") or the function/method name; `params` a summary text
 ("1→32, k=3 · 320 params", or ""); `shape` a list, a list of shapes (tuple outputs) or None;
 `dtype` likewise; `inputs` the names of the nodes consumed, in order, each naming an
-earlier node. Parameters or buffers that the forward reads directly are "input" nodes
+earlier node; `scope` (fx only) the module calls the node runs inside, for views that open
+modules in place (`torchstudio.graph.view`). Parameters or buffers that the forward reads directly are "input" nodes
 with op "attribute".
 
 fx gives every operation. A model it cannot trace (data-dependent control flow such as
@@ -123,9 +124,20 @@ def _trace(model: nn.Module, level: int) -> fx.GraphModule:
         return fx.GraphModule(tracer.root, graph, type(model).__name__)
 
 
+def _scope(node: fx.Node, depths: dict[str, int]) -> list[list[Any]]:
+    """The module calls a node runs inside, outermost first: [key, path, class, depth]."""
+    scope = []
+    for key, (path, cls) in (node.meta.get("nn_module_stack") or {}).items():
+        if path in depths:  # not the root
+            name = getattr(cls, "__name__", str(cls).rsplit(".", 1)[-1].rstrip("'>"))
+            scope.append([str(key), str(path), name, depths[path]])
+    return scope
+
+
 def fx_nodes(model: nn.Module, inputs: Sequence[torch.Tensor], level: int) -> list[dict[str, Any]]:
     """The nodes of one level, traced by torch.fx, shapes from running the example inputs."""
     module = _trace(model, level)
+    depths = module_depths(model)
     with torch.no_grad():
         # Clones: a model that works in place must not change the caller's example.
         ShapeProp(module).propagate(*(t.clone() for t in inputs))
@@ -143,6 +155,7 @@ def fx_nodes(model: nn.Module, inputs: Sequence[torch.Tensor], level: int) -> li
                 "shape": shape,
                 "dtype": dtype,
                 "inputs": [n.name for n in node.all_input_nodes],
+                "scope": _scope(node, depths),
             }
         )
     return nodes

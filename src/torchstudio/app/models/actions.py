@@ -29,6 +29,7 @@ class ModelState:
     build_status: str = ""  # "" / building / built / error
     build_error: str | None = None
     level: int = 1
+    opened: tuple[str, ...] = ()  # module calls of the graph opened in place at this level
     prediction: dict[str, Any] | None = None
     serial: int = 0  # one per prediction: in its image URLs
     tensors: dict[str, list[Any]] = field(default_factory=dict)  # the prediction's
@@ -79,8 +80,33 @@ class ModelActions:
         return True
 
     def set_level(self, name: str, level: int) -> None:
-        self.state(name).level = int(level)
+        """Draw the graph at `level`; modules opened in place close (the slider says it all)."""
+        state = self.state(name)
+        if state.level == int(level):
+            return
+        state.level, state.opened = int(level), ()
         self._changed(name)
+
+    def open_module(self, name: str, key: str) -> None:
+        """Open the module call `key` of the graph in place: its children are drawn."""
+        state = self.state(name)
+        if key not in state.opened:
+            state.opened = (*state.opened, key)
+            self._changed(name)
+
+    def close_all(self, name: str) -> None:
+        state = self.state(name)
+        if state.opened:
+            state.opened = ()
+            self._changed(name)
+
+    def close_module(self, name: str, key: str) -> None:
+        """Close the opened module call `key` and every call opened inside it."""
+        state = self.state(name)
+        kept = tuple(k for k in state.opened if k != key and not k.startswith(key + "."))
+        if kept != state.opened:
+            state.opened = kept
+            self._changed(name)
 
     async def predict(self, name: str, index: int) -> None:
         state = self.state(name)

@@ -12,6 +12,7 @@ import contextlib
 import math
 import re
 from collections import Counter
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from torchstudio.app.fingerprint import short
 from torchstudio.app.models.runs import Run, key_settings
 from torchstudio.app.models.service import ModelError, ModelService
 from torchstudio.app.runtime.manager import WorkerError
+from torchstudio.graph.view import graph_view
 from torchstudio.remote.errors import RemoteError
 from torchstudio.train.ddp.plan import PlanError, parse_devices
 
@@ -220,14 +222,14 @@ class ModelViews:
         graph = self.models.graphs.get(name) or {}
         return int(graph.get("max_depth") or len(graph.get("levels") or {}) or 0)
 
-    async def graph_svg(self, name: str, level: int) -> str:
+    async def graph_svg(self, name: str, level: int, opened: Collection[str] = ()) -> str:
+        """The graph at `level`, with the module calls in `opened` opened in place."""
         graph = self.models.graphs.get(name)
-        if not graph:
+        if not graph or not graph.get("levels"):
             raise ModelError("build the model to see its graph")
-        levels = graph.get("levels") or {}
-        chosen = levels.get(str(level)) or levels.get(str(max(int(k) for k in levels)))
+        nodes = graph_view(graph, level, opened)
         drawer = await self.models.pool.get("graphdraw")
-        return str(await drawer.request("draw", {"graph": chosen}))
+        return str(await drawer.request("draw", {"graph": {"nodes": nodes}}))
 
     def curve_entry(self, name: str) -> dict[str, Any]:
         epochs = [

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from urllib.parse import quote
 
-from nicegui import background_tasks, ui
+from nicegui import background_tasks, events, ui
 
 from torchstudio.app.catalog import form_parameters, module_key
 from torchstudio.app.dataset.definition import error_line
@@ -42,6 +42,20 @@ document.addEventListener('click', (e) => {
   panel.textContent = title ? title.textContent : '';
   panel.style.display = title ? 'block' : 'none';
 });
+// A double-click on a module opens it in place (its children drawn); on a node drawn inside
+// an opened module (with shift when the node opens too), it closes that module. Caught
+// before the zoom's double-click (fit).
+document.addEventListener('dblclick', (e) => {
+  const node = e.target.closest && e.target.closest('.ts-graph-box g.node');
+  if (!node) return;
+  e.stopPropagation();
+  const box = node.closest('.ts-graph-box');
+  const parent = node.dataset.parent || null;
+  const opens = node.dataset.expandable && !(e.shiftKey && parent);
+  const open = opens ? node.dataset.key : null;
+  const close = opens ? null : parent;
+  if (open || close) emitEvent('ts_graph_toggle', {model: box.dataset.model, open, close});
+}, true);
 window.tsGraphFullscreen = (id) => {
   const box = document.getElementById(id);
   const on = box.classList.toggle('ts-fullscreen');
@@ -220,6 +234,7 @@ def build_panel(studio: Studio, live: Live, name: str) -> None:
             ui.slider(min=1, max=1, value=1).classes("grow").mark(f"graph-level-{mark_id(name)}")
         )
     box = ui.element("div").classes("ts-zoom ts-graph-box border w-full").style("height: 460px")
+    box.props(f"data-model={json.dumps(name)}")
     with box:
         graph = ui.element("div").props("data-ts=graph").mark(f"graph-{mark_id(name)}")
         graph.style("width: 100%; height: 100%")
@@ -230,10 +245,14 @@ def build_panel(studio: Studio, live: Live, name: str) -> None:
         )
         leave.classes("ts-graph-exit").props('round dense aria-label="leave full screen"')
     with ui.row().classes("w-full items-center gap-2") as graph_tools:
-        ui.label("Click a node for its details; wheel to zoom, drag to pan.").classes(
-            "text-xs ts-hint"
-        )
+        ui.label(
+            "Click a node for its details; double-click a module to open it in place "
+            "(shift+double-click inside it closes it); wheel to zoom, drag to pan."
+        ).classes("text-xs ts-hint")
         ui.space()
+        close_all = ui.button(
+            "Close opened", icon="unfold_less", on_click=lambda: actions.close_all(name)
+        ).props("flat dense data-ts=graph-close-all")
         ui.button(
             "Fit",
             icon="fit_screen",
@@ -250,6 +269,17 @@ def build_panel(studio: Studio, live: Live, name: str) -> None:
     client = ui.context.client
     level.on_value_change(lambda e: actions.set_level(name, int(e.value or 1)))
 
+    def toggle(event: events.GenericEventArguments) -> None:
+        args = event.args if isinstance(event.args, dict) else {}
+        if args.get("model") != name:
+            return  # another model's graph on this page
+        if args.get("open"):
+            actions.open_module(name, str(args["open"]))
+        elif args.get("close"):
+            actions.close_module(name, str(args["close"]))
+
+    ui.on("ts_graph_toggle", toggle)
+
     def show(_: object) -> None:
         state = actions.state(name)
         build = project.model(name).get("build") or {}
@@ -264,10 +294,13 @@ def build_panel(studio: Studio, live: Live, name: str) -> None:
         error.set_text(state.build_error or "")
         levels = views.graph_levels(name)
         level.props(f"max={max(levels, 1)}")
+        level.set_value(state.level)  # in step with what is drawn (a reload, a clamp)
+        close_all.set_visibility(bool(state.opened))
         level.set_visibility(levels > 1)
         if state.build_status == "built" and levels:
             version = id(studio.models.graphs.get(name))
-            src = f"/api/model/graph.svg?name={quote(name)}&level={state.level}&v={version}"
+            opened = "".join(f"&open={quote(key)}" for key in state.opened)
+            src = f"/api/model/graph.svg?name={quote(name)}&level={state.level}{opened}&v={version}"
             background_tasks.create(show_graph(src))
         box.set_visibility(state.build_status == "built" and levels > 0)
         graph_tools.set_visibility(state.build_status == "built" and levels > 0)
@@ -279,7 +312,7 @@ def build_panel(studio: Studio, live: Live, name: str) -> None:
     def signature() -> tuple:
         state = actions.state(name)
         graph_id = id(studio.models.graphs.get(name)) if studio.models else 0
-        return state.build_status, state.build_error, state.level, graph_id
+        return state.build_status, state.build_error, state.level, state.opened, graph_id
 
     live.watch(["actions", "model"], show, signature, model=name)
     models = studio.models

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Response
+from fastapi import FastAPI, HTTPException, Query, Response
 from nicegui import app as nicegui_app
 
 from torchstudio.app.models.actions import OUTPUT_KINDS
@@ -37,11 +38,14 @@ def register_model_routes(studio: Studio, app: FastAPI = nicegui_app) -> None:
     """The Model tabs' routes on `app` (NiceGUI's, or a test's own FastAPI app)."""
 
     @app.get("/api/model/graph.svg")
-    async def graph_svg(name: str, level: int = 1) -> Response:
+    async def graph_svg(
+        name: str, level: int = 1, opened: Annotated[list[str] | None, Query(alias="open")] = None
+    ) -> Response:
+        """The graph at `level`, with the module calls named by `open` opened in place."""
         if studio.views is None:
             raise HTTPException(404, "no project is open")
         try:
-            svg = await studio.views.graph_svg(name, level)
+            svg = await studio.views.graph_svg(name, level, opened or ())
         except (ModelError, WorkerError) as exc:
             raise HTTPException(404, str(exc)) from exc
         return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
