@@ -35,3 +35,34 @@ async def test_choosing_another_module_shows_its_docs_and_code(user):
     field = next(iter(user.find(marker="param-size").elements))
     await eventually(lambda: field.error is not None)
     assert isinstance(field, ui.input) and "10 +" in field.error
+
+
+async def test_hand_written_code_shows_as_custom_code_and_a_module_asks_first(user):
+    await user.open("/")
+    await user.should_see(marker="dataset-module")
+    picker = next(iter(user.find(marker="dataset-module").elements))
+    origin = next(iter(user.find(marker="dataset-origin").elements))
+    names = [str(label) for label in picker.options.values()]
+    assert names == sorted(names, key=str.lower)
+    origin.set_value("torchvision")
+    await eventually(lambda: len(picker.options) > 20)
+    names = [str(label).removesuffix(" (present)") for label in picker.options.values()]
+    assert names == sorted(names, key=str.lower), names
+
+    editor = next(iter(user.find(marker="dataset-code").elements))
+    editor.set_value(
+        "# mine\nfrom torchstudio.datasets import Digits\n\ntrain = Digits(train=True)\n"
+    )
+    await eventually(lambda: picker.value == "custom code", what="the picker saying custom code")
+    # Picking a module would replace the user's code: asked first, and kept when they say so.
+    picker.set_value("torchstudio:Digits")
+    await user.should_see(marker="keep-edited")
+    user.find(marker="keep-edited").click()
+    await eventually(lambda: picker.value == "custom code")
+    assert editor.value.startswith("# mine\n")
+    picker.set_value("torchstudio:Digits")
+    await user.should_see(marker="replace-edited")
+    user.find(marker="replace-edited").click()
+    await eventually(lambda: picker.value == "torchstudio:Digits")
+    await eventually(lambda: "# mine" not in editor.value, what="the module's code back")
+    assert "Digits(train=True)" in editor.value

@@ -8,6 +8,7 @@ from torchstudio.app.catalog import ORIGINS, form_parameters, module_key
 from torchstudio.app.dataset.service import DatasetService
 from torchstudio.app.pages.layout import CODE_THEME, mark_error_line
 from torchstudio.app.pages.live import Live
+from torchstudio.app.pages.model_editor import ask_replace
 from torchstudio.app.runtime.server_desk import ServerDesk
 from torchstudio.app.runtime.server_status import HERE
 
@@ -42,9 +43,20 @@ def server_choice(dataset: DatasetService, desk: ServerDesk, live: Live) -> None
     )
 
 
+# The picker's entry while the dataset is hand-written code (no module): never a module key,
+# which is always "origin:name".
+CUSTOM_CODE = "custom code"
+
+
 def module_picker(dataset: DatasetService, live: Live) -> None:
     """Origin, then module; the chosen module's documentation below."""
     groups = dataset.catalog.grouped("datasets")
+
+    def shown_module() -> str | None:
+        """The module the code comes from; None once the code is the user's own."""
+        definition = dataset.definition
+        return None if definition.code_edited else definition.module
+
     current = dataset.module_info()
     origin = ORIGINS.get(current.origin, current.origin) if current else next(iter(groups))
     with ui.row().classes("w-full items-end gap-2 no-wrap"):
@@ -56,14 +68,26 @@ def module_picker(dataset: DatasetService, live: Live) -> None:
     def fill_modules(label: str) -> None:
         # torchvision datasets whose files are in the data folder say so (no download).
         present = set(dataset.present_vision_datasets()) if label == "torchvision" else set()
-        module_select.options = {
-            module_key(m): f"{m.name} (present)" if m.name in present else m.name
-            for m in groups.get(label, [])
+        # Sorted by name: the lists are long (torchvision's has 70), and typing filters them.
+        modules = sorted(groups.get(label, []), key=lambda m: m.name.lower())
+        options = {
+            module_key(m): f"{m.name} (present)" if m.name in present else m.name for m in modules
         }
+        if shown_module() is None:
+            options[CUSTOM_CODE] = CUSTOM_CODE
+        module_select.options = options
         module_select.update()
 
     def picked(key: str | None) -> None:
-        if key and key != dataset.definition.module:
+        if not key or key == CUSTOM_CODE or key == shown_module():
+            return
+        if dataset.definition.code_edited:  # the user's own code: replaced only if they say so
+            ask_replace(
+                "dataset code",
+                lambda: dataset.choose_module(key),
+                lambda: module_select.set_value(CUSTOM_CODE),
+            )
+        else:
             dataset.choose_module(key)
 
     origin_select.on_value_change(lambda e: fill_modules(e.value))
@@ -76,12 +100,17 @@ def module_picker(dataset: DatasetService, live: Live) -> None:
             label = ORIGINS.get(info.origin, info.origin)
             if origin_select.value != label:
                 origin_select.set_value(label)
+        key = key or CUSTOM_CODE  # hand-written code: the picker says so
+        if key != CUSTOM_CODE and CUSTOM_CODE in module_select.options:
+            module_select.options = {
+                k: v for k, v in module_select.options.items() if k != CUSTOM_CODE
+            }
         if module_select.value != key:
             if key not in module_select.options:
-                module_select.options = {**module_select.options, key: key} if key else {}
+                module_select.options = {**module_select.options, key: key}
             module_select.set_value(key)
 
-    live.watch(["dataset"], show_module, lambda: dataset.definition.module)
+    live.watch(["dataset"], show_module, shown_module)
 
     @ui.refreshable
     def documentation() -> None:
