@@ -2,6 +2,7 @@
 Delete that asks first: the real app in Chromium, with a screenshot of each tab."""
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -29,6 +30,8 @@ CRUSHED = """() => [...document.querySelectorAll(`.q-toggle__label, .q-field__la
   })
   .map((e) => `${e.innerText.slice(0, 30)} ${Math.round(e.getBoundingClientRect().width)}px`)"""
 OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
+OPENED = """(header) => header.closest('.q-expansion-item')
+  .classList.contains('q-expansion-item--expanded')"""
 DARK = "() => document.body.classList.contains('body--dark')"
 
 
@@ -120,6 +123,17 @@ def test_axe_finds_no_serious_violation_on_any_tab(server, page, scheme):
     for tab in TABS:
         show_tab(page, tab)
         assert serious_violations(page) == [], f"{tab} tab, {scheme} theme"
+        # Then with every folded part of the tab opened (settings, output, export, probes...)
+        folded = page.locator(
+            ".q-tab-panel:visible .q-expansion-item--collapsed > .q-expansion-item__container"
+            " > .q-item"
+        )
+        for _ in range(3):  # an opened part may hold folded parts of its own
+            for header in folded.element_handles():
+                header.click()
+                page.wait_for_function(OPENED, arg=header)
+        expect(folded).to_have_count(0)
+        assert serious_violations(page) == [], f"{tab} tab opened, {scheme} theme"
 
 
 def test_the_common_case_fits_one_screen(server, page):
