@@ -199,3 +199,36 @@ def test_the_graph_canvas_details_full_screen_and_reload(server, page):
     page.reload()
     show_tab(page, "Models")
     page.locator("[data-ts=graph] svg g.node").first.wait_for()
+
+
+ACTIVE = "() => (document.activeElement && document.activeElement.innerText || '').trim()"
+IN_EDITOR = "() => !!(document.activeElement && document.activeElement.closest('.cm-editor'))"
+
+
+def tab_to(page, text: str, presses: int = 80) -> None:
+    """Press Tab until the focused control reads `text` (fails after `presses`). In a code
+    editor Tab indents; Escape first makes it move on, as CodeMirror documents."""
+    seen = []
+    for _ in range(presses):
+        if page.evaluate(IN_EDITOR):
+            page.keyboard.press("Escape")
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate(ACTIVE)[:20])
+        if seen[-1].lower().endswith(text.lower()):  # buttons show their text in capitals
+            return
+    raise AssertionError(f"{text!r} not reached by Tab; focused in turn: {seen}")
+
+
+def test_the_main_actions_work_from_the_keyboard(server, page):
+    page.goto(server.url)
+    page.get_by_role("button", name="Load").wait_for()
+    tab_to(page, "Load")
+    page.keyboard.press("Enter")
+    page.get_by_text("1438 training samples", exact=True).wait_for()
+    tab_to(page, "Dataset")  # the tab bar: arrows go from tab to tab
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="Build", exact=True).wait_for()
+    tab_to(page, "Build")
+    page.keyboard.press("Enter")
+    page.locator("[data-ts=build-status]").get_by_text("parameters").wait_for()
