@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from faultsetup import check_project_file, use_tiny_model
-from tests.helpers.processes import children_of, wait_until_gone
+from tests.helpers.processes import descendants_of, wait_until_gone
 from tests.helpers.tiers import soak
 
 from torchstudio.app.catalog import Catalog
@@ -71,7 +71,7 @@ class App:
 
     def kill(self) -> list[int]:
         """SIGKILL it; returns the pids of the workers it had (said it) started."""
-        pids = set(self.workers) | set(children_of(self.process.pid))
+        pids = set(self.workers) | set(descendants_of(self.process.pid))
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
         while not self.lines.empty():

@@ -33,6 +33,16 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def descendants_of(pid: int) -> list[int]:
+    """The processes `pid` started, and theirs (workers forked by the app's fork server)."""
+    found, queue = [], [pid]
+    while queue:
+        children = children_of(queue.pop())
+        found.extend(children)
+        queue.extend(children)
+    return found
+
+
 def wait_until_gone(pids: list[int], timeout: float) -> list[int]:
     """Wait until every pid is gone; returns those still running after `timeout`."""
     with contextlib.suppress(AssertionError):

@@ -61,5 +61,13 @@ def print_line(value, ctx):
     return None
 
 
+@handlers.on("where")
+def where(value, ctx):
+    """The worker's folder, an environment variable and its import path."""
+    import sys
+
+    return {"cwd": os.getcwd(), "env": os.environ.get(value), "path": sys.path, "pid": os.getpid()}
+
+
 if __name__ == "__main__":
     raise SystemExit(run_worker(handlers, "crashworker"))

@@ -1,13 +1,15 @@
 """How a worker process gets started: the one seam between the worker manager and a machine.
 
-`LocalLauncher` runs a worker as a subprocess of the app. A remote launcher (over SSH)
-implements the same `Launcher` protocol, so the manager treats both alike.
+`LocalLauncher` runs a worker on this machine: forked from the fork server, which holds torch
+imported already (`forking`), or as a new interpreter. A remote launcher (over SSH)
+implements the same `Launcher` protocol, so the manager treats all alike.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import functools
 import os
 import shutil
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 import torchstudio
+from torchstudio.app.runtime.forking import ForkServerError, fork_server, forking_enabled
 
 
 class WorkerProcess(Protocol):
@@ -104,9 +107,30 @@ class LocalLauncher:
             env["PYTHONPATH"] = package_only_path()
         return env
 
+    def forks(self) -> bool:
+        """Whether workers are forked from the fork server: with the app's own Python."""
+        return os.path.abspath(self.python) == os.path.abspath(sys.executable) and forking_enabled()
+
+    async def warm_up(self) -> None:
+        """Start the fork server now, so that the first worker need not wait for its imports."""
+        if self.forks():
+            with contextlib.suppress(ForkServerError):
+                server = fork_server(self.python)
+                await asyncio.get_running_loop().run_in_executor(None, server.ensure_started)
+
     async def launch(
         self, module: str, address: str, port: int, secret: str, env: Mapping[str, str]
-    ) -> LocalProcess:
+    ) -> WorkerProcess:
+        """Fork the worker from the fork server when it runs with the app's own Python (a new
+        interpreter otherwise, or when the server cannot serve)."""
+        if self.forks():
+            with contextlib.suppress(ForkServerError):
+                return await fork_server(self.python).launch(
+                    module,
+                    ["--address", address, "--port", str(port)],
+                    {**os.environ, **env},
+                    secret,
+                )
         process = await asyncio.create_subprocess_exec(
             self.python,
             "-P",  # not the app's current folder on the import path: only what trust covers

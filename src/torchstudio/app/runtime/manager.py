@@ -232,6 +232,9 @@ class WorkerManager:
         self.port = listener.getsockname()[1]
         self._spawn(self._accept_loop())
         self._spawn(self._watch_responses())
+        warm_up = getattr(self.launcher, "warm_up", None)  # the local one's fork server
+        if warm_up is not None:
+            self._spawn(warm_up())
 
     async def close(self) -> None:
         await asyncio.gather(*(w.stop() for w in self.workers.values() if w.alive))
