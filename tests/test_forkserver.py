@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
 import signal
 
@@ -95,3 +97,16 @@ async def test_a_stopped_worker_is_reaped_and_reported(worker_env):
         await worker.stop()
         await eventually(lambda: process_gone(pid), what="the stopped worker gone")
         assert worker.exit is not None and worker.exit["code"] == 0
+
+
+async def test_a_cancelled_wait_leaves_the_answer_to_the_others():
+    # The reader thread answers later; a waiter cancelled meanwhile (a stop during a start)
+    # must neither cancel the answer nor make the thread fail when it gives it.
+    answer: concurrent.futures.Future[int] = concurrent.futures.Future()
+    first = asyncio.ensure_future(forking.result_of(answer))
+    second = asyncio.ensure_future(forking.result_of(answer))
+    await asyncio.sleep(0)  # both are waiting
+    first.cancel()
+    answer.set_result(5)  # raised InvalidStateError with asyncio.wrap_future
+    assert await second == 5 and first.cancelled()
+    assert await forking.result_of(answer) == 5

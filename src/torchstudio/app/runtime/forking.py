@@ -21,17 +21,40 @@ import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 FORK_VARIABLE = "TORCHSTUDIO_FORK_WORKERS"  # "0": start every worker as a new interpreter
 READY_TIMEOUT = 120.0  # seconds for the server to import torch on a busy machine
 SERVER_ENDED = -int(signal.SIGKILL)  # the exit code of workers whose server ended
 
 Started = tuple[int, "concurrent.futures.Future[int]"]
+T = TypeVar("T")
 
 
 class ForkServerError(RuntimeError):
     """The fork server could not start, or ended."""
+
+
+async def result_of(future: concurrent.futures.Future[T]) -> T:
+    """Await a future the reader thread resolves; cancelling the wait leaves it alone (other
+    waiters, and the thread's later answer, still see it), unlike `asyncio.wrap_future`."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[T] = loop.create_future()
+
+    def copy(done: concurrent.futures.Future[T]) -> None:
+        if waiter.done():
+            return
+        if done.exception() is not None:
+            waiter.set_exception(done.exception())  # type: ignore[arg-type]
+        else:
+            waiter.set_result(done.result())
+
+    def resolved(done: concurrent.futures.Future[T]) -> None:
+        with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits
+            loop.call_soon_threadsafe(copy, done)
+
+    future.add_done_callback(resolved)
+    return await waiter
 
 
 def forking_enabled(env: Mapping[str, str] = os.environ) -> bool:
@@ -55,7 +78,7 @@ class ForkedProcess:
             yield line.decode("utf-8", errors="replace").rstrip("\n")
 
     async def wait(self) -> int:
-        return await asyncio.wrap_future(self._ended)
+        return await result_of(self._ended)
 
     def _signal(self, number: signal.Signals) -> None:
         if not self._ended.done():  # once reported, the pid may belong to another process
@@ -118,7 +141,11 @@ class ForkServer:
         """The server's replies, until it ends; then every waiting start fails."""
         with contextlib.suppress(OSError), sock.makefile("rb") as lines:
             for line in lines:
-                self._handle(json.loads(line))
+                # One bad line must not end the thread: every later worker would wait on it.
+                with contextlib.suppress(
+                    ValueError, KeyError, concurrent.futures.InvalidStateError
+                ):
+                    self._handle(json.loads(line))
         with self._lock:
             if self._socket is sock:
                 self._socket = None
@@ -178,7 +205,11 @@ class ForkServer:
         finally:
             os.close(write_end)
         try:
-            pid, ended = await asyncio.wrap_future(started)
+            pid, ended = await result_of(started)
+        except asyncio.CancelledError:
+            os.close(read_end)
+            started.add_done_callback(end_unwanted)  # forked all the same: nobody will use it
+            raise
         except BaseException:
             os.close(read_end)
             raise
@@ -202,6 +233,12 @@ class ForkServer:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def end_unwanted(started: concurrent.futures.Future[Started]) -> None:
+    if started.exception() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(started.result()[0], signal.SIGKILL)
 
 
 _servers: dict[str, ForkServer] = {}
