@@ -147,7 +147,8 @@ class Probes:
 
     def interpretation(self, name: str, run: int | None = None) -> dict[str, Any] | None:
         """The stored interpretation of `run` (default: the latest run), with `stale` saying
-        why it no longer describes the run's best weights (None: it does)."""
+        why it no longer describes the run's best weights, or why those no longer fit the
+        dataset or code in use (None: it is current)."""
         record = self.models.project.run(name, run)
         if record is None:
             return None
@@ -155,13 +156,39 @@ class Probes:
         report = stored_interpretation(self.models.project, name, number)
         if report is None:
             return None
-        best = self.models.project.weights(name, "best", number)
-        report["stale"] = (
+        best = self.models.project.weights_epoch(name, "best", number)
+        moved = (
             None
-            if best is not None and best[0] == report["epoch"]
+            if best == report["epoch"]
             else f"run {number}'s best weights changed since (epoch {report['epoch']} then)"
         )
+        report["stale"] = moved or self.models.run_stale(Run.from_record(record))
         return report
+
+    def interpretable(self, name: str, run: int) -> bool:
+        """Whether run `run` has best weights that fit the dataset and code in use."""
+        record = self.models.project.run(name, run)
+        return (
+            record is not None
+            and self.models.project.weights_epoch(name, "best", run) is not None
+            and self.models.run_stale(Run.from_record(record)) is None
+        )
+
+    def missing_line(self, name: str, run: int | None = None) -> str:
+        """Why run `run` (default: the latest) shows no interpretation, and what to do."""
+        record = self.models.project.run(name, run)
+        if record is None:
+            return "Train the model first: the interpretation is of a run's best weights."
+        chosen = Run.from_record(record)
+        if self.models.project.weights_epoch(name, "best", chosen.number) is None:
+            return f"{chosen.label} has no best weights yet (it has not finished an epoch)."
+        reason = self.models.run_stale(chosen)
+        if reason:
+            return f"{reason}: its weights do not fit the dataset or code in use."
+        return (
+            f"{chosen.label} is not interpreted yet: Interpret runs its best weights over the "
+            "whole validation split."
+        )
 
     async def find_lr(self, name: str, steps: int | None = None) -> dict[str, Any]:
         """The range test with the model's settings now, from its initial weights."""
