@@ -11,6 +11,7 @@ import math
 import re
 
 import pytest
+from tests.helpers.browser import card_shot
 from tests.helpers.server import run_torchstudio, start_server
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
@@ -65,6 +66,36 @@ class LabelTwoAlways(nn.Module):
 
 model = LabelTwoAlways()
 """
+SEGMENTATION_DATA = """import torch
+
+def samples(count):
+    found = []
+    for i in range(count):
+        mask = torch.zeros(8, 8, dtype=torch.int64)
+        mask[:, :2] = 1
+        mask[: i % 6 + 1, 6:] = 2
+        found.append((mask[None].float(), mask))
+    return found
+
+train = samples(12)
+valid = samples(6)
+"""
+TWO_AS_ONE = """import torch
+from torch import nn
+
+class TwoAsOne(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        classes = x[:, 0].round().long().clamp(0, 2)
+        classes = torch.where(classes == 2, torch.ones_like(classes), classes)
+        logits = nn.functional.one_hot(classes, 3).permute(0, 3, 1, 2).float() * 6
+        return logits + 0 * self.unused
+
+model = TwoAsOne()
+"""
 CHART_DATA = """(selector) => getElement(document.querySelector(selector)).chart.getOption()
     .series.map((series) => series.data)"""
 
@@ -93,6 +124,13 @@ def regression_server(tmp_path):
 @pytest.fixture
 def multilabel_server(tmp_path):
     server = served(tmp_path, MULTILABEL_DATA, "labels", LABEL_TWO_ALWAYS)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def segmentation_server(tmp_path):
+    server = served(tmp_path, SEGMENTATION_DATA, "masks", TWO_AS_ONE)
     yield server
     server.stop()
 
@@ -162,6 +200,7 @@ def test_regression_view_scatter_residuals_and_worst_samples(regression_server, 
     assert [loss for _, loss in worst[:3]] == [9, 4, 1]
     assert all(loss < 1e-9 for _, loss in worst[3:])
     shot("regression")
+    card_shot(page, "Interpretation", "interpretation-regression")
 
     # The run picker: a second run is the latest and not interpreted yet; run 1 keeps its
     # interpretation; picking run 2 computes its own.
@@ -203,6 +242,7 @@ def test_multilabel_view_per_label_figures_and_worst_samples(multilabel_server, 
     wrong = (math.log1p(math.exp(6)) + 3 * math.log1p(math.exp(-6))) / 4
     assert all(loss == pytest.approx(wrong, rel=1e-2) for _, loss in worst[:8])
     shot("multilabel")
+    card_shot(page, "Interpretation", "interpretation-multilabel")
 
     # A sample shown opens in the Dataset tab's sample browser at its index.
     first = page.locator(f"[data-ts=worst-{name}] .cursor-pointer").first
@@ -213,3 +253,40 @@ def test_multilabel_view_per_label_figures_and_worst_samples(multilabel_server, 
         " return img && img.offsetParent && img.src.includes(`/valid/${index}/`); }",
         arg=index,
     )
+
+
+def test_segmentation_view_iou_and_worst_samples_with_their_masks(segmentation_server, page, shot):
+    name = "masks"
+    summary = train_and_interpret(page, segmentation_server, name)
+    # Class 2 (2, 4 ... 12 pixels in samples 0..5: 42) is always called class 1 (96 pixels).
+    iou_one = 96 / (96 + 42)
+    mean_iou = (1 + iou_one + 0) / 3
+    assert summary.inner_text() == f"segmentation: mean IoU {mean_iou:.3f} on 6 valid samples"
+    rows = page.locator(f"[data-ts=per-class-{name}] tbody tr").all_inner_texts()
+    figures = {cells[0]: cells[1:] for cells in (row.split("\t") for row in rows)}
+    assert figures == {
+        "0": ["1.000", "1.000", "1.000", "1.000", "246"],
+        "1": [
+            f"{iou_one:.3f}",
+            f"{iou_one:.3f}",
+            "1.000",
+            f"{2 * iou_one / (1 + iou_one):.3f}",
+            "96",
+        ],
+        "2": ["0.000", "0.000", "0.000", "0.000", "42"],
+    }
+    # The worst samples: the most class-2 pixels first, each with its target and predicted
+    # masks, which differ (the class-2 corner is class 1 in the prediction).
+    assert [index for index, _ in worst_lines(page, name)] == [5, 4, 3, 2, 1, 0]
+    grid = page.locator(f"[data-ts=worst-{name}]")
+    targets = grid.locator("[data-ts=mask-target]")
+    predicted = grid.locator("[data-ts=mask-predicted]")
+    assert targets.count() == predicted.count() == 6
+    for n in range(6):
+        assert targets.nth(n).get_attribute("src") != predicted.nth(n).get_attribute("src")
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-ts^=mask-]')]
+             .every((image) => image.complete && image.naturalWidth === 8)"""
+    )
+    shot("segmentation")
+    card_shot(page, "Interpretation", "interpretation-segmentation")

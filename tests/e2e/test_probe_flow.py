@@ -7,6 +7,7 @@ learning rate, the second trains and interprets, the third sweeps.
 import re
 
 import pytest
+from tests.helpers.browser import card_shot
 
 from torchstudio.app.models.document import ModelDocument
 from torchstudio.app.store.project import Project
@@ -26,15 +27,6 @@ SAMPLES_LOADED = """(marker) => {
     .filter((image) => image.offsetParent && image.closest(`[data-ts="${marker}"]`));
   return images.length > 0 && images.every((image) => image.complete && image.naturalWidth > 0);
 }"""
-
-
-def card_shot(page, title, name):
-    """The card titled `title` alone, for the docs (the page's fixed bars hidden)."""
-    from tests.helpers.browser import ARTIFACTS
-
-    page.add_style_tag(content=".q-header, .q-footer { display: none !important; }")
-    card = page.locator(".q-card").filter(has=page.get_by_text(title, exact=True)).last
-    card.screenshot(path=str(ARTIFACTS / f"card-{name}.png"))
 
 
 def text_of(page, marker):

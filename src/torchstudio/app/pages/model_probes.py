@@ -50,6 +50,15 @@ def sample_grid(
                 ui.element("img").props(
                     f'src="{url}" width={THUMB} height={THUMB} draggable=false'
                 ).style("image-rendering: pixelated").props("data-ts=interpret-sample")
+                masks = (report.get("masks") or {}).get(str(index))
+                if masks is not None:  # a segmentation: its target and predicted masks
+                    with ui.row().classes("gap-1 no-wrap"):
+                        for kind in ("target", "predicted"):
+                            ui.element("img").props(
+                                f'src="{probe_charts.mask_png(masks[kind])}" '
+                                f"width={THUMB // 2} height={THUMB // 2} title={kind} "
+                                f"draggable=false data-ts=mask-{kind}"
+                            ).style("image-rendering: pixelated")
                 text = f"#{index} · loss {row['loss']:.3g}"
                 ui.label(text).classes("text-xs")
                 if "predicted" in row:
