@@ -170,6 +170,18 @@ def train(page, run):
     )
 
 
+def samples_drawn(page, name):
+    """Wait until every worst sample's picture (drawn by the dataset's renderer) is shown."""
+    page.wait_for_function(
+        """(marker) => {
+          const images = [...document.querySelectorAll(`[data-ts=${marker}] img`)];
+          return images.length > 0 && images.every((i) => i.complete && i.naturalWidth > 0);
+        }""",
+        arg=f"worst-{name}",
+        timeout=60_000,
+    )
+
+
 def worst_lines(page, name):
     """(index, loss) of each worst sample, in the order shown."""
     texts = page.locator(f"[data-ts=worst-{name}] .cursor-pointer").all_inner_texts()
@@ -199,6 +211,7 @@ def test_regression_view_scatter_residuals_and_worst_samples(regression_server, 
     assert [index for index, _ in worst[:3]] == [11, 7, 3]
     assert [loss for _, loss in worst[:3]] == [9, 4, 1]
     assert all(loss < 1e-9 for _, loss in worst[3:])
+    samples_drawn(page, name)
     shot("regression")
     card_shot(page, "Interpretation", "interpretation-regression")
 
@@ -241,6 +254,7 @@ def test_multilabel_view_per_label_figures_and_worst_samples(multilabel_server, 
     assert sorted(index for index, _ in worst[:8]) == [0, 1, 2, 3, 8, 9, 10, 11]
     wrong = (math.log1p(math.exp(6)) + 3 * math.log1p(math.exp(-6))) / 4
     assert all(loss == pytest.approx(wrong, rel=1e-2) for _, loss in worst[:8])
+    samples_drawn(page, name)
     shot("multilabel")
     card_shot(page, "Interpretation", "interpretation-multilabel")
 
@@ -288,5 +302,6 @@ def test_segmentation_view_iou_and_worst_samples_with_their_masks(segmentation_s
         """() => [...document.querySelectorAll('[data-ts^=mask-]')]
              .every((image) => image.complete && image.naturalWidth === 8)"""
     )
+    samples_drawn(page, name)
     shot("segmentation")
     card_shot(page, "Interpretation", "interpretation-segmentation")

@@ -55,6 +55,9 @@ def sweep_panel(studio: Studio, live: Live, name: str) -> None:
             trials.props(f"data-ts=sweep-trials-{tag}")
             parallel.props(f"data-ts=sweep-parallel-{tag}")
             epochs.props(f"data-ts=sweep-epochs-{tag}")
+            afresh = ui.checkbox("afresh (forget the earlier trials)").props(
+                f"dense data-ts=sweep-afresh-{tag}"
+            )
 
     def form() -> dict[str, Dimension]:
         """The model form's parameters, each with a first range from its value now."""
@@ -94,10 +97,11 @@ def sweep_panel(studio: Studio, live: Live, name: str) -> None:
             ui.notify(str(exc), type="negative", multi_line=True)
             return
         count, at_once = int(trials.value or 1), int(parallel.value or 1)
+        fresh = bool(afresh.value)
 
         async def run() -> None:  # in the app: closing the tab does not stop it
             with contextlib.suppress(ModelError):  # the state's message says why
-                await sweeps.run(name, count, at_once, chosen, given)
+                await sweeps.run(name, count, at_once, chosen, given, fresh=fresh)
 
         background_tasks.create(run())
 
@@ -152,7 +156,12 @@ def sweep_panel(studio: Studio, live: Live, name: str) -> None:
 
     def line() -> str:
         state = sweeps.state(name)
-        if state.status == "idle":
+        if state.status == "idle":  # none ran since the app started
+            if stored and stored["trials"]:  # a stop, or a restart: Start goes on
+                return (
+                    f"{stored['trials']} trials in this model's study: Start goes on to the "
+                    "trials asked (afresh: a new study)"
+                )
             return ""
         return f"{state.status}: {len(state.records)}/{state.trials} trials · {state.message}"
 
