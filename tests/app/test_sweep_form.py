@@ -6,12 +6,15 @@ a loss growing with their distance to 3. The sweep must find it, each trial must
 model built with its own scale, and adopting the best trial must make it the model's form.
 """
 
+import asyncio
+
 import pytest
 from tests.helpers.studios import demo_studio
 
 from torchstudio.app.models.overrides import OverrideError, parse_set
 from torchstudio.app.models.overrides import apply as apply_settings
 from torchstudio.app.models.runs import Run, code_fingerprint
+from torchstudio.app.sweeps.service import SweepService
 from torchstudio.app.sweeps.space import parse_space
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
@@ -86,6 +89,23 @@ async def test_a_sweep_over_a_form_parameter_finds_its_best_value(tmp_path):
         assert models.run_stale(runs[best["run"]]) is None
         other = next(line for line in lines if line["params"]["model.scale"] != found)
         assert "changed since" in models.run_stale(runs[other["run"]])
+
+        # Stop ends a sweep after its trial; the app restarted (a new service) goes on with
+        # the same study, from the trials it has, to the number asked.
+        def stop_now(record):
+            asyncio.ensure_future(studio.sweeps.stop(name))
+
+        given = [parse_set("epochs=1")]
+        stopped = await studio.sweeps.run(name, 15, 1, SPACE, given, stop_now, prune=False)
+        assert stopped["trials"] == 13 and studio.sweeps.state(name).status == "stopped"
+        again = SweepService(models)
+        resumed = await again.run(name, 15, 1, SPACE, given, prune=False)
+        assert resumed["trials"] == 15 and len(again.state(name).records) == 2
+        # The trial under way when Stop came (a run) does not count: it is proposed again,
+        # first, when the sweep goes on.
+        runs = [Run.from_record(r) for r in project.runs(name)]
+        assert len(runs) == 16 and runs[13].model_values == runs[14].model_values
+        assert resumed["direction"] == "minimize"
 
 
 def _valid_inputs():

@@ -184,8 +184,8 @@ def interpretation_panel(studio: Studio, live: Live, name: str, open_sample: Ope
     tag = mark_id(name)
     chosen: dict[str, Any] = {"run": None, "listing": False}  # run None: the latest
 
-    def interpret() -> None:
-        probes.spawn(probes.interpret(name, chosen["run"]))
+    def interpret() -> None:  # the run shown (the picker's), not another one with weights
+        probes.spawn(probes.interpret(name, picker.value))
 
     with ui.row().classes("w-full items-center gap-2"):
         picker = ui.select({}, label="run").props(f"dense data-ts=interpret-run-{tag}")
