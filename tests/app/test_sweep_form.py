@@ -89,6 +89,13 @@ async def test_a_sweep_over_a_form_parameter_finds_its_best_value(tmp_path):
         assert models.run_stale(runs[best["run"]]) is None
         other = next(line for line in lines if line["params"]["model.scale"] != found)
         assert "changed since" in models.run_stale(runs[other["run"]])
+        # Another trial's run is still interpreted with its own scale: its form values are
+        # kept with it, and make its code again.
+        assert models.run_fits(runs[other["run"]]) is None
+        report = await studio.probes.interpret(name, other["run"])
+        scale = other["params"]["model.scale"]
+        assert report["kind"] == "regression" and report["count"] == 20
+        assert report["mae"] == pytest.approx(abs(3 - scale) * sum(_valid_inputs()) / 20, rel=1e-4)
 
         # Stop ends a sweep after its trial; the app restarted (a new service) goes on with
         # the same study, from the trials it has, to the number asked.

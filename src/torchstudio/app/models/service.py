@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from torchstudio.app.catalog import code_for
 from torchstudio.app.dataset.service import DatasetService, StaleResult
 from torchstudio.app.demo import DEMO_MODEL, new_model
 from torchstudio.app.fingerprint import short
@@ -201,6 +202,28 @@ class ModelService:
     def run_stale(self, run: Run) -> str | None:
         """Why a run's results no longer match the dataset or code in use (None: they do)."""
         return run.stale_reason(self.dataset.fingerprint(), self.code_fingerprint(run.model))
+
+    def run_code(self, run: Run) -> str | None:
+        """The model code run `run` trained, when it can be made again: the model's own, or
+        the model's form with the values the run records (a sweep trial's); None if not."""
+        document = self.document(run.model)
+        if not run.code or run.code == code_fingerprint(document.code, document.workdir):
+            return document.code
+        info = self.dataset.catalog.find("models", document.module) if document.module else None
+        if not run.model_values or info is None or document.code_edited:
+            return None
+        values = {**document.values, **run.model_values}
+        code, errors = code_for(info, values)
+        if code is None or run.code != code_fingerprint(code, document.workdir):
+            return None
+        return code
+
+    def run_fits(self, run: Run) -> str | None:
+        """Why run `run`'s weights cannot be used now (None: they can, with `run_code`)."""
+        reason = run.dataset_stale(self.dataset.fingerprint())
+        if reason is None and self.run_code(run) is None:
+            reason = run.code_stale(self.code_fingerprint(run.model))
+        return reason
 
     def weights_run(self, name: str) -> tuple[Run, bytes]:
         """The newest run with best weights, and those weights, for outputs and exports.
