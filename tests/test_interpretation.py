@@ -10,6 +10,7 @@ from torchstudio.probe.interpretation import (
     cell_samples,
     interpret,
     sample_row,
+    small_mask,
     summary,
     task_of,
 )
@@ -108,6 +109,11 @@ def test_segmentation_iou_and_multilabel_figures():
     figures = {f["class"]: f for f in report["per_class"]}
     assert figures["0"]["iou"] == pytest.approx(6 / 8) and figures["1"]["iou"] == 0.0
     assert report["mean_iou"] == pytest.approx(3 / 8) and report["worst"] == [0, 1]
+    # The worst samples' target and predicted masks, kept for the page.
+    assert report["masks"]["0"] == {"target": [[0, 0], [1, 1]], "predicted": [[0, 0], [0, 0]]}
+    assert "masks" not in summary(report)
+    big = small_mask(np.full((200, 130), -100))  # every 4th pixel: at most 64 a side
+    assert (len(big), len(big[0])) == (50, 33) and big[0][0] == -1
 
     labels = np.array([[1, 0, 1], [0, 1, 1], [1, 1, 0], [0, 0, 1]], dtype=np.float32)
     logits = np.where(labels > 0, 3.0, -3.0).astype(np.float32)

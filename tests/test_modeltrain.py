@@ -223,6 +223,22 @@ def test_best_is_highest_metric_then_lowest_loss():
     assert not is_better(0.4, 0.1, Best(1, 0.5, 1.0))
     assert is_better(0.5, 0.9, Best(1, 0.5, 1.0))
     assert is_better(None, 0.9, Best(1, None, 1.0)) and not is_better(None, 1.1, Best(1, None, 1.0))
+    # An error metric (MAE): the lowest wins.
+    assert is_better(0.4, 9.0, Best(1, 0.5, 1.0), higher=False)
+    assert not is_better(0.6, 0.1, Best(1, 0.5, 1.0), higher=False)
+
+
+def test_an_error_metric_is_lower_is_better():
+    from torchmetrics.classification import MulticlassAccuracy
+    from torchmetrics.regression import MeanAbsoluteError
+
+    from torchstudio.metricadapter import MetricAdapter
+    from torchstudio.train.loop import metrics_higher
+
+    error, accuracy = MetricAdapter(MeanAbsoluteError()), MetricAdapter(MulticlassAccuracy(3))
+    assert not error.higher_is_better and accuracy.higher_is_better
+    assert not metrics_higher([error]) and metrics_higher([error, accuracy])
+    assert metrics_higher([])
 
 
 def test_settings_and_checkpoint_round_trip():

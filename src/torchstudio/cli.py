@@ -188,7 +188,8 @@ def lr_find_parser() -> argparse.ArgumentParser:
 def sweep_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="torchstudio sweep",
-        description="Search a model's training settings with Optuna (TPE sampler, median "
+        description="Search a model's training settings and its form's parameters with "
+        "Optuna (TPE sampler, median "
         "pruner fed with each epoch's validation metric): N trials, P at a time, each a new "
         "run of the model. Prints one JSON line per trial and a summary line (best trial, "
         "importances). The study is kept in PROJECT's folder (NAME.sweeps.db): run the same "
@@ -200,8 +201,9 @@ def sweep_parser() -> argparse.ArgumentParser:
     parser.add_argument("--parallel", type=int, default=1, help="trials at a time (P)")
     parser.add_argument(
         "--space",
-        help="a TOML file: one table per setting, with low/high(/log) or choices (default: "
-        "learning_rate log-uniform 1e-4..0.1 and batch_size 16/32/64/128)",
+        help='a TOML file: one table per setting (a training setting, "optimizer.NAME", or '
+        '"model.NAME" for a parameter of the model\'s form), with low/high(/log) or choices '
+        "(default: learning_rate log-uniform 1e-4..0.1 and batch_size 16/32/64/128)",
     )
     parser.add_argument("--epochs", type=int, help="epochs of every trial")
     parser.add_argument("--new", action="store_true", help="forget the model's earlier study")

@@ -86,6 +86,12 @@ class MetricAdapter:
                 self._device = device
         self.metric.update(preds, target)
 
+    @property
+    def higher_is_better(self) -> bool:
+        """Whether a higher value is better: the metric's own `higher_is_better` (torchmetrics
+        sets it; False for errors such as MAE), else yes."""
+        return getattr(self.metric, "higher_is_better", True) is not False
+
     def compute(self) -> float:
         return _to_float(self.metric.compute())
 

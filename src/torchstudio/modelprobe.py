@@ -9,6 +9,9 @@ Messages (see `torchstudio.worker` for the conventions); both are background job
 - `lrfind` {"built", "link", "settings", "start"?, "end"?, "steps"?} -> the learning-rate
   range test on a copy of the built model's initial weights (`probe.lrfind`): "lrs",
   "losses", "smoothed", "suggestion", "steepest", "stopped".
+
+And one quick request: `metric` {"settings"} -> {"higher": whether higher values of the
+settings' metrics are better (False: errors such as MAE), None when there is no metric}.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from torchstudio.probe.interpretation import interpret
 from torchstudio.train.batches import CachedBatches
 from torchstudio.train.device import select_device
 from torchstudio.train.epochs import seed_everything
-from torchstudio.train.loop import TrainingError, build_parts
+from torchstudio.train.loop import TrainingError, build_parts, make_metrics, metrics_higher
 from torchstudio.train.settings import TrainSettings
 from torchstudio.worker import Handlers, WorkerContext, run_worker
 
@@ -92,8 +95,18 @@ def find_lr(value: dict[str, Any], ctx: WorkerContext) -> dict[str, Any]:
     return test.to_json()
 
 
+def metric_direction(value: dict[str, Any], ctx: WorkerContext) -> dict[str, Any]:
+    settings, _ = _settings(value)
+    codes = [code for code in settings.metric if code.strip()]
+    if not codes:
+        return {"higher": None}
+    context = {"model": None, "epochs": settings.epochs, "steps_per_epoch": 1}
+    return {"higher": metrics_higher(make_metrics(codes, context))}
+
+
 def handlers() -> Handlers:
     registry = Handlers()
+    registry.add("metric", metric_direction)
     registry.add("interpret", interpret_run, background=True)
     registry.add("lrfind", find_lr, background=True)
     return registry

@@ -7,7 +7,7 @@ from torchstudio.app.dataset.definition import (
     analysis_fingerprint_of,
     analysis_stale_reason,
 )
-from torchstudio.app.models.runs import Run, diff_line, settings_diff
+from torchstudio.app.models.runs import Run, diff_line, key_settings, settings_diff
 
 
 def test_an_older_document_reads_and_writes_back_with_defaults_filled():
@@ -64,3 +64,14 @@ def test_runs_say_why_they_are_stale_and_what_settings_differ():
     ]
     assert diff_line(first, second).startswith("m run 1 vs m run 2: batch_size 64 → 32")
     assert diff_line(first, first).endswith("same settings, dataset and code")
+
+
+def test_sweep_trials_show_and_compare_their_form_values():
+    settings = {"epochs": 1, "batch_size": 32}
+    one = Run("m", 1, settings=settings, code="c1", summary={"model_values": {"dropout": "0.1"}})
+    two = Run("m", 2, settings=settings, code="c2", summary={"model_values": {"dropout": "0.4"}})
+    assert key_settings(two.settings, two.model_values) == (
+        "epochs 1 · batch_size 32 · model.dropout 0.4"
+    )
+    assert settings_diff(one, two) == [("model.dropout", "0.1", "0.4"), ("model code", "c1", "c2")]
+    assert Run("m", 3, settings=settings).model_values == {}

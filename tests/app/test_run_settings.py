@@ -82,6 +82,20 @@ def test_a_refused_setting_names_itself_and_where_it_was_given(document, catalog
     assert says in str(refused.value)
 
 
+def test_the_model_forms_parameters_are_settings_too(catalog):
+    info = catalog.find_name("models", "MNISTClassifier")
+    form = definition.choose_module(ModelDocument(), info)
+    given = [parse_set("model.dropout=0.5"), *parse_config("[model]\nchannels = 16\n", "f")]
+    changed = apply_settings(form, catalog, given)
+    assert changed.values == {"dropout": "0.5", "channels": "16"}
+    assert "dropout=0.5" in changed.code and "channels=16" in changed.code
+    with pytest.raises(OverrideError, match="MNISTClassifier has no parameter 'colour'"):
+        apply_settings(form, catalog, [parse_set("model.colour=1")])
+    typed = definition.set_code(form, form.code + "# mine\n")  # code edited by hand: no form
+    with pytest.raises(OverrideError, match="no module form"):
+        apply_settings(typed, catalog, [parse_set("model.dropout=0.5")])
+
+
 def test_resume_takes_only_what_a_run_may_change():
     check_resumable([parse_set("epochs=9"), parse_set("device=cpu"), parse_set("compile=off")])
     with pytest.raises(OverrideError, match="--set batch_size=8: --resume continues the run"):

@@ -5,12 +5,15 @@ import math
 
 import pytest
 
+from torchstudio.app.sweeps.charts import space_text
 from torchstudio.app.sweeps.engine import Sweep, TrialResult, open_study
 from torchstudio.app.sweeps.space import (
     DEFAULT_SPACE,
     Dimension,
     SpaceError,
     parse_space,
+    suggested_dimension,
+    with_form_parameters,
 )
 
 SPACE = (
@@ -127,3 +130,30 @@ def test_without_optuna_the_message_says_how_to_install_it(monkeypatch, tmp_path
         require_optuna()
     with pytest.raises(ValueError, match="sweeps need Optuna"):
         open_study(tmp_path / "s.db", "m", "maximize")
+
+
+def test_form_parameters_get_a_first_range_from_their_type_and_value():
+    channels = suggested_dimension("channels", "int", "32")
+    assert (channels.key, channels.low, channels.high, channels.log) == (
+        "model.channels",
+        8,
+        128,
+        True,
+    )
+    assert channels.integer
+    dropout = suggested_dimension("dropout", "float", "0.25")
+    assert (dropout.low, dropout.high, dropout.log, dropout.integer) == (0.0, 0.5, False, False)
+    rate = suggested_dimension("rate", "float", "3.0")
+    assert (rate.low, rate.high, rate.log) == (pytest.approx(0.3), pytest.approx(30.0), True)
+    assert suggested_dimension("bias", "bool", "True").choices == (True, False)
+    assert suggested_dimension("mode", "str", "'mean'").choices == ("mean",)
+    assert suggested_dimension("depth", "int", "0").high == 4
+    # Each goes through the space's own text and back unchanged.
+    chosen = {d.key: d for d in (channels, dropout, rate)}
+    space = with_form_parameters(DEFAULT_SPACE, chosen)
+    assert parse_space(space_text(space), "the card") == space
+    # Picking fewer: the others leave, the training settings and kept ranges stay.
+    narrowed = (*space[:2], Dimension("model.channels", 16, 64, integer=True), *space[3:])
+    fewer = with_form_parameters(narrowed, {"model.channels": channels})
+    assert fewer == (*DEFAULT_SPACE, Dimension("model.channels", 16, 64, integer=True))
+    assert parse_space('["model.hidden"]\nchoices = [64, 128]\n', "f")[0].key == "model.hidden"

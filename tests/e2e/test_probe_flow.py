@@ -7,6 +7,7 @@ learning rate, the second trains and interprets, the third sweeps.
 import re
 
 import pytest
+from tests.helpers.browser import card_shot
 
 from torchstudio.app.models.document import ModelDocument
 from torchstudio.app.store.project import Project
@@ -28,15 +29,6 @@ SAMPLES_LOADED = """(marker) => {
 }"""
 
 
-def card_shot(page, title, name):
-    """The card titled `title` alone, for the docs (the page's fixed bars hidden)."""
-    from tests.helpers.browser import ARTIFACTS
-
-    page.add_style_tag(content=".q-header, .q-footer { display: none !important; }")
-    card = page.locator(".q-card").filter(has=page.get_by_text(title, exact=True)).last
-    card.screenshot(path=str(ARTIFACTS / f"card-{name}.png"))
-
-
 def text_of(page, marker):
     return page.locator(f"[data-ts={marker}]:visible").first
 
@@ -45,7 +37,7 @@ def stored(server):
     project = Project.open(server.project)
     try:
         document = ModelDocument.from_json(project.model(NAME))
-        return document.effective()["optimizer"], project.runs(NAME)
+        return document.effective()["optimizer"], project.runs(NAME), project.model(NAME)
     finally:
         project.close()
 
@@ -132,8 +124,17 @@ def test_sweep_in_the_model_tab(server, page, shot):
     open_loaded(page, server)
     space = page.get_by_label("search space (TOML)")
     assert '["optimizer.lr"]' in space.input_value()  # the default space
+    # A parameter of the model's form, picked: its range comes from its value (0.25).
+    page.locator(f"[data-ts=sweep-form-{NAME}]").click()
+    page.get_by_role("option", name="dropout", exact=True).click()
+    page.keyboard.press("Escape")
+    page.wait_for_function(
+        "(text) => [...document.querySelectorAll('textarea')].some((t) => t.value.includes(text))",
+        arg='["model.dropout"]\nlow = 0.0\nhigh = 0.5\n',
+    )
     space.fill(
         "[learning_rate]\nlow = 1e-3\nhigh = 3e-2\nlog = true\n\n[batch_size]\nchoices = [32, 64]\n"
+        '\n["model.dropout"]\nlow = 0.0\nhigh = 0.5\n'
     )
     page.get_by_label("trials", exact=True).fill("2")
     page.get_by_label("epochs per trial", exact=True).fill("1")
@@ -162,6 +163,10 @@ def test_sweep_in_the_model_tab(server, page, shot):
     page.get_by_text("the best trial's settings are now the model's").wait_for()
     lr = float(re.search(r"optimizer.lr ([\d.e-]+)", best.inner_text())[1])
     assert 1e-3 <= lr <= 3e-2 and "lr=" in stored(server)[0]
+    # The form's dropout is the best trial's too, and the model's code follows it.
+    dropout = float(stored(server)[2]["values"]["dropout"])
+    assert 0.0 <= dropout <= 0.5 and f"dropout={dropout!r}" in stored(server)[2]["code"]
+    assert f"model.dropout {dropout:.4g}" in best.inner_text()
     # The trials are runs of the model, named after their trial.
     names = [r["summary"].get("name") for r in stored(server)[1]]
     assert sorted(n for n in names if n and n.startswith("sweep trial")) == [

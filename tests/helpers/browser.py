@@ -58,3 +58,12 @@ def shot(page: Any, request: pytest.FixtureRequest) -> Callable[[str], None]:
         )
 
     return take
+
+
+def card_shot(page: Any, title: str, name: str) -> None:
+    """The card titled `title` alone, for the docs (the page's fixed bars hidden), saved as
+    test-artifacts/e2e/card-NAME.png."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.add_style_tag(content=".q-header, .q-footer { display: none !important; }")
+    card = page.locator(".q-card").filter(has=page.get_by_text(title, exact=True)).last
+    card.screenshot(path=str(ARTIFACTS / f"card-{name}.png"))

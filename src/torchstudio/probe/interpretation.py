@@ -8,7 +8,8 @@ returns a JSON-able report whose `kind` says which task it describes:
   sample `predicted`/`probability`/`target`/`loss` (a confusion cell's samples are picked
   from these: `cell_samples`);
 - multilabel: `per_class` figures per label at probability 0.5, `worst`;
-- segmentation: the pixel `confusion`, `per_class` IoU, `worst` samples;
+- segmentation: the pixel `confusion`, `per_class` IoU, `worst` samples and their target
+  and predicted `masks` (index -> {"target", "predicted"}, at most MASK_SIDE pixels a side);
 - regression: `points` (predicted, target), `residuals` histogram, MAE/RMSE/R², `worst`.
 """
 
@@ -22,6 +23,7 @@ TOP = 30  # samples listed as top losses / worst samples
 PAIRS = 10  # most confused pairs listed
 SCATTER_POINTS = 5000  # regression points kept for the scatter plot
 HISTOGRAM_BINS = 30
+MASK_SIDE = 64  # the worst samples' masks are kept at most this many pixels a side
 
 
 def task_of(output: np.ndarray, target: np.ndarray) -> str:
@@ -174,6 +176,15 @@ def multilabel(
     }
 
 
+def small_mask(mask: np.ndarray, side: int = MASK_SIDE) -> list[list[int]]:
+    """A class mask (H×W, or 1×H×W) as lists, every n-th pixel so no side exceeds `side`;
+    an ignored pixel (a negative index such as -100) is -1."""
+    mask = mask.reshape(mask.shape[-2:]) if mask.ndim > 2 else mask
+    step = max(1, -(-max(mask.shape) // side))
+    kept = mask[::step, ::step].astype(np.int64)
+    return np.where(kept < 0, -1, kept).tolist()
+
+
 def segmentation(
     outputs: np.ndarray, targets: np.ndarray, losses: np.ndarray, labels: list[str] | None
 ) -> dict[str, Any]:
@@ -182,6 +193,7 @@ def segmentation(
     predicted = outputs.argmax(axis=1)
     confusion = confusion_matrix(targets.reshape(-1), predicted.reshape(-1), classes)
     figures = class_figures(confusion, names)
+    worst_indices = worst(losses)
     return {
         "kind": "segmentation",
         "classes": names,
@@ -190,7 +202,11 @@ def segmentation(
         "normalized": [_floats(row) for row in row_normalized(confusion)],
         "per_class": figures,
         "mean_iou": float(np.mean([f["iou"] for f in figures if f["support"]] or [0.0])),
-        "worst": worst(losses),
+        "worst": worst_indices,
+        "masks": {
+            str(i): {"target": small_mask(targets[i]), "predicted": small_mask(predicted[i])}
+            for i in worst_indices
+        },
         "loss": _floats(losses),
     }
 
@@ -268,5 +284,5 @@ def sample_row(report: dict[str, Any], index: int) -> dict[str, Any]:
 
 def summary(report: dict[str, Any]) -> dict[str, Any]:
     """The report without its per-sample lists: what `torchstudio interpret` prints."""
-    per_sample = ("predicted", "probability", "target", "loss", "points")
+    per_sample = ("predicted", "probability", "target", "loss", "points", "masks")
     return {k: v for k, v in report.items() if k not in per_sample}

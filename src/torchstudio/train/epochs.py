@@ -41,12 +41,13 @@ class Best:
     loss: float
 
 
-def is_better(metric: float | None, loss: float, best: Best | None) -> bool:
-    """Highest validation metric wins; ties (or no metric) go to the lower validation loss."""
+def is_better(metric: float | None, loss: float, best: Best | None, higher: bool = True) -> bool:
+    """The best validation metric wins (the highest; the lowest when not `higher`: an
+    error such as MAE); ties (or no metric) go to the lower validation loss."""
     if best is None:
         return True
     if metric is not None and best.metric is not None and metric != best.metric:
-        return metric > best.metric
+        return metric > best.metric if higher else metric < best.metric
     return loss < best.loss
 
 
@@ -218,7 +219,7 @@ def run_epochs(
             if send is not None:
                 send("epoch", record)
             judged = validated if validated.samples else trained
-            better = is_better(judged.metric, judged.loss, run.best)
+            better = is_better(judged.metric, judged.loss, run.best, parts.metric_higher)
             if better:
                 run.best, run.stale_epochs = Best(epoch, judged.metric, judged.loss), 0
             else:
@@ -258,6 +259,7 @@ def run_epochs(
         "epochs_done": run.epoch,
         "best_epoch": run.best.epoch if run.best else None,
         "best_metric": run.best.metric if run.best else None,
+        "metric_higher": parts.metric_higher,  # whether the best metric is the highest
         "best_loss": run.best.loss if run.best else None,
         "reason": reason,
         "history": run.history,

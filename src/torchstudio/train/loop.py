@@ -45,6 +45,17 @@ class TrainingParts:
     channels_last: bool = False  # image inputs go in the channels-last layout
     layout_proven: bool = False  # the model ran once in that layout
 
+    @property
+    def metric_higher(self) -> bool:
+        """Whether a higher validation metric is better (False: every metric is an error)."""
+        return metrics_higher(self.metrics)
+
+
+def metrics_higher(metrics: list[MetricAdapter]) -> bool:
+    """Whether higher values of these metrics are better: yes unless every one says it is
+    an error (torchmetrics' `higher_is_better = False`: MAE, MSE...)."""
+    return not metrics or any(m.higher_is_better for m in metrics)
+
 
 @dataclass
 class PassResult:
@@ -73,19 +84,25 @@ def _run_chunk(code: str, name: str, namespace: dict[str, Any], what: str) -> An
     return result.namespace[name]
 
 
+def make_metrics(codes: list[str], context: dict[str, Any]) -> list[MetricAdapter]:
+    """The metrics the metric chunks define, each behind one interface."""
+    metrics = []
+    for code in codes:
+        metric = _run_chunk(code, "metric", context, "metric")
+        try:
+            metrics.append(MetricAdapter(metric))
+        except TypeError as exc:
+            raise TrainingError(f"the metric code defines an unusable `metric`: {exc}") from exc
+    return metrics
+
+
 def build_parts(
     model: nn.Module, settings: TrainSettings, steps_per_epoch: int, device: torch.device
 ) -> TrainingParts:
     """Run the loss, metric, optimizer and scheduler chunks against the model."""
     context = {"model": model, "epochs": settings.epochs, "steps_per_epoch": steps_per_epoch}
     losses = [_run_chunk(code, "loss", context, "loss").to(device) for code in settings.loss]
-    metrics = []
-    for code in settings.metric:
-        metric = _run_chunk(code, "metric", context, "metric")
-        try:
-            metrics.append(MetricAdapter(metric))
-        except TypeError as exc:
-            raise TrainingError(f"the metric code defines an unusable `metric`: {exc}") from exc
+    metrics = make_metrics(settings.metric, context)
     optimizer = _run_chunk(settings.optimizer, "optimizer", context, "optimizer")
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TrainingError(f"`optimizer` is a {type(optimizer).__name__}, not a torch optimizer")

@@ -1,5 +1,9 @@
 """Training settings given to `torchstudio run`: `--set KEY=VALUE` and `--config FILE.toml`.
 
+Besides the training settings, "model.NAME" sets parameter NAME of the model's own form
+(the Model tab's module parameters: channels, dropout...), which makes the model's code
+anew; a sweep's search space takes the same keys.
+
 Each becomes an `Override` that remembers where it was given (for the error message); they
 are applied to a model's document with the Model tab's own edits (`definition.set_setting`,
 `definition.set_part_value`), so the typed document checks them and `effective()` stays the
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torchstudio.app.catalog import Catalog
+from torchstudio.app.catalog import Catalog, form_parameters
 from torchstudio.app.models import definition
 from torchstudio.app.models.document import (
     NUMBER_SETTINGS,
@@ -36,6 +40,7 @@ VALUE_SETTINGS = tuple(
     if f.name not in (*PER_OUTPUT, "optimizer", "scheduler", "extra")
 )
 PART_PARAMETERS = ("optimizer", "scheduler")
+MODEL_FORM = "model"  # "model.NAME": a parameter of the model module's form
 ALIASES = {"learning_rate": "optimizer.lr", "lr": "optimizer.lr"}
 BOOLEAN_SETTINGS = ("shuffle", "class_weights")
 TRUE_TEXTS, FALSE_TEXTS = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
@@ -71,14 +76,16 @@ class Override:
 
 
 def known_keys() -> list[str]:
-    return [*VALUE_SETTINGS, *ALIASES, *(f"{part}.PARAMETER" for part in PART_PARAMETERS)]
+    parts = (*PART_PARAMETERS, MODEL_FORM)
+    return [*VALUE_SETTINGS, *ALIASES, *(f"{part}.PARAMETER" for part in parts)]
 
 
 def check_key(key: str, origin: str) -> str:
     """The setting `key` names (an alias resolved); OverrideError when it names none."""
     key = ALIASES.get(key, key)
     part, dot, parameter = key.partition(".")
-    if key in VALUE_SETTINGS or (dot and part in PART_PARAMETERS and parameter.isidentifier()):
+    parts = (*PART_PARAMETERS, MODEL_FORM)
+    if key in VALUE_SETTINGS or (dot and part in parts and parameter.isidentifier()):
         return key
     close = difflib.get_close_matches(key, [*VALUE_SETTINGS, *ALIASES], n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
@@ -192,7 +199,12 @@ def apply(document: ModelDocument, catalog: Catalog, overrides: list[Override]) 
                 continue
             part, _, parameter = key.partition(".")
             text = _parameter_text(override)
-            document, error = definition.set_part_value(document, catalog, part, parameter, text)
+            if part == MODEL_FORM:
+                document, error = _set_form_value(document, catalog, parameter, text)
+            else:
+                document, error = definition.set_part_value(
+                    document, catalog, part, parameter, text
+                )
         except OverrideError:
             raise
         except (DocumentError, ValueError) as exc:
@@ -207,6 +219,22 @@ def apply(document: ModelDocument, catalog: Catalog, overrides: list[Override]) 
         if error:
             raise OverrideError(f"{override.origin}: {error}")
     return document
+
+
+def _set_form_value(
+    document: ModelDocument, catalog: Catalog, parameter: str, text: str
+) -> tuple[ModelDocument, str]:
+    """Parameter `parameter` of the model module's form set to `text`: (document, error)."""
+    info = catalog.find("models", document.module) if document.module else None
+    if info is None or document.code_edited:
+        return document, (
+            "the model has no module form to set parameters of (its code is typed or edited "
+            "by hand): pick a model module in the Model tab"
+        )
+    if parameter not in {str(p["name"]) for p in form_parameters(info)}:
+        names = ", ".join(str(p["name"]) for p in form_parameters(info))
+        return document, f"{info.name} has no parameter {parameter!r} (its form has: {names})"
+    return definition.set_value(document, info, parameter, text)
 
 
 def _parameter_text(override: Override) -> str:

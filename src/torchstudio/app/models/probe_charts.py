@@ -1,11 +1,33 @@
-"""ECharts options of the interpretation and the learning-rate finder. Pure functions."""
+"""ECharts options of the interpretation and the learning-rate finder, and the pictures of
+a segmentation's masks. Pure functions."""
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 from typing import Any
 
+import numpy as np
+from PIL import Image
+
 CELL_SAMPLES = 24  # samples drawn for a clicked confusion cell
+# A colour per class of a mask (repeating past the tenth), and black for ignored pixels.
+MASK_COLOURS = np.array(
+    [(0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+     (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60)], dtype=np.uint8,
+)  # fmt: skip
+IGNORED_COLOUR = (64, 64, 64)
+
+
+def mask_png(mask: list[list[int]]) -> str:
+    """A class mask as a PNG data URL, a colour per class (class 0 black, ignored grey)."""
+    indices = np.array(mask, dtype=np.int64)
+    pixels = MASK_COLOURS[np.mod(indices, len(MASK_COLOURS))]
+    pixels[indices < 0] = IGNORED_COLOUR
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def confusion_option(report: dict[str, Any], normalized: bool) -> dict[str, Any]:

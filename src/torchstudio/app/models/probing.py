@@ -93,8 +93,9 @@ class Probes:
             raise ModelError(f"cannot pass the dataset to this machine: {exc}") from exc
 
     async def _request(
-        self, name: str, kind: str, make_request: Callable[[], dict[str, Any]]
-    ) -> Any:
+        self, name: str, kind: str, make_request: Callable[[], dict[str, Any]],
+        code: str | None = None,
+    ) -> Any:  # fmt: skip
         """Build the model if needed, then send `kind` with what `make_request` gives (it
         may use the build's suggestions) to the model's `modelprobe`."""
         job = self.job(name, kind)
@@ -106,7 +107,12 @@ class Probes:
             if not self.models.is_built(name):
                 await self.models.build(name)
             worker = await self.models.pool.get(PROBE, worker_name(name))
-            request = {"built": self.models.built[name], "link": await self._link()}
+            built = (
+                self.models.built[name]
+                if code is None
+                else await self.models.built_code(name, code)
+            )
+            request = {"built": built, "link": await self._link()}
             result = await worker.request(kind, {**request, **make_request()})
         except (ModelError, WorkerError, KeyError, ValueError) as exc:
             stopped = "stopped" in str(exc)
@@ -124,7 +130,7 @@ class Probes:
         if record is None:
             raise ModelError(f"{name} has no run {run}")
         chosen = Run.from_record(record)
-        reason = self.models.run_stale(chosen)
+        reason = self.models.run_fits(chosen)
         if reason:
             raise ModelError(f"{reason}: its weights do not fit the dataset or code in use")
         return chosen
@@ -138,7 +144,9 @@ class Probes:
         self.job(name, "interpret").run = chosen.number
         labels = (self.models.dataset.report or {}).get("classes") or []
         request = {"settings": chosen.settings, "weights": best[1], "labels": list(labels)}
-        report = await self._request(name, "interpret", lambda: request)
+        # A sweep trial's run is interpreted with its own form values' model.
+        code = self.models.run_code(chosen)
+        report = await self._request(name, "interpret", lambda: request, code)
         data = json.dumps(report, separators=(",", ":")).encode("utf-8")
         self.models.project.set_weights(name, chosen.number, INTERPRETATION, best[0], data)
         self.stored[name] = self.stored.get(name, 0) + 1
@@ -147,7 +155,8 @@ class Probes:
 
     def interpretation(self, name: str, run: int | None = None) -> dict[str, Any] | None:
         """The stored interpretation of `run` (default: the latest run), with `stale` saying
-        why it no longer describes the run's best weights (None: it does)."""
+        why it no longer describes the run's best weights, or why those no longer fit the
+        dataset or code in use (None: it is current)."""
         record = self.models.project.run(name, run)
         if record is None:
             return None
@@ -155,13 +164,39 @@ class Probes:
         report = stored_interpretation(self.models.project, name, number)
         if report is None:
             return None
-        best = self.models.project.weights(name, "best", number)
-        report["stale"] = (
+        best = self.models.project.weights_epoch(name, "best", number)
+        moved = (
             None
-            if best is not None and best[0] == report["epoch"]
+            if best == report["epoch"]
             else f"run {number}'s best weights changed since (epoch {report['epoch']} then)"
         )
+        report["stale"] = moved or self.models.run_fits(Run.from_record(record))
         return report
+
+    def interpretable(self, name: str, run: int) -> bool:
+        """Whether run `run` has best weights that fit the dataset and code in use."""
+        record = self.models.project.run(name, run)
+        return (
+            record is not None
+            and self.models.project.weights_epoch(name, "best", run) is not None
+            and self.models.run_fits(Run.from_record(record)) is None
+        )
+
+    def missing_line(self, name: str, run: int | None = None) -> str:
+        """Why run `run` (default: the latest) shows no interpretation, and what to do."""
+        record = self.models.project.run(name, run)
+        if record is None:
+            return "Train the model first: the interpretation is of a run's best weights."
+        chosen = Run.from_record(record)
+        if self.models.project.weights_epoch(name, "best", chosen.number) is None:
+            return f"{chosen.label} has no best weights yet (it has not finished an epoch)."
+        reason = self.models.run_fits(chosen)
+        if reason:
+            return f"{reason}: its weights do not fit the dataset or code in use."
+        return (
+            f"{chosen.label} is not interpreted yet: Interpret runs its best weights over the "
+            "whole validation split."
+        )
 
     async def find_lr(self, name: str, steps: int | None = None) -> dict[str, Any]:
         """The range test with the model's settings now, from its initial weights."""

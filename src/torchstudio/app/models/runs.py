@@ -73,6 +73,12 @@ class Run:
         name = self.summary.get("name")
         return str(name) if name else None
 
+    @property
+    def model_values(self) -> dict[str, str]:
+        """The model form's values this run was built with, where they differ from the
+        model's own at the time (a sweep trial's): {} otherwise."""
+        return dict(self.summary.get("model_values") or {})
+
     def dataset_stale(self, dataset: str) -> str | None:
         """Why the run's weights do not fit the dataset `dataset` (None: they do, or unknown)."""
         if not self.dataset or self.dataset == dataset:
@@ -109,13 +115,15 @@ def brief_value(value: Any) -> str:
     return str(value)
 
 
-def key_settings(settings: dict[str, Any]) -> str:
-    """A short line of a run's main settings: "epochs 10 · batch_size 64 · optimizer ..."."""
+def key_settings(settings: dict[str, Any], model_values: dict[str, str] | None = None) -> str:
+    """A short line of a run's main settings: "epochs 10 · batch_size 64 · optimizer ...",
+    then the model form's values it was built with, if it records them (a sweep trial)."""
     shown = [
         f"{key} {brief_value(settings[key])}"
         for key in ("epochs", "batch_size", "precision", "optimizer")
         if settings.get(key) not in (None, "", [])
     ]
+    shown += [f"model.{key} {value}" for key, value in (model_values or {}).items()]
     return " · ".join(shown)
 
 
@@ -128,6 +136,11 @@ def settings_diff(first: Run, second: Run) -> list[tuple[str, str, str]]:
         a, b = first.settings.get(key), second.settings.get(key)
         if a != b:
             rows.append((key, brief_value(a), brief_value(b)))
+    if first.model_values and second.model_values:  # two sweep trials: their form values
+        for key in sorted(set(first.model_values) | set(second.model_values)):
+            a, b = first.model_values.get(key, "-"), second.model_values.get(key, "-")
+            if a != b:
+                rows.append((f"model.{key}", a, b))
     if first.dataset != second.dataset:
         rows.append(("dataset", short(first.dataset), short(second.dataset)))
     if first.code != second.code:

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from torchstudio.app.catalog import code_for
 from torchstudio.app.dataset.service import DatasetService, StaleResult
 from torchstudio.app.demo import DEMO_MODEL, new_model
 from torchstudio.app.fingerprint import short
+from torchstudio.app.lru import LRU
 from torchstudio.app.models import definition
 from torchstudio.app.models.document import Effective, ModelDocument
 from torchstudio.app.models.runs import Run, code_fingerprint
@@ -62,6 +64,9 @@ RESUME_FROM_MODEL = (
 )
 
 
+VARIANTS_KEPT = 8  # built variants of models' code kept in memory (sweep trials)
+
+
 def trainer_name(name: str, slot: int = 0) -> str:
     """The worker name of model `name`'s trainer in `slot` (0: the model's own)."""
     return f"modeltrain {name}" if slot == 0 else f"modeltrain {name} #{slot}"
@@ -94,6 +99,8 @@ class ModelService:
         self.servers = servers  # the remote servers a model may train on
         self.built: dict[str, dict[str, Any]] = {}
         self.built_from: dict[str, tuple[Any, ...]] = {}  # what each build was made of
+        # built_code's builds (each holds its initial weights: the latest few are kept)
+        self.variants = LRU(VARIANTS_KEPT)
         self.graphs: dict[str, dict[str, Any] | None] = {}
         self.placed: dict[str, str | None] = {}  # the server of each model's running trainer
 
@@ -196,6 +203,28 @@ class ModelService:
         """Why a run's results no longer match the dataset or code in use (None: they do)."""
         return run.stale_reason(self.dataset.fingerprint(), self.code_fingerprint(run.model))
 
+    def run_code(self, run: Run) -> str | None:
+        """The model code run `run` trained, when it can be made again: the model's own, or
+        the model's form with the values the run records (a sweep trial's); None if not."""
+        document = self.document(run.model)
+        if not run.code or run.code == code_fingerprint(document.code, document.workdir):
+            return document.code
+        info = self.dataset.catalog.find("models", document.module) if document.module else None
+        if not run.model_values or info is None or document.code_edited:
+            return None
+        values = {**document.values, **run.model_values}
+        code, errors = code_for(info, values)
+        if code is None or run.code != code_fingerprint(code, document.workdir):
+            return None
+        return code
+
+    def run_fits(self, run: Run) -> str | None:
+        """Why run `run`'s weights cannot be used now (None: they can, with `run_code`)."""
+        reason = run.dataset_stale(self.dataset.fingerprint())
+        if reason is None and self.run_code(run) is None:
+            reason = run.code_stale(self.code_fingerprint(run.model))
+        return reason
+
     def weights_run(self, name: str) -> tuple[Run, bytes]:
         """The newest run with best weights, and those weights, for outputs and exports.
 
@@ -220,30 +249,39 @@ class ModelService:
             self.project.model(name)
         )
 
-    async def build(self, name: str, graph: bool = False) -> dict[str, Any]:
-        """Run `modelbuild` on the model's code with one training sample; returns the report."""
+    async def _modelbuild(
+        self, name: str, code: str, workdir: str | None, adapt_roles: bool, graph: bool
+    ) -> dict[str, Any]:
+        """`modelbuild`'s report on `code` with one training sample (nothing stored)."""
         if not self.dataset.loaded:
             raise ModelError("load the dataset before building a model")
-        document = self.project.model(name)
         roles = list(self.dataset.definition.roles)
         loader = await self.dataset.loader()
         sample = await loader.request("sample", {"split": "train", "index": 0})
         report = self.dataset.report or {}
         suggested = list((report.get("suggestions") or {}).get("roles") or [])
         builder = await self.pool.get("modelbuild", f"modelbuild {name}")
-        result = await builder.request(
+        return await builder.request(
             "build",
             {
-                "code": document["code"],
+                "code": code,
                 "sample": [np.asarray(array)[None] for array in sample],
                 "roles": roles,
                 # Roles the user has not changed follow the model's inputs and outputs.
-                "adapt_roles": roles == suggested,
+                "adapt_roles": adapt_roles and roles == suggested,
                 "labels": report.get("classes") or [],
-                "workdir": document.get("workdir"),
+                "workdir": workdir,
                 "train_count": report.get("train_count"),
                 "graph": graph,
             },
+        )
+
+    async def build(self, name: str, graph: bool = False) -> dict[str, Any]:
+        """Run `modelbuild` on the model's code with one training sample; returns the report."""
+        document = self.project.model(name)
+        roles = list(self.dataset.definition.roles) if self.dataset.loaded else []
+        result = await self._modelbuild(
+            name, document["code"], document.get("workdir"), True, graph
         )
         if result.get("roles") and result["roles"] != roles:
             self.dataset.set_roles(result["roles"])
@@ -258,6 +296,22 @@ class ModelService:
         summary["dataset"] = self.dataset.fingerprint()
         self.project.update_model(name, build=summary, status="built")
         return result
+
+    async def built_code(self, name: str, code: str) -> dict[str, Any]:
+        """The built model of `code`, a variant of model `name`'s (a sweep trial's form
+        parameters): the model's own build when it is its code, else built for this use
+        (kept for the same code and dataset, never stored in the project)."""
+        document = self.project.model(name)
+        if code == document["code"]:
+            if not self.is_built(name):
+                await self.build(name)
+            return self.built[name]
+        key = (name, code, document.get("workdir"), self.dataset.fingerprint(),
+               self.dataset.generation)  # fmt: skip
+        if key not in self.variants:
+            result = await self._modelbuild(name, code, document.get("workdir"), False, False)
+            self.variants.put(key, result["built"])
+        return self.variants[key]
 
     def log(self, text: str) -> None:
         """A line of what the user did and what came of it, in the app's log."""
@@ -324,6 +378,8 @@ class ModelService:
             await self._build_while_the_trainer_starts(name, settings_from)
         document = self.project.model(name)
         typed = settings_from or ModelDocument.from_json(document)
+        # A sweep trial's form parameters make other code: the run trains (and is) that code.
+        code = typed.code if not resume else document["code"]
         request: dict[str, Any] = {"link": self.dataset.link}
         if resume:
             run, checkpoint, best = self._resume_point(name)
@@ -361,9 +417,11 @@ class ModelService:
                 name,
                 settings,
                 dataset=self.dataset.fingerprint(),
-                code=code_fingerprint(document["code"], document.get("workdir")),
+                code=code_fingerprint(code, document.get("workdir")),
             )
         named = {"name": run_name} if run_name else {}
+        if typed.module and typed.values and code != document["code"]:
+            named["model_values"] = dict(typed.values)  # what the run's code differs in
         if named:  # known while it trains, before its summary comes
             self.project.update_run(name, number, summary=named)
         request["settings"] = settings
@@ -411,7 +469,7 @@ class ModelService:
                 )  # fmt: skip
             except ValueError as exc:
                 raise ModelError(str(exc)) from exc
-            request = {"built": self.built[name], **request}
+            request = {"built": await self.built_code(name, code), **request}
             result = await self._run_training(trainer, server, request)
             if save_errors:
                 raise ModelError(save_errors[0])

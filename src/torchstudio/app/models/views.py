@@ -277,7 +277,7 @@ class ModelViews:
             # The latest run shows the model's status (built, training...); older ones their own.
             "status": document.get("status", "not built") if latest else run.status,
             "dataset": dataset,
-            "settings": key_settings(run.settings) if run else "",
+            "settings": key_settings(run.settings, run.model_values) if run else "",
             "stale": (self.models.run_stale(run) or "") if run else "",
             "parameters": params,
             "device": placement_text(self.models.effective(name).values, self.gpu_counts()),

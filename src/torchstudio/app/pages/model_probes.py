@@ -10,6 +10,7 @@ from nicegui import ui
 from torchstudio.app.dataset.definition import tensor_ids
 from torchstudio.app.models import probe_charts
 from torchstudio.app.models.probing import Probes
+from torchstudio.app.models.runs import Run
 from torchstudio.app.pages.live import Live
 from torchstudio.app.pages.model_editor import mark_id
 from torchstudio.app.pages.sample_browser import image_url
@@ -49,6 +50,15 @@ def sample_grid(
                 ui.element("img").props(
                     f'src="{url}" width={THUMB} height={THUMB} draggable=false'
                 ).style("image-rendering: pixelated").props("data-ts=interpret-sample")
+                masks = (report.get("masks") or {}).get(str(index))
+                if masks is not None:  # a segmentation: its target and predicted masks
+                    with ui.row().classes("gap-1 no-wrap"):
+                        for kind in ("target", "predicted"):
+                            ui.element("img").props(
+                                f'src="{probe_charts.mask_png(masks[kind])}" '
+                                f"width={THUMB // 2} height={THUMB // 2} title={kind} "
+                                f"draggable=false data-ts=mask-{kind}"
+                            ).style("image-rendering: pixelated")
                 text = f"#{index} · loss {row['loss']:.3g}"
                 ui.label(text).classes("text-xs")
                 if "predicted" in row:
@@ -144,8 +154,8 @@ def other_view(studio: Studio, report: dict[str, Any], name: str, open_sample: O
             f"on {report['count']} {report['split']} samples"
         ).classes("text-sm").props(f"data-ts=interpret-summary-{mark_id(name)}")
         with ui.row().classes("w-full no-wrap"):
-            ui.echart(probe_charts.scatter_option(report)).classes("w-1/2 h-72")
-            ui.echart(probe_charts.histogram_option(report)).classes("w-1/2 h-72")
+            ui.echart(probe_charts.scatter_option(report)).classes("w-1/2 h-72 ts-scatter")
+            ui.echart(probe_charts.histogram_option(report)).classes("w-1/2 h-72 ts-residuals")
     else:
         figure = (
             f"mean IoU {report['mean_iou']:.3f}"
@@ -157,34 +167,51 @@ def other_view(studio: Studio, report: dict[str, Any], name: str, open_sample: O
         ).props(f"data-ts=interpret-summary-{mark_id(name)}")
         figures_table(report, f"per-class-{mark_id(name)}")
     ui.label("Worst samples").classes("text-subtitle2")
-    sample_grid(studio, report, report["worst"], open_sample, f"top-losses-{mark_id(name)}")
+    sample_grid(studio, report, report["worst"], open_sample, f"worst-{mark_id(name)}")
+
+
+def run_label(run: Run) -> str:
+    """A run as the interpretation's run picker lists it: number, name, status."""
+    named = f" · {run.name}" if run.name else ""
+    return f"{run.label}{named} · {run.status}"
 
 
 def interpretation_panel(studio: Studio, live: Live, name: str, open_sample: OpenSample) -> None:
-    """Interpret a run's best weights; the stored interpretation, redrawn on reload."""
+    """Interpret a run's best weights (any run of the model; the latest by default); its
+    stored interpretation, redrawn on reload, marked when stale."""
     assert studio.probes is not None and studio.models is not None
-    probes, project = studio.probes, studio.models.project
+    probes, models, project = studio.probes, studio.models, studio.models.project
+    tag = mark_id(name)
+    chosen: dict[str, Any] = {"run": None, "listing": False}  # run None: the latest
+
+    def interpret() -> None:  # the run shown (the picker's), not another one with weights
+        probes.spawn(probes.interpret(name, picker.value))
+
     with ui.row().classes("w-full items-center gap-2"):
-        ui.button(
-            "Interpret", icon="insights", on_click=lambda: probes.spawn(probes.interpret(name))
-        ).props(f"data-ts=interpret-{mark_id(name)}")
+        picker = ui.select({}, label="run").props(f"dense data-ts=interpret-run-{tag}")
+        picker.classes("min-w-[12rem]")
+        ui.button("Interpret", icon="insights", on_click=interpret).props(
+            f"data-ts=interpret-{tag}"
+        )
         ui.button("Stop", icon="stop", on_click=lambda: probes.cancel(name, "interpret")).props(
             "flat"
-        ).props(f"data-ts=interpret-stop-{mark_id(name)}")
-        status = ui.label().classes("text-sm").props(f"data-ts=interpret-status-{mark_id(name)}")
+        ).props(f"data-ts=interpret-stop-{tag}")
+        status = ui.label().classes("text-sm").props(f"data-ts=interpret-status-{tag}")
 
     @ui.refreshable
     def content() -> None:
-        report = probes.interpretation(name)
+        report = probes.interpretation(name, chosen["run"])
         if report is None:
-            ui.label(
-                "Interpret the latest run: its best weights over the whole validation split."
-            ).classes("text-xs ts-hint")
+            ui.label(probes.missing_line(name, chosen["run"])).classes("text-xs ts-hint").props(
+                f"data-ts=interpret-missing-{tag}"
+            )
             return
         ui.label(
             f"run {report['run']}, best weights of epoch {report['epoch']}"
             + (f" — stale: {report['stale']}" if report["stale"] else "")
-        ).classes("text-xs" + (" text-orange-9" if report["stale"] else ""))
+        ).classes("text-xs" + (" text-orange-9" if report["stale"] else "")).props(
+            f"data-ts=interpret-of-{tag}"
+        )
         if report["kind"] == "classification":
             classification_view(studio, report, name, open_sample)
         else:
@@ -192,15 +219,57 @@ def interpretation_panel(studio: Studio, live: Live, name: str, open_sample: Ope
 
     content()
 
+    def runs() -> list[Run]:
+        return list(reversed(models.runs(name)))  # the newest first
+
+    def list_runs(_: object = None) -> None:
+        listed = runs()
+        picker.set_options({run.number: run_label(run) for run in listed})
+        numbers = [run.number for run in listed]
+        if chosen["run"] not in numbers:
+            chosen["run"] = None
+        chosen["listing"] = True  # the list moved on, not the user: nothing to compute
+        try:
+            picker.set_value(
+                chosen["run"] if chosen["run"] is not None else next(iter(numbers), None)
+            )
+        finally:
+            chosen["listing"] = False
+
+    def pick(event: Any) -> None:
+        latest = next(iter(runs()), None)
+        number = event.value
+        chosen["run"] = None if latest is None or number in (None, latest.number) else number
+        content.refresh()
+        # A run the user picks that is not interpreted yet, and can be: computed now.
+        if (
+            not chosen["listing"]
+            and number is not None
+            and probes.job(name, "interpret").status != "running"
+            and probes.interpretation(name, number) is None
+            and probes.interpretable(name, number)
+        ):
+            probes.spawn(probes.interpret(name, number))
+
+    picker.on_value_change(pick)
+
     def stored() -> Any:
-        """Cheap: the latest run and its status, and how many interpretations were stored."""
-        latest = project.run(name)
-        return latest and (latest["number"], latest["status"]), probes.stored.get(name, 0)
+        """Cheap: the runs and their statuses, how many interpretations were stored, and
+        what a run's weights must fit (the model's code, the dataset)."""
+        return (
+            [(r["number"], r["status"]) for r in project.runs(name)],
+            probes.stored.get(name, 0),
+            models.code_fingerprint(name),
+            studio.dataset.fingerprint() if studio.dataset is not None else None,
+        )
 
     live.watch(["actions"], lambda _: status.set_text(job_line(probes, name, "interpret")),
                lambda: job_line(probes, name, "interpret"), model=name)  # fmt: skip
+    live.watch(["epochs", "model"], list_runs, lambda: [(r.number, run_label(r)) for r in runs()],
+               model=name)  # fmt: skip
     live.watch(
-        ["weights", "epochs", "actions"], lambda _: content.refresh(), stored, model=name,
+        ["weights", "epochs", "actions", "model", "dataset"], lambda _: content.refresh(), stored,
+        model=name,
         now=False,
     )  # fmt: skip
 

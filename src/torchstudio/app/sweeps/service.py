@@ -2,8 +2,10 @@
 settings, trained by one of the model's extra trainers (`ModelService.train`, slots 1..P).
 
 The study is `{project}.sweeps.db` beside the project, one study per model (named after
-it). The objective is the run's best validation metric (maximized) when the model has a
-metric, else its best validation loss (minimized); each epoch's value feeds the pruner,
+it). The objective is the run's best validation metric when the model has a metric
+(maximized; minimized when the metric is an error such as MAE, which `modelprobe` tells
+from the metric itself), else its best validation loss (minimized); each epoch's value
+feeds the pruner,
 and a pruned trial's trainer is asked to stop. State changes are announced as "sweep"
 changes of the model.
 """
@@ -20,6 +22,8 @@ from typing import Any
 from torchstudio.app.models import overrides as settings_given
 from torchstudio.app.models.document import ModelDocument
 from torchstudio.app.models.overrides import Override, OverrideError
+from torchstudio.app.models.probing import PROBE
+from torchstudio.app.models.probing import worker_name as probe_worker
 from torchstudio.app.models.service import ModelError, ModelService, trainer_name
 from torchstudio.app.runtime.manager import WorkerError
 from torchstudio.app.sweeps.engine import (
@@ -52,10 +56,16 @@ def study_path(project_path: Path) -> Path:
     return project_path.with_name(project_path.stem + STUDY_SUFFIX)
 
 
-def objective_of(effective: Any) -> str:
-    """ "maximize" (the best validation metric) when the model has a metric, else "minimize"
-    (the best validation loss)."""
-    return "maximize" if any(code.strip() for code in effective["metric"]) else "minimize"
+def objective_of(effective: Any, higher: bool | None = True) -> str:
+    """ "maximize" (the best validation metric) when the model has a metric whose higher
+    values are better, else "minimize" (the metric when it is an error, else the loss)."""
+    if not any(code.strip() for code in effective["metric"]):
+        return "minimize"
+    return "minimize" if higher is False else "maximize"
+
+
+def uses_metric(effective: Any) -> bool:
+    return any(code.strip() for code in effective["metric"])
 
 
 def settings_of(params: dict[str, Any], origin: str) -> list[Override]:
@@ -157,7 +167,8 @@ class SweepService:
             settings_given.apply(
                 base, models.dataset.catalog, [*given, *settings_of(values, "the space")]
             )
-        direction = objective_of(base.effective())
+        direction = objective_of(base.effective(), await self._metric_higher(name, base))
+        by_metric = uses_metric(base.effective())
         if fresh and self.path.exists():
             import optuna
 
@@ -181,7 +192,7 @@ class SweepService:
             epochs = int(document.effective()["epochs"])
 
             def on_epoch(record: dict[str, Any]) -> None:
-                value = record["valid_metric"] if direction == "maximize" else record["valid_loss"]
+                value = record["valid_metric"] if by_metric else record["valid_loss"]
                 self.state(name).message = f"trial {number}: epoch {record['epoch']}"
                 self._changed(name)
                 if report(int(record["epoch"]), value, int(record["epoch"]) >= epochs):
@@ -191,7 +202,7 @@ class SweepService:
                 name, on_epoch, settings_from=document, run_name=f"sweep trial {number}",
                 slot=slot + 1, threads=threads,
             )  # fmt: skip
-            best = result.get("best_metric") if direction == "maximize" else result.get("best_loss")
+            best = result.get("best_metric") if by_metric else result.get("best_loss")
             return TrialResult(best, result.get("run"), int(result.get("epochs_done") or 0))
 
         def ended(record: dict[str, Any]) -> None:
@@ -203,6 +214,16 @@ class SweepService:
         result = await sweep.run(train, ended)
         self.state(name).status = "stopping" if sweep.stopping else "running"
         return result
+
+    async def _metric_higher(self, name: str, document: ModelDocument) -> bool | None:
+        """Whether higher values of the model's metric are better (None: it has none)."""
+        effective = document.effective()
+        if not uses_metric(effective):
+            return None
+        settings = effective.trainer_settings(self.models.dataset.definition.roles)
+        worker = await self.models.pool.get(PROBE, probe_worker(name))
+        answer = await worker.request("metric", {"settings": settings})
+        return answer.get("higher")
 
     async def _cancel(self, name: str, slot: int) -> None:
         worker = self.models.pool.running(trainer_name(name, slot))

@@ -14,16 +14,22 @@ included):
     ["optimizer.weight_decay"]   # uniform (whole numbers when low and high are)
     low = 0.0
     high = 0.01
+
+    ["model.channels"]       # a parameter of the model's own form (its module's)
+    low = 8
+    high = 64
+    log = true
 """
 
 from __future__ import annotations
 
+import ast
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torchstudio.app.models.overrides import OverrideError, check_key
+from torchstudio.app.models.overrides import MODEL_FORM, OverrideError, check_key
 
 
 class SpaceError(ValueError):
@@ -121,3 +127,51 @@ def read_space(path: Path) -> tuple[Dimension, ...]:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpaceError(f"cannot read the search space file {path}: {exc}") from exc
     return parse_space(text, str(path))
+
+
+def form_key(parameter: str) -> str:
+    """The space's key of a parameter of the model's form."""
+    return f"{MODEL_FORM}.{parameter}"
+
+
+def _literal(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+
+
+def suggested_dimension(parameter: str, annotation: str | None, text: str) -> Dimension:
+    """A first range for a form parameter from its value now (`text`) and its type: whole
+    numbers from a quarter to four times it (log: channels, sizes), fractions below 1 from 0
+    (dropout), other positive numbers a decade either side; true/false both; anything else
+    its value alone (more choices are typed in)."""
+    key = form_key(parameter)
+    value = _literal(text)
+    kind = (annotation or "").replace(" ", "")
+    if isinstance(value, bool) or kind == "bool":
+        return Dimension(key, choices=(True, False))
+    if isinstance(value, int) or (value is None and kind == "int"):
+        number = value if isinstance(value, int) else 0
+        if number >= 2:
+            return Dimension(key, max(1, number // 4), number * 4, log=True, integer=True)
+        return Dimension(key, 0, max(4, number * 4), integer=True)
+    if isinstance(value, float) or (value is None and kind == "float"):
+        number = value if isinstance(value, float) else 0.0
+        if 0.0 <= number < 1.0:
+            return Dimension(key, 0.0, round(max(0.5, min(0.9, number * 2)), 3))
+        if number > 0:
+            return Dimension(key, number / 10, number * 10, log=True)
+        return Dimension(key, number * 10, -number / 10 if number else 1.0)
+    return Dimension(key, choices=(value if value is not None else text,))
+
+
+def with_form_parameters(
+    space: tuple[Dimension, ...], chosen: dict[str, Dimension]
+) -> tuple[Dimension, ...]:
+    """`space` searching exactly the form parameters of `chosen` (key -> its suggested
+    dimension): those already in it keep their range, new ones come last, others leave."""
+    prefix = form_key("")
+    kept = tuple(d for d in space if not d.key.startswith(prefix) or d.key in chosen)
+    present = {d.key for d in kept}
+    return kept + tuple(d for key, d in chosen.items() if key not in present)

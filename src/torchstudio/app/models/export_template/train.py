@@ -4,8 +4,8 @@
 
 Every epoch prints one JSON line (the fields of `torchstudio run`), keeps the weights of the
 best validation result in best.safetensors and everything needed to go on in checkpoint.pt.
-The best result is the highest validation metric (ties, or no metric: the lowest validation
-loss); training stops early after `early_stop` epochs without a better one.
+The best result is the best validation metric (the highest; the lowest when every metric is
+an error, such as MAE; ties, or no metric: the lowest validation loss); training stops early after `early_stop` epochs without a better one.
 """
 
 from __future__ import annotations
@@ -149,13 +149,22 @@ def autocast_for(precision: str, device: torch.device) -> Any:
     return nullcontext
 
 
-def is_better(metric: float | None, loss: float, best: dict[str, Any] | None) -> bool:
-    """The highest validation metric wins; ties (or no metric) go to the lowest loss."""
+def is_better(
+    metric: float | None, loss: float, best: dict[str, Any] | None, higher: bool = True
+) -> bool:
+    """The best validation metric wins (the lowest when not `higher`); ties (or no metric)
+    go to the lowest loss."""
     if best is None:
         return True
     if metric is not None and best["metric"] is not None and metric != best["metric"]:
-        return metric > best["metric"]
+        return metric > best["metric"] if higher else metric < best["metric"]
     return loss < best["loss"]
+
+
+def metrics_higher(metrics: list[Any]) -> bool:
+    """Whether higher metric values are better: unless every metric is an error
+    (`higher_is_better = False`, as torchmetrics' MAE says)."""
+    return not metrics or any(getattr(m, "higher_is_better", True) is not False for m in metrics)
 
 
 def state_for_file(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -227,7 +236,7 @@ def train(epochs: int | None = None, device: str | None = None, out: str = ".") 
         }
         print(json.dumps(record), flush=True)
         judged = validated if has_valid else trained
-        if is_better(judged["metric"], judged["loss"], best):
+        if is_better(judged["metric"], judged["loss"], best, metrics_higher(metrics)):
             best = {"epoch": epoch, "metric": judged["metric"], "loss": judged["loss"]}
             stale_epochs = 0
             save_file(state_for_file(model), str(folder / "best.safetensors"))
