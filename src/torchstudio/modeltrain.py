@@ -22,8 +22,10 @@ Messages (see `torchstudio.worker` for the conventions):
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +38,7 @@ from torchstudio.data.handoff import fetch_dataset
 from torchstudio.data.split import DatasetSettings, make_splits
 from torchstudio.datasetload import run_dataset_code
 from torchstudio.model.package import load_built_model, load_state_bytes
+from torchstudio.priority import lower_priority
 from torchstudio.train.batches import BatchSource, CachedBatches, LoaderBatches
 from torchstudio.train.compiling import make_runner
 from torchstudio.train.ddp.agent import HostAgent, open_store
@@ -273,23 +276,29 @@ class ModelTrainWorker:
         return export_model(model, self.built, value["format"], value["path"], inputs)
 
 
-NICENESS_VARIABLE = "TORCHSTUDIO_TRAINER_NICENESS"
-DEFAULT_NICENESS = 10
+# Imported on a thread when a trainer starts, while the app loads the dataset and builds the
+# model: each takes a second or more, and a training would wait for them on its critical
+# path (an optimizer's constructor imports torch._dynamo; the studio's metrics torchmetrics).
+WARM_IMPORTS = ("torch._dynamo", "torchmetrics")
 
 
-def lower_priority() -> None:
-    """Train below the app's priority: on a busy machine the pages still answer at once.
+def warm_imports() -> threading.Thread:
+    """Import WARM_IMPORTS on a thread; a training that needs one first waits for it there
+    (Python's import lock), never imports it twice."""
 
-    Alone on the machine a trainer runs as fast as before; its ranks inherit the priority.
-    `TORCHSTUDIO_TRAINER_NICENESS=0` keeps the normal priority.
-    """
-    # Not allowed, or not a POSIX system: then it trains at the normal priority.
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        os.nice(int(os.environ.get(NICENESS_VARIABLE, DEFAULT_NICENESS)))
+    def work() -> None:
+        for name in WARM_IMPORTS:
+            with contextlib.suppress(Exception):  # a missing package fails where it is used
+                importlib.import_module(name)
+
+    thread = threading.Thread(target=work, name="warm imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def main() -> None:
     lower_priority()
+    warm_imports()
     raise SystemExit(run_worker(ModelTrainWorker().handlers, "modeltrain"))
 
 

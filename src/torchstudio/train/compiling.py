@@ -18,15 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-# The setting's values; "off" trains the model as it is.
-COMPILE_CHOICES = (
-    "auto",
-    "off",
-    "torchscript",
-    "compile",
-    "compile-reduce-overhead",
-    "compile-max-autotune",
-)
+from torchstudio.train.settings import COMPILE_CHOICES
+
 TORCH_COMPILE_MODES = {
     "compile": "default",
     "compile-reduce-overhead": "reduce-overhead",  # CUDA graphs on a GPU
