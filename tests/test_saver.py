@@ -12,7 +12,7 @@ from tests.helpers.passes import CPU, LOSS, SGD, Small, Source
 from torchstudio.train.device import setup_precision
 from torchstudio.train.epochs import EpochJob, RunState, run_epochs
 from torchstudio.train.loop import build_parts
-from torchstudio.train.saver import BackgroundSaver
+from torchstudio.train.saver import BackgroundSaver, snapshot
 from torchstudio.train.settings import TrainSettings
 from torchstudio.train.state import unpack
 
@@ -91,3 +91,27 @@ def test_a_checkpoint_every_n_epochs_and_after_the_last():
     assert saved[-1] == stopped_at and all(e % 3 == 0 for e in saved[:-1])
     with pytest.raises(ValueError, match="checkpoint_every must be at least 1, not 0"):
         TrainSettings.from_json({"loss": [LOSS], "checkpoint_every": 0})
+
+
+def test_a_packed_snapshot_is_the_memory_the_next_one_copies_into():
+    model = Small()
+    first = snapshot(model.state_dict())
+    sent: list[bytes] = []
+    saver = BackgroundSaver(lambda kind, data: sent.append(data))
+    saver.put("best", lambda: safetensors.torch.save(first), first)
+    saver.flush()
+    spare = saver.spare("best")
+    assert spare is first and saver.spare("best") is None  # the caller owns it now
+    packed = safetensors.torch.load(sent[0])
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)
+    second = snapshot(model.state_dict(), spare)
+    for key, value in model.state_dict().items():
+        assert second[key].data_ptr() == first[key].data_ptr()  # copied into, not allocated
+        assert torch.equal(second[key], value)
+        assert not torch.equal(packed[key], value)  # what was sent kept its values
+    saver.close()
+    # A tensor whose shape changed gets fresh memory; nested state follows its structure.
+    fresh = snapshot({"w": torch.ones(3), "s": [torch.ones(2)]}, {"w": torch.zeros(2), "s": []})
+    assert torch.equal(fresh["w"], torch.ones(3)) and torch.equal(fresh["s"][0], torch.ones(2))

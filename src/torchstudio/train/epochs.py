@@ -235,16 +235,18 @@ def run_epochs(
                 if better:
                     info = {"epoch": epoch, "valid_metric": judged.metric,
                             "valid_loss": judged.loss}  # fmt: skip
-                    weights = snapshot(unwrap(parts.model).state_dict())
-                    saver.put("best", lambda w=weights, i=info: pack_best(w, i))
+                    weights = snapshot(unwrap(parts.model).state_dict(), saver.spare("best"))
+                    saver.put("best", lambda w=weights, i=info: pack_best(w, i), weights)
                 last = stopping or epoch == settings.epochs
                 if last or epoch % settings.checkpoint_every == 0:
                     state = snapshot(
-                        checkpoint_state(parts, run, job.precision.scaler, job.generator)
+                        checkpoint_state(parts, run, job.precision.scaler, job.generator),
+                        saver.spare("checkpoint"),
                     )
                     saver.put(
                         "checkpoint",
                         lambda st=state, e=epoch: {"epoch": e, "data": checkpoints.pack(st)},
+                        state,
                     )
             if stopping:
                 reason = f"early stop: no better validation result for {run.stale_epochs} epochs"
