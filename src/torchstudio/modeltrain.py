@@ -108,7 +108,8 @@ def job_plan(settings: TrainSettings, value: dict[str, Any]) -> Plan:
 class ModelTrainWorker:
     """The worker's state: the model being trained, its last and best weights."""
 
-    def __init__(self) -> None:
+    def __init__(self, warming: threading.Thread | None = None) -> None:
+        self.warming = warming  # warm_imports' thread, joined before a training starts
         self.model: nn.Module | None = None
         self.built: dict[str, Any] | None = None
         self.best_weights: bytes | None = None
@@ -121,6 +122,7 @@ class ModelTrainWorker:
 
     def train(self, value: dict[str, Any], ctx: WorkerContext) -> dict[str, Any]:
         started = time.perf_counter()
+        self._warmed()
         first_batch: list[float] = []
 
         def on_batch(index: int) -> None:
@@ -170,6 +172,13 @@ class ModelTrainWorker:
             "first_batch_seconds": first_batch[0] if first_batch else None,
             "compile": compiled.to_json(),
         }
+
+    def _warmed(self) -> None:
+        """Wait for warm_imports' thread: a training needs its imports anyway, and they are
+        done before any process forks (a fork in the middle of an import would leave the
+        child that import's lock, held)."""
+        if self.warming is not None:
+            self.warming.join()
 
     def _keeping_best(self, ctx: WorkerContext) -> Callable[[str, Any], None]:
         """`ctx.send`, keeping the best weights that go by for `infer` and `export`."""
@@ -236,6 +245,7 @@ class ModelTrainWorker:
         except (ValueError, KeyError) as exc:
             raise TrainingError(f"cannot join the job: {exc}") from exc
         host = int(value["host"])
+        self._warmed()
         self._run_host(value, settings, plan, host, ctx)
         return {"host": host, "ranks": [r.rank for r in plan.ranks_of(host)]}
 
@@ -283,8 +293,7 @@ WARM_IMPORTS = ("torch._dynamo", "torchmetrics")
 
 
 def warm_imports() -> threading.Thread:
-    """Import WARM_IMPORTS on a thread; a training that needs one first waits for it there
-    (Python's import lock), never imports it twice."""
+    """Import WARM_IMPORTS on a thread (a training waits for it first: `_warmed`)."""
 
     def work() -> None:
         for name in WARM_IMPORTS:
@@ -298,8 +307,7 @@ def warm_imports() -> threading.Thread:
 
 def main() -> None:
     lower_priority()
-    warm_imports()
-    raise SystemExit(run_worker(ModelTrainWorker().handlers, "modeltrain"))
+    raise SystemExit(run_worker(ModelTrainWorker(warm_imports()).handlers, "modeltrain"))
 
 
 if __name__ == "__main__":
