@@ -287,9 +287,11 @@ class ModelTrainWorker:
 
 
 # Imported on a thread when a trainer starts, while the app loads the dataset and builds the
-# model: each takes a second or more, and a training would wait for them on its critical
-# path (an optimizer's constructor imports torch._dynamo; the studio's metrics torchmetrics).
-WARM_IMPORTS = ("torch._dynamo", "torchmetrics")
+# model: an optimizer's constructor imports torch._dynamo (a second or more), on the way to
+# the first batch. (torchmetrics, which the studio's metrics import at their first update,
+# is left there: warming it too made the first batch later on 2 busy cores, 2-3.6 s after
+# the training's start against 0.6-1.5 s.)
+WARM_IMPORTS = ("torch._dynamo",)
 
 
 def warm_imports() -> threading.Thread:
