@@ -12,7 +12,8 @@ ratio to (a). Then: a torchvision resnet18's per-epoch cost outside its passes (
 weights and checkpoints travelling to the project), and the time from `torchstudio run`
 to the first batch on a warm cache.
 
-Run: python benchmarks/bench_training.py [--scale 0.1]  (--scale shrinks the dataset)
+Run: python benchmarks/bench_training.py [--scale 0.1] [--rounds 3]  (--scale shrinks the
+dataset; --rounds repeats every measurement and prints each ratio's spread)
 """
 
 from __future__ import annotations
@@ -203,27 +204,34 @@ def outside_cost(epochs: list[dict]) -> tuple[float, float]:
     return mean, mean / (sum(spans) / len(spans))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", type=float, default=1.0, help="share of the 60,000 + 10,000")
-    scale = parser.parse_args().scale
-    train, valid = int(60_000 * scale), int(10_000 * scale)
-    code = data_code(train, valid)
-    threads = torch.get_num_threads()
-    print(f"MNIST network, {train} + {valid} samples 1x28x28, batch {BATCH}, {threads} threads")
+def one_round(code: str, folder: Path) -> dict:
+    """Every measurement once, one after another: the rows' epoch times, auto's notes, the
+    resnet18's cost outside its passes (seconds, share) and the first batch's seconds."""
     rows: dict[str, list[float]] = {}
     rows["(a) plain eager loop"] = plain_epochs(code, script=False)
     rows["(b) plain loop, TorchScript"] = plain_epochs(code, script=True)
-    with tempfile.TemporaryDirectory() as folder:
-        os.environ["TORCHSTUDIO_HOME"] = str(Path(folder) / "home")
-        project = make_project(Path(folder), "mnist", code, NETWORK)
-        off = studio_run(project, f"epochs={EPOCHS}", "compile=off")
-        rows["(c) studio, compile off"] = [e["seconds"] for e in off["epochs"]]
-        auto = studio_run(project, f"epochs={EPOCHS}")
-        rows["(d) studio, default (auto)"] = [e["seconds"] for e in auto["epochs"]]
-        start = studio_run(project, "epochs=1", stop_after_first_batch=True)
-        resnet = make_project(Path(folder), "resnet", data_code(256, 64, (3, 32, 32)), RESNET)
-        resnet_run = studio_run(resnet, "epochs=4", "compile=off")
+    project = folder / "mnist.tsproj"
+    if not project.exists():
+        project = make_project(folder, "mnist", code, NETWORK)
+    off = studio_run(project, f"epochs={EPOCHS}", "compile=off")
+    rows["(c) studio, compile off"] = [e["seconds"] for e in off["epochs"]]
+    auto = studio_run(project, f"epochs={EPOCHS}")
+    rows["(d) studio, default (auto)"] = [e["seconds"] for e in auto["epochs"]]
+    start = studio_run(project, "epochs=1", stop_after_first_batch=True)
+    resnet = folder / "resnet.tsproj"
+    if not resnet.exists():
+        resnet = make_project(folder, "resnet", data_code(256, 64, (3, 32, 32)), RESNET)
+    resnet_run = studio_run(resnet, "epochs=4", "compile=off")
+    return {
+        "rows": rows,
+        "notes": auto["notes"],
+        "outside": outside_cost(resnet_run["epochs"]),
+        "first_batch": start["first_batch"],
+    }
+
+
+def print_round(result: dict) -> None:
+    rows = result["rows"]
     plain = rows["(a) plain eager loop"]
     print(f"{'':32s} {'first epoch':>12s} {'ratio':>6s} {'warm epoch':>11s} {'ratio':>6s}")
     for label, times in rows.items():
@@ -232,7 +240,7 @@ def main() -> None:
             f"{label:32s} {first:10.2f} s {first / plain[0]:6.3f} "
             f"{warm:9.2f} s {warm / plain[-1]:6.3f}"
         )
-    for note in auto["notes"]:
+    for note in result["notes"]:
         print(f"    auto: {note}")
     default, script = (
         rows["(d) studio, default (auto)"][-1],
@@ -243,16 +251,50 @@ def main() -> None:
         f"({'met' if default <= 0.85 * plain[-1] else 'NOT met'}); no slower than TorchScript: "
         f"{default / script:.3f} ({'met' if default <= script else 'NOT met'})"
     )
-    cost, share = outside_cost(resnet_run["epochs"])
+    cost, share = result["outside"]
     print(
         f"resnet18, 256 + 64 samples 3x32x32: {cost:.3f} s an epoch outside the passes, "
         f"{share * 100:.1f}% of an epoch (goal < 2%: {'met' if share < 0.02 else 'NOT met'})"
     )
-    first_batch = start["first_batch"]
+    first_batch = result["first_batch"]
     print(
         f"torchstudio run to the first batch (warm cache): {first_batch:.2f} s "
         f"(goal <= 5 s: {'met' if first_batch is not None and first_batch <= 5 else 'NOT met'})"
     )
+
+
+def print_spread(results: list[dict]) -> None:
+    """Each warm-epoch ratio, the outside share and the first batch as min-max over rounds."""
+    print(f"over {len(results)} rounds (min-max):")
+    for label in results[0]["rows"]:
+        ratios = [r["rows"][label][-1] / r["rows"]["(a) plain eager loop"][-1] for r in results]
+        print(f"  {label:32s} warm ratio {min(ratios):.3f}-{max(ratios):.3f}")
+    shares = [r["outside"][1] * 100 for r in results]
+    firsts = [r["first_batch"] for r in results if r["first_batch"] is not None]
+    print(f"  resnet18 outside the passes {min(shares):.1f}-{max(shares):.1f}% of an epoch")
+    if firsts:
+        print(f"  first batch {min(firsts):.2f}-{max(firsts):.2f} s after torchstudio run")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="share of the 60,000 + 10,000")
+    parser.add_argument("--rounds", type=int, default=1, help="every measurement this often")
+    args = parser.parse_args()
+    train, valid = int(60_000 * args.scale), int(10_000 * args.scale)
+    code = data_code(train, valid)
+    threads = torch.get_num_threads()
+    print(f"MNIST network, {train} + {valid} samples 1x28x28, batch {BATCH}, {threads} threads")
+    results = []
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["TORCHSTUDIO_HOME"] = str(Path(folder) / "home")
+        for index in range(args.rounds):
+            if args.rounds > 1:
+                print(f"round {index + 1} (load average {os.getloadavg()[0]:.1f})", flush=True)
+            results.append(one_round(code, Path(folder)))
+            print_round(results[-1])
+    if args.rounds > 1:
+        print_spread(results)
 
 
 if __name__ == "__main__":

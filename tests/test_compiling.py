@@ -8,10 +8,18 @@ from tests.helpers.passes import CPU, LOSS, SGD, Small, Source, Unscriptable
 from torch import nn
 
 from torchstudio.train import compiling
-from torchstudio.train.compiling import AutoRunner, Choice, CompiledRunner, make_runner
+from torchstudio.train.compiling import (
+    AUTO_CANDIDATES,
+    AutoRunner,
+    Choice,
+    CompiledRunner,
+    make_runner,
+)
 from torchstudio.train.device import setup_precision
 from torchstudio.train.loop import TrainingError, build_parts, run_pass
 from torchstudio.train.settings import TrainSettings
+
+TORCHSCRIPT = AUTO_CANDIDATES["cpu"]
 
 
 def train_once(model: nn.Module, runner: nn.Module | None, epochs: int = 2) -> list[float]:
@@ -93,6 +101,8 @@ class Timed(nn.Module):
         (0.005, 100_000, "torchscript", "torchscript: 5 ms a step against 10 ms as it is"),
         (0.011, 100_000, "off", "not compiled: torchscript took 11 ms a step, as it is 10 ms"),
         (0.005, 50, "off", "not compiled: 42 steps left at 10 ms could save about 0 s"),
+        # On the CPU a training under 100 s (3 s against 3% of it) is not tried at all.
+        (0.005, 5_000, "off", "not compiled: 4992 steps left at 10 ms could save about 1 s"),
     ],
 )
 def test_auto_keeps_the_faster_form_when_the_training_can_repay_it(
@@ -106,7 +116,7 @@ def test_auto_keeps_the_faster_form_when_the_training_can_repay_it(
     )
     timed = Timed(clock, 0.010, model)
     notes: list[str] = []
-    runner = AutoRunner(timed, "torchscript", expected_steps, Choice("auto"), notes.append)
+    runner = AutoRunner(timed, TORCHSCRIPT, expected_steps, Choice("auto"), notes.append)
     runner.train(True)
     x = torch.rand(2, 1, 6, 6)
     for _ in range(40):
@@ -199,7 +209,7 @@ def test_auto_times_the_model_again_after_the_compiled_steps(monkeypatch):
 
     notes: list[str] = []
     runner = AutoRunner(
-        Quieter(clock, 0.0, model), "torchscript", 10**6, Choice("auto"), notes.append
+        Quieter(clock, 0.0, model), TORCHSCRIPT, 10**6, Choice("auto"), notes.append
     )
     runner.train(True)
     for _ in range(40):

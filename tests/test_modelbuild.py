@@ -80,7 +80,9 @@ def test_mnist_report():
     assert report["targets"] == [{"shape": [1], "dtype": "int64"}]
     assert report["warnings"] == []
     assert report["graph"]["tracer"] == "fx" and set(report["graph"]["levels"]) == {"1", "2"}
-    assert torch.allclose(report["predictions"][0], outputs(model, [DIGIT])[0], atol=1e-6)
+    assert torch.allclose(
+        torch.as_tensor(report["predictions"][0]), outputs(model, [DIGIT])[0], atol=1e-6
+    )
 
 
 def test_trainable_and_total_counts():
@@ -109,7 +111,7 @@ def test_every_mode_loads_back_and_agrees(mode):
             loaded.eval()
             predictions = report["predictions"]
             assert all(
-                torch.allclose(a, b, atol=1e-6)
+                torch.allclose(a, torch.as_tensor(b), atol=1e-6)
                 for a, b in zip(outputs(loaded, inputs), predictions, strict=True)
             )
 
@@ -189,7 +191,9 @@ def test_package_interns_local_modules_without_pickle(tmp_path, monkeypatch):
     (tmp_path / "mylayers.py").unlink()
     sys.modules.pop("mylayers", None)
     model = load_built_model(built).eval()
-    assert torch.allclose(outputs(model, [example])[0], report["predictions"][0], atol=1e-6)
+    assert torch.allclose(
+        outputs(model, [example])[0], torch.as_tensor(report["predictions"][0]), atol=1e-6
+    )
 
 
 def test_trace_reports_values_frozen_from_the_users_code():
@@ -210,7 +214,9 @@ def test_unet2d_odd_size_matches_its_target_and_packages():
     assert report["outputs"] == [{"shape": [1, 1, 13, 11], "dtype": "float32"}]
     assert report["warnings"] == [] and report["graph"]["tracer"] == "hooks"
     model = load_built_model(report["built"]).eval()
-    assert torch.allclose(outputs(model, [image])[0], report["predictions"][0], atol=1e-5)
+    assert torch.allclose(
+        outputs(model, [image])[0], torch.as_tensor(report["predictions"][0]), atol=1e-5
+    )
     assert report["suggestions"]["loss"][0]["name"] == "MeanSquareError"
 
 
@@ -366,7 +372,7 @@ async def test_worker_build_round_trip():
         assert same_outputs(model, model, TWO_INPUTS)
         predictions = report["predictions"]
         assert all(
-            torch.allclose(a, b, atol=1e-6)
+            torch.allclose(a, torch.as_tensor(b), atol=1e-6)
             for a, b in zip(outputs(model, TWO_INPUTS), predictions, strict=True)
         )
         with pytest.raises(WorkerError, match="must define `model`"):

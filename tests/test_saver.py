@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 import safetensors.torch
@@ -12,7 +13,7 @@ from tests.helpers.passes import CPU, LOSS, SGD, Small, Source
 from torchstudio.train.device import setup_precision
 from torchstudio.train.epochs import EpochJob, RunState, run_epochs
 from torchstudio.train.loop import build_parts
-from torchstudio.train.saver import BackgroundSaver
+from torchstudio.train.saver import BackgroundSaver, snapshot
 from torchstudio.train.settings import TrainSettings
 from torchstudio.train.state import unpack
 
@@ -61,13 +62,24 @@ def train(epochs: int, background: bool, **settings_given) -> tuple[list, dict]:
     return sent, {"summary": summary, "best": best, "model": model}
 
 
+def saves(sent: list) -> list[tuple[str, int, Any]]:
+    """The saves among `sent`, in order, as (kind, epoch, payload)."""
+    return [(k, int(v["epoch"]), v) for k, v in sent if k in ("best", "checkpoint")]
+
+
 def test_background_saves_hold_each_epochs_state_while_the_next_trains():
     inline, _ = train(3, background=False)
     background, result = train(3, background=True)
-    assert [k for k, _ in background] == [k for k, _ in inline]  # epoch, progress, best...
-    checkpoints = [v for k, v in background if k == "checkpoint"]
-    assert [c["epoch"] for c in checkpoints] == [1, 2, 3]
-    for (kind, mine), (_, theirs) in zip(background, inline, strict=True):
+
+    # The saves go out in order, but on their thread: an epoch's may follow the next epoch's
+    # record, so each sequence is compared on its own.
+    def reports(sent: list) -> list[tuple[str, Any]]:
+        return [(k, v.get("epoch", v.get("text"))) for k, v in sent if k in ("epoch", "progress")]
+
+    assert reports(background) == reports(inline)
+    assert [(k, e) for k, e, _ in saves(background)] == [(k, e) for k, e, _ in saves(inline)]
+    assert [e for k, e, _ in saves(background) if k == "checkpoint"] == [1, 2, 3]
+    for (kind, _, mine), (_, _, theirs) in zip(saves(background), saves(inline), strict=True):
         if kind == "checkpoint":
             a, b = unpack(mine["data"]), unpack(theirs["data"])
             assert a["epoch"] == b["epoch"]
@@ -91,3 +103,27 @@ def test_a_checkpoint_every_n_epochs_and_after_the_last():
     assert saved[-1] == stopped_at and all(e % 3 == 0 for e in saved[:-1])
     with pytest.raises(ValueError, match="checkpoint_every must be at least 1, not 0"):
         TrainSettings.from_json({"loss": [LOSS], "checkpoint_every": 0})
+
+
+def test_a_packed_snapshot_is_the_memory_the_next_one_copies_into():
+    model = Small()
+    first = snapshot(model.state_dict())
+    sent: list[bytes] = []
+    saver = BackgroundSaver(lambda kind, data: sent.append(data))
+    saver.put("best", lambda: safetensors.torch.save(first), first)
+    saver.flush()
+    spare = saver.spare("best")
+    assert spare is first and saver.spare("best") is None  # the caller owns it now
+    packed = safetensors.torch.load(sent[0])
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)
+    second = snapshot(model.state_dict(), spare)
+    for key, value in model.state_dict().items():
+        assert second[key].data_ptr() == first[key].data_ptr()  # copied into, not allocated
+        assert torch.equal(second[key], value)
+        assert not torch.equal(packed[key], value)  # what was sent kept its values
+    saver.close()
+    # A tensor whose shape changed gets fresh memory; nested state follows its structure.
+    fresh = snapshot({"w": torch.ones(3), "s": [torch.ones(2)]}, {"w": torch.zeros(2), "s": []})
+    assert torch.equal(fresh["w"], torch.ones(3)) and torch.equal(fresh["s"][0], torch.ones(2))

@@ -6,7 +6,7 @@ Messages:
   "graph"?: bool} -> the build report:
   {"parameters": {"trainable", "total"},
    "inputs": [{"shape", "dtype"}], "outputs": [{"shape", "dtype"}] (the model's outputs),
-   "targets": [{"shape", "dtype"}], "predictions": [tensors] (the model's outputs),
+   "targets": [{"shape", "dtype"}], "predictions": [arrays] (the model's outputs),
    "warnings": [str], "graph": see torchstudio.model.graph (None when "graph" is false),
    "built": see torchstudio.model.package, "suggestions": see torchstudio.model.suggest}.
   `inputs` and `outputs` are one dataset sample's input and target tensors with a batch
@@ -58,6 +58,13 @@ def _tensors(values: Any, what: str, allow_empty: bool = False) -> list[torch.Te
             raise BuildError(f"{what}[{index}] is a {type(value).__name__}, not a tensor")
         tensors.append(torch.as_tensor(value))
     return tensors
+
+
+def as_array(tensor: torch.Tensor) -> Any:
+    """The tensor as a numpy array (bfloat16, which numpy lacks, as it is)."""
+    if tensor.dtype == torch.bfloat16:
+        return tensor
+    return tensor.detach().cpu().numpy()
 
 
 def run_example(model: nn.Module, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -179,7 +186,8 @@ def build(request: dict[str, Any], progress: Progress | None = None) -> dict[str
         "inputs": [tensor_info(t) for t in inputs],
         "outputs": [tensor_info(t) for t in outputs],
         "targets": [tensor_info(t) for t in targets],
-        "predictions": outputs,
+        # numpy arrays (bfloat16 stays torch): the app never imports torch for a build.
+        "predictions": [as_array(t) for t in outputs],
         "warnings": warnings,
         "graph": graph,
         "built": built,

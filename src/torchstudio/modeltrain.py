@@ -22,8 +22,10 @@ Messages (see `torchstudio.worker` for the conventions):
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +38,7 @@ from torchstudio.data.handoff import fetch_dataset
 from torchstudio.data.split import DatasetSettings, make_splits
 from torchstudio.datasetload import run_dataset_code
 from torchstudio.model.package import load_built_model, load_state_bytes
+from torchstudio.priority import lower_priority
 from torchstudio.train.batches import BatchSource, CachedBatches, LoaderBatches
 from torchstudio.train.compiling import make_runner
 from torchstudio.train.ddp.agent import HostAgent, open_store
@@ -105,7 +108,8 @@ def job_plan(settings: TrainSettings, value: dict[str, Any]) -> Plan:
 class ModelTrainWorker:
     """The worker's state: the model being trained, its last and best weights."""
 
-    def __init__(self) -> None:
+    def __init__(self, warming: threading.Thread | None = None) -> None:
+        self.warming = warming  # warm_imports' thread, joined before a training starts
         self.model: nn.Module | None = None
         self.built: dict[str, Any] | None = None
         self.best_weights: bytes | None = None
@@ -118,6 +122,7 @@ class ModelTrainWorker:
 
     def train(self, value: dict[str, Any], ctx: WorkerContext) -> dict[str, Any]:
         started = time.perf_counter()
+        self._warmed()
         first_batch: list[float] = []
 
         def on_batch(index: int) -> None:
@@ -167,6 +172,13 @@ class ModelTrainWorker:
             "first_batch_seconds": first_batch[0] if first_batch else None,
             "compile": compiled.to_json(),
         }
+
+    def _warmed(self) -> None:
+        """Wait for warm_imports' thread: a training needs its imports anyway, and they are
+        done before any process forks (a fork in the middle of an import would leave the
+        child that import's lock, held)."""
+        if self.warming is not None:
+            self.warming.join()
 
     def _keeping_best(self, ctx: WorkerContext) -> Callable[[str, Any], None]:
         """`ctx.send`, keeping the best weights that go by for `infer` and `export`."""
@@ -233,6 +245,7 @@ class ModelTrainWorker:
         except (ValueError, KeyError) as exc:
             raise TrainingError(f"cannot join the job: {exc}") from exc
         host = int(value["host"])
+        self._warmed()
         self._run_host(value, settings, plan, host, ctx)
         return {"host": host, "ranks": [r.rank for r in plan.ranks_of(host)]}
 
@@ -273,24 +286,30 @@ class ModelTrainWorker:
         return export_model(model, self.built, value["format"], value["path"], inputs)
 
 
-NICENESS_VARIABLE = "TORCHSTUDIO_TRAINER_NICENESS"
-DEFAULT_NICENESS = 10
+# Imported on a thread when a trainer starts, while the app loads the dataset and builds the
+# model: an optimizer's constructor imports torch._dynamo (a second or more), on the way to
+# the first batch. (torchmetrics, which the studio's metrics import at their first update,
+# is left there: warming it too made the first batch later on 2 busy cores, 2-3.6 s after
+# the training's start against 0.6-1.5 s.)
+WARM_IMPORTS = ("torch._dynamo",)
 
 
-def lower_priority() -> None:
-    """Train below the app's priority: on a busy machine the pages still answer at once.
+def warm_imports() -> threading.Thread:
+    """Import WARM_IMPORTS on a thread (a training waits for it first: `_warmed`)."""
 
-    Alone on the machine a trainer runs as fast as before; its ranks inherit the priority.
-    `TORCHSTUDIO_TRAINER_NICENESS=0` keeps the normal priority.
-    """
-    # Not allowed, or not a POSIX system: then it trains at the normal priority.
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        os.nice(int(os.environ.get(NICENESS_VARIABLE, DEFAULT_NICENESS)))
+    def work() -> None:
+        for name in WARM_IMPORTS:
+            with contextlib.suppress(Exception):  # a missing package fails where it is used
+                importlib.import_module(name)
+
+    thread = threading.Thread(target=work, name="warm imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def main() -> None:
     lower_priority()
-    raise SystemExit(run_worker(ModelTrainWorker().handlers, "modeltrain"))
+    raise SystemExit(run_worker(ModelTrainWorker(warm_imports()).handlers, "modeltrain"))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from torchstudio.app.models.trackers import check_available
 from torchstudio.app.runtime.manager import WorkerError, WorkerEvent
 from torchstudio.app.store.project import ProjectError
 from torchstudio.app.studio import Studio
+from torchstudio.priority import headless_env
 
 USAGE_EXIT = 2
 TIMEOUT_EXIT = 124
@@ -98,7 +99,7 @@ async def run_models(path: Path, options: RunOptions) -> int:
         except OverrideError as exc:
             say(str(exc))
             return USAGE_EXIT
-    studio = Studio()
+    studio = Studio(env=headless_env())  # trainers at the normal priority: no pages here
     unsubscribe = studio.manager.subscribe(report_stalls)
     loop = asyncio.get_running_loop()
     interrupted = asyncio.Event()

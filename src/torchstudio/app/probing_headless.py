@@ -23,6 +23,7 @@ from torchstudio.app.runtime.manager import WorkerError
 from torchstudio.app.store.project import ProjectError
 from torchstudio.app.studio import Studio
 from torchstudio.app.sweeps.space import Dimension
+from torchstudio.priority import headless_env
 from torchstudio.probe.interpretation import summary
 
 USAGE_EXIT = 2
@@ -35,7 +36,7 @@ def say(command: str, text: str) -> None:
 
 
 async def probe_model(command: str, path: Path, model: str, job: Job) -> int:
-    studio = Studio()
+    studio = Studio(env=headless_env())  # its trainer at the normal priority: no pages
     try:
         await studio.start()
         await studio.open(path)

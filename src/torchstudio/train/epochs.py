@@ -233,19 +233,27 @@ def run_epochs(
                         "text": f"epoch {epoch}/{settings.epochs}",
                     },
                 )
+                last = stopping or epoch == settings.epochs
+                state = None
+                if last or epoch % settings.checkpoint_every == 0:
+                    state = snapshot(
+                        checkpoint_state(parts, run, job.precision.scaler, job.generator),
+                        saver.spare("checkpoint"),
+                    )
                 if better:
                     info = {"epoch": epoch, "valid_metric": judged.metric,
                             "valid_loss": judged.loss}  # fmt: skip
-                    weights = snapshot(unwrap(parts.model).state_dict())
-                    saver.put("best", lambda w=weights, i=info: pack_best(w, i))
-                last = stopping or epoch == settings.epochs
-                if last or epoch % settings.checkpoint_every == 0:
-                    state = snapshot(
-                        checkpoint_state(parts, run, job.precision.scaler, job.generator)
-                    )
+                    if state is not None:  # the checkpoint's copy of the weights: one copy
+                        weights, spare = state["model"], None  # the checkpoint's to reuse
+                    else:
+                        weights = snapshot(unwrap(parts.model).state_dict(), saver.spare("best"))
+                        spare = weights
+                    saver.put("best", lambda w=weights, i=info: pack_best(w, i), spare)
+                if state is not None:  # after the best weights, which it may share
                     saver.put(
                         "checkpoint",
                         lambda st=state, e=epoch: {"epoch": e, "data": checkpoints.pack(st)},
+                        state,
                     )
             if stopping:
                 reason = f"early stop: no better validation result for {run.stale_epochs} epochs"

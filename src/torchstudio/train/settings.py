@@ -5,10 +5,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from torchstudio.train.compiling import COMPILE_CHOICES
 from torchstudio.train.ddp.plan import parse_devices
 
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
+# How the passes run the model (train/compiling.py); "off" trains the model as it is. Here,
+# not there: the app checks the setting without importing torch.
+COMPILE_CHOICES = (
+    "auto",
+    "off",
+    "torchscript",
+    "compile",
+    "compile-reduce-overhead",
+    "compile-max-autotune",
+)
 DATA_MODES = ("cache", "fresh")
 
 

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from torchstudio.app.dataset.definition import DatasetDefinition, tensor_ids
 from torchstudio.app.models.document import ModelDocument
 from torchstudio.app.models.service import with_class_weights
-from torchstudio.model.package import BUILD_SEED
 
 if TYPE_CHECKING:
     from torchstudio.app.store.project import Project
@@ -150,6 +149,10 @@ def project_files(
         ),
         "DATASET": (dataset.code.strip("\n") or "train = None") + f"\nreturn {returns}",
     }
+    # Imported here: the package module imports torch, which the app and `torchstudio run`
+    # do not need until a worker does (seconds at their start).
+    from torchstudio.model.package import BUILD_SEED
+
     model_marks = {
         "SEED": f"BUILD_SEED = {BUILD_SEED}",
         "MODEL": document.code.strip("\n") or "model = None",

@@ -22,9 +22,8 @@ from torchstudio.app.models.document import (
     TrainingSettings,
 )
 from torchstudio.pythonparse import ModuleInfo
-from torchstudio.train.compiling import COMPILE_CHOICES
 from torchstudio.train.ddp.plan import PlanError, backend_for, batch_summary, parse_devices
-from torchstudio.train.settings import PRECISIONS
+from torchstudio.train.settings import COMPILE_CHOICES, PRECISIONS
 
 MAX_PORT = 65535
 # Names the trainer defines where a part's code runs: a parameter so named gets them, so

@@ -18,8 +18,7 @@ from torchstudio.app.checked import DocumentError
 from torchstudio.app.checked import checked as _check
 from torchstudio.app.dataset.definition import tensor_ids
 from torchstudio.app.models.trackers import parse_target
-from torchstudio.train.compiling import COMPILE_CHOICES
-from torchstudio.train.settings import PRECISIONS, TrainSettings
+from torchstudio.train.settings import COMPILE_CHOICES, PRECISIONS, TrainSettings
 
 # Training parts picked from modules: setting -> module kind in the catalog.
 PART_KINDS = {"loss": "loss", "metric": "metrics", "optimizer": "optim", "scheduler": "schedulers"}

@@ -17,8 +17,7 @@ from torchstudio.app.pages.model_editor import mark_id
 from torchstudio.app.pages.model_placement import placement_form
 from torchstudio.app.pages.part_picker import part_editor
 from torchstudio.app.studio import Studio
-from torchstudio.train.compiling import COMPILE_CHOICES
-from torchstudio.train.settings import PRECISIONS
+from torchstudio.train.settings import COMPILE_CHOICES, PRECISIONS
 
 CODE_SETTINGS = ("loss", "metric", "optimizer", "scheduler")
 
