@@ -35,8 +35,11 @@ import sys
 import traceback
 from typing import Any
 
-# What a worker would import first; each must import without side effects on the machine.
-PRELOAD = ("numpy", "torch", "PIL.Image")
+# What workers import first, each without side effects on the machine and without starting
+# threads (a fork copies only the forking thread): torch._dynamo is what an optimizer's
+# constructor imports (a second or more), torchvision what models and datasets use.
+# torchmetrics is left out: its import starts a native thread pool.
+PRELOAD = ("numpy", "torch", "torch._dynamo", "torchvision", "PIL.Image")
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 PR_SET_NAME = 15
 MAX_MESSAGE = 1 << 20
