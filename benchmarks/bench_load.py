@@ -141,11 +141,19 @@ def count_resources(pid: int) -> Resources:
 
 
 def role(pid: int) -> str:
-    """The worker module a process runs (or its program), to name it in the report."""
+    """The worker module a process runs (or its program), to name it in the report.
+
+    A worker forked by the fork server keeps the server's command line; it is named by the
+    name the server gave it (its module's last part, as `top` shows it).
+    """
     with contextlib.suppress(OSError):
         args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
         if "-m" in args:
-            return args[args.index("-m") + 1]
+            module = args[args.index("-m") + 1]
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+            if module == "torchstudio.forkserver" and not name.startswith("python"):
+                return f"torchstudio.{name}"
+            return module
         return os.path.basename(args[1] if len(args) > 1 else args[0])
     return "?"
 
@@ -360,12 +368,7 @@ def start_all_and_wait(page: Any, server: Server, models: int) -> None:
     pid = server.process.pid
 
     def trainers() -> int:
-        count = 0
-        for child in descendants(pid):
-            with contextlib.suppress(OSError):
-                if b"torchstudio.modeltrain" in Path(f"/proc/{child}/cmdline").read_bytes():
-                    count += 1
-        return count
+        return sum(role(child) == "torchstudio.modeltrain" for child in descendants(pid))
 
     wait_until(
         lambda: trainers() >= models and training_rows(page) >= models,
