@@ -13,7 +13,6 @@ from tests.helpers.waiting import eventually
 
 from torchstudio.app.runtime import forking
 from torchstudio.app.runtime.forking import ForkServer, forking_enabled
-from torchstudio.app.runtime.launchers import LocalLauncher
 from torchstudio.app.runtime.manager import WorkerManager
 
 pytestmark = pytest.mark.timeout(120)
@@ -58,9 +57,7 @@ async def test_exit_codes_signals_and_stderr_are_reported_as_for_a_subprocess(wo
 
 async def test_when_the_server_ends_its_workers_end_and_say_so(worker_env, tmp_path):
     server = ForkServer()
-    launcher = LocalLauncher()
-    launcher_fork = forking._servers.get(launcher.python)
-    forking._servers[launcher.python] = server  # this test's own server, ended below
+    shared = forking.use_fork_server(server)  # this test's own server, ended below
     try:
         async with WorkerManager() as manager:
             worker = await start(manager, worker_env)
@@ -74,10 +71,7 @@ async def test_when_the_server_ends_its_workers_end_and_say_so(worker_env, tmp_p
             assert server._process is not None and server._process.poll() is None
     finally:
         server.close()
-        if launcher_fork is not None:
-            forking._servers[launcher.python] = launcher_fork
-        else:
-            forking._servers.pop(launcher.python, None)
+        forking.use_fork_server(shared)
 
 
 async def test_without_forking_workers_are_new_interpreters(worker_env, monkeypatch):

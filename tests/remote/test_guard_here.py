@@ -17,18 +17,18 @@ from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
-# The worker writes the secret it was given and its helper's pid, then waits: for ever, or
-# until it is told to exit with a code.
+# The worker writes the secret it was given and its helper's pid, then exits with the code
+# it was given, or (a negative one) waits for a signal.
 WORKER = """
-import subprocess, sys, time
+import signal, subprocess, sys
 from pathlib import Path
 folder = Path(sys.argv[1])
-helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+helper = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"])
 (folder / "secret").write_bytes(sys.stdin.buffer.readline())
 (folder / "helper").write_text(str(helper.pid))
 code = int(sys.argv[2])
-while code < 0:
-    time.sleep(1)
+if code < 0:
+    signal.pause()  # until the guard signals it
 sys.exit(code)
 """
 

@@ -6,9 +6,8 @@ from nicegui import background_tasks, ui
 
 from torchstudio.app.catalog import ORIGINS, form_parameters, module_key
 from torchstudio.app.dataset.service import DatasetService
-from torchstudio.app.pages.layout import CODE_THEME, mark_error_line
+from torchstudio.app.pages.layout import CODE_THEME, ask_replace, mark_error_line
 from torchstudio.app.pages.live import Live
-from torchstudio.app.pages.model_editor import ask_replace
 from torchstudio.app.runtime.server_desk import ServerDesk
 from torchstudio.app.runtime.server_status import HERE
 

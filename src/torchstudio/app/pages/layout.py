@@ -5,6 +5,8 @@ Tailwind classes, in one place, so that both tabs break the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from nicegui import ui
 
 # The row wraps below 1024 px: each column then takes the whole width.
@@ -52,3 +54,18 @@ window.addEventListener('DOMContentLoaded', () => {
   name();
 });
 </script>"""
+
+
+def ask_replace(what: str, replace: Callable[[], None], keep: Callable[[], None]) -> None:
+    """Ask before a module's code replaces `what` edited by hand."""
+    with ui.dialog() as dialog, ui.card():
+        ui.label(f"The {what} was edited by hand. Replace it with the module's code?")
+        with ui.row():
+            ui.button("Replace", on_click=lambda: (dialog.close(), replace())).mark(
+                "replace-edited"
+            )
+            ui.button("Keep my code", on_click=lambda: (dialog.close(), keep())).props("flat").mark(
+                "keep-edited"
+            )
+    dialog.on("hide", lambda: dialog.delete())
+    dialog.open()

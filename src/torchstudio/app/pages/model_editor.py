@@ -10,7 +10,7 @@ from nicegui import background_tasks, events, ui
 
 from torchstudio.app.catalog import form_parameters, module_key
 from torchstudio.app.dataset.definition import error_line
-from torchstudio.app.pages.layout import CODE_THEME, mark_error_line
+from torchstudio.app.pages.layout import CODE_THEME, ask_replace, mark_error_line
 from torchstudio.app.pages.live import Live
 from torchstudio.app.studio import Studio
 
@@ -92,21 +92,6 @@ def edited_badge(live: Live, name: str, edited: Callable[[], bool], marker: str)
     badge = ui.badge("edited", color="orange").props("data-ts=edited").mark(marker)
     badge.tooltip("Code edited by hand: picking a module or changing a parameter replaces it")
     live.watch(["model"], badge.set_visibility, edited, model=name)
-
-
-def ask_replace(what: str, replace: Callable[[], None], keep: Callable[[], None]) -> None:
-    """Ask before a module's code replaces `what` edited by hand."""
-    with ui.dialog() as dialog, ui.card():
-        ui.label(f"The {what} was edited by hand. Replace it with the module's code?")
-        with ui.row():
-            ui.button("Replace", on_click=lambda: (dialog.close(), replace())).mark(
-                "replace-edited"
-            )
-            ui.button("Keep my code", on_click=lambda: (dialog.close(), keep())).props("flat").mark(
-                "keep-edited"
-            )
-    dialog.on("hide", lambda: dialog.delete())
-    dialog.open()
 
 
 def model_source(studio: Studio, live: Live, name: str) -> None:

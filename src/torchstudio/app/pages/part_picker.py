@@ -12,9 +12,9 @@ from nicegui import ui
 
 from torchstudio.app.catalog import form_parameters, module_key
 from torchstudio.app.models.document import PART_KINDS, PartChoice
-from torchstudio.app.pages.layout import CODE_THEME
+from torchstudio.app.pages.layout import CODE_THEME, ask_replace
 from torchstudio.app.pages.live import Live
-from torchstudio.app.pages.model_editor import ask_replace, edited_badge, mark_id
+from torchstudio.app.pages.model_editor import edited_badge, mark_id
 from torchstudio.app.studio import Studio
 
 

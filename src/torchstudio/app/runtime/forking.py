@@ -241,13 +241,21 @@ def end_unwanted(started: concurrent.futures.Future[Started]) -> None:
             os.kill(started.result()[0], signal.SIGKILL)
 
 
-_servers: dict[str, ForkServer] = {}
+_server: ForkServer | None = None
 
 
-def fork_server(python: str = sys.executable) -> ForkServer:
-    """This process's fork server for `python` (made on first use, ended at exit)."""
-    server = _servers.get(python)
-    if server is None:
-        server = _servers[python] = ForkServer(python)
-        atexit.register(server.close)
-    return server
+def fork_server() -> ForkServer:
+    """This process's fork server (made on first use, ended at exit)."""
+    global _server
+    if _server is None:
+        _server = ForkServer()
+        atexit.register(_server.close)
+    return _server
+
+
+def use_fork_server(server: ForkServer | None) -> ForkServer | None:
+    """Make `server` this process's fork server (None: a new one when next needed); returns
+    the one it replaces."""
+    global _server
+    previous, _server = _server, server
+    return previous

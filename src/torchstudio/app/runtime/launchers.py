@@ -100,22 +100,26 @@ class LocalLauncher:
     def __init__(self, python: str = sys.executable) -> None:
         self.python = python
 
+    def own_python(self) -> bool:
+        """Whether this is the app's own interpreter (with the app's packages)."""
+        return os.path.abspath(self.python) == os.path.abspath(sys.executable)
+
     def module_env(self) -> dict[str, str]:
         """The environment in which `python -m torchstudio.TOOL` finds the app's package."""
         env = dict(os.environ)
-        if os.path.abspath(self.python) != os.path.abspath(sys.executable):
+        if not self.own_python():
             env["PYTHONPATH"] = package_only_path()
         return env
 
     def forks(self) -> bool:
         """Whether workers are forked from the fork server: with the app's own Python."""
-        return os.path.abspath(self.python) == os.path.abspath(sys.executable) and forking_enabled()
+        return self.own_python() and forking_enabled()
 
     async def warm_up(self) -> None:
         """Start the fork server now, so that the first worker need not wait for its imports."""
         if self.forks():
             with contextlib.suppress(ForkServerError):
-                server = fork_server(self.python)
+                server = fork_server()
                 await asyncio.get_running_loop().run_in_executor(None, server.ensure_started)
 
     async def launch(
@@ -125,7 +129,7 @@ class LocalLauncher:
         interpreter otherwise, or when the server cannot serve)."""
         if self.forks():
             with contextlib.suppress(ForkServerError):
-                return await fork_server(self.python).launch(
+                return await fork_server().launch(
                     module,
                     ["--address", address, "--port", str(port)],
                     {**os.environ, **env},
