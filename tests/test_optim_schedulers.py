@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from torchstudio.optim import SGD, Adam, AdamW, AdamWScheduleFree
+from torchstudio.optim.fused import fused_fits
 from torchstudio.schedulers import MultiStep, NoSchedule, OneCycle, Step
 
 
@@ -38,6 +39,37 @@ def test_optimizer_steps_reduce_the_loss(cls, settings):
     if hasattr(optimizer, "needs_train_eval"):
         optimizer.eval()  # evaluate at the averaged weights
     assert compute_loss().item() < before
+
+
+@pytest.mark.parametrize(
+    ("cls", "settings"),
+    [
+        (Adam, {"lr": 0.05, "weight_decay": 0.01}),
+        (AdamW, {"lr": 0.05}),
+        (SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+    ],
+)
+def test_fused_kernel_by_default_on_the_cpu_gives_the_loops_weights(cls, settings):
+    weights = []
+    for fused in (True, False):
+        model, compute_loss = _problem()
+        optimizer = cls(model.parameters(), fused=fused, **settings)
+        assert optimizer.defaults["fused"] is fused
+        for _ in range(20):
+            optimizer.zero_grad(set_to_none=True)
+            compute_loss().backward()
+            optimizer.step()
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert cls(_problem()[0].parameters()).defaults["fused"] is True
+    torch.testing.assert_close(weights[0], weights[1])
+
+
+def test_fused_is_left_out_where_torch_has_no_kernel():
+    on_meta = torch.nn.Linear(4, 1, device="meta")
+    assert Adam(on_meta.parameters()).defaults["fused"] is False
+    groups = [{"params": [torch.nn.Parameter(torch.zeros(2))]}, {"params": []}]
+    assert fused_fits(groups)
+    assert not fused_fits([{"params": []}])
 
 
 def test_schedule_free_exposes_train_and_eval():

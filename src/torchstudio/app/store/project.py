@@ -27,6 +27,9 @@ from torchstudio.app.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA, SCH
 from torchstudio.app.store.weights import check_safetensors
 
 SUFFIX = ".tsproj"
+# SQLite's largest page: a checkpoint is written in a sixteenth of the pages (and WAL frames)
+# of the default 4 KiB, which halves the time a resnet18's 135 MB take to store.
+PAGE_SIZE = 65536
 _MAGIC = b"SQLite format 3\x00"
 
 
@@ -95,8 +98,10 @@ class Project:
     # ------------------------------------------------------------------ opening and closing
 
     @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
+    def _connect(path: Path, new: bool = False) -> sqlite3.Connection:
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+        if new:  # fixed once the file has a header (in WAL mode for good)
+            db.execute(f"PRAGMA page_size={PAGE_SIZE}")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
@@ -116,7 +121,7 @@ class Project:
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         if not target.parent.is_dir():
             raise ProjectError(f"the folder {target.parent} does not exist")
-        db = cls._connect(target)
+        db = cls._connect(target, new=True)
         project = cls(target, db)
         db.executescript(
             "BEGIN IMMEDIATE;"
