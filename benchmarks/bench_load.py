@@ -513,7 +513,8 @@ class LoadReport:
     console_errors: list[str]
     seconds: float
     models: int
-    idle_cpu: tuple[float, float]  # share of a core: no page open, the pages on the Models tab
+    # Share of a core: no page open, the pages on the Models tab (None: not measured).
+    idle_cpu: tuple[float, float] | None
     pages: int
     epoch_to_chart_ms: list[float]
 
@@ -549,12 +550,13 @@ class LoadReport:
                 f"max {worst:.0f} ms ({verdict}); {over} at or over {LIMIT_MS:.0f} ms "
                 f"({100 * over / len(values):.1f}%)"
             )
-        alone, idle = self.idle_cpu
-        out.append(
-            f"server CPU with nothing training: no page open {100 * alone:.2f}% of a core, "
-            f"{self.pages} pages idle on the Models tab {100 * idle:.2f}% "
-            f"({'under' if idle < 0.01 else 'OVER'} the 1% goal)"
-        )
+        if self.idle_cpu is not None:
+            alone, idle = self.idle_cpu
+            out.append(
+                f"server CPU with nothing training: no page open {100 * alone:.2f}% of a core, "
+                f"{self.pages} pages idle on the Models tab {100 * idle:.2f}% "
+                f"({'under' if idle < 0.01 else 'OVER'} the 1% goal)"
+            )
         if self.epoch_to_chart_ms:
             p50, p95, worst = self.percentiles(self.epoch_to_chart_ms)
             out.append(
@@ -608,6 +610,7 @@ def settle(pid: int, before: Resources, timeout: float = 60) -> Resources:
 def run_load(
     seconds: float, models: int, pages: int, folder: Path, idle_seconds: float = IDLE_SECONDS
 ) -> LoadReport:
+    """The load; `idle_seconds` 0 leaves out the idle server's CPU share."""
     from playwright.sync_api import sync_playwright
 
     project = write_project(folder, models)
@@ -626,11 +629,13 @@ def run_load(
             first.context.close()
             before = steady(server.process.pid)
 
-            alone = cpu_share(server.process.pid, idle_seconds)
+            alone = cpu_share(server.process.pid, idle_seconds) if idle_seconds else None
             opened = [open_page(browser, server, measures) for _ in range(pages)]
             show_models_tab(opened)
-            time.sleep(3)  # the pages' first drawings are done
-            idle = cpu_share(server.process.pid, idle_seconds)
+            idle = None
+            if idle_seconds:
+                time.sleep(3)  # the pages' first drawings are done
+                idle = cpu_share(server.process.pid, idle_seconds)
 
             # One page stays on the Models tab and times the curves; the others are exercised.
             follower, exercised = opened[-1], opened[:-1] or opened
@@ -656,7 +661,7 @@ def run_load(
             measures.console_errors,
             elapsed,
             models,
-            (alone, idle),
+            None if alone is None or idle is None else (alone, idle),
             pages,
             charted,
         )

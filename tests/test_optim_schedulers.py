@@ -6,6 +6,8 @@ import torch
 from torchstudio.optim import SGD, Adam, AdamW, AdamWScheduleFree
 from torchstudio.optim.fused import fused_fits
 from torchstudio.schedulers import MultiStep, NoSchedule, OneCycle, Step
+from torchstudio.train import state as checkpoints
+from torchstudio.train.epochs import match_weight_layouts
 
 
 def _problem():
@@ -147,3 +149,32 @@ def test_resuming_a_one_cycle_schedule_with_more_epochs_keeps_its_position_and_n
         optimizer.step()
         longer.step()
     assert longer.last_epoch == 20
+
+
+def test_a_fused_optimizer_resumed_on_channels_last_weights_continues_as_uninterrupted():
+    # torch's fused kernel reads a weight and its state as flat memory: a contiguous state
+    # restored beside channels-last weights must take their layout, or steps go wrong.
+    def train(resume_at):
+        torch.manual_seed(0)
+        conv = torch.nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last)
+        optimizer = Adam(conv.parameters(), lr=0.01)
+        inputs = torch.randn(2, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+        for step in range(4):
+            if step == resume_at:
+                saved = checkpoints.unpack(
+                    checkpoints.pack(
+                        {"model": conv.state_dict(), "optimizer": optimizer.state_dict()}
+                    )
+                )
+                conv = torch.nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last)
+                conv.load_state_dict(saved["model"])
+                optimizer = Adam(conv.parameters(), lr=0.01)
+                optimizer.load_state_dict(saved["optimizer"])
+                match_weight_layouts(optimizer)
+            optimizer.zero_grad(set_to_none=True)
+            conv(inputs).pow(2).sum().backward()
+            optimizer.step()
+        return conv.weight.detach()
+
+    assert Adam(torch.nn.Linear(2, 2).parameters()).defaults["fused"] is True
+    torch.testing.assert_close(train(resume_at=2), train(resume_at=None), rtol=0, atol=0)

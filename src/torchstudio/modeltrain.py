@@ -148,13 +148,13 @@ class ModelTrainWorker:
         self.model, self.built, self.best_weights = model, value["built"], None
         steps = max(1, math.ceil(len(train_source) / settings.batch_size))
         parts = build_parts(model, settings, steps, device)
+        parts.channels_last = use_channels_last(model, device)
+        if parts.channels_last:  # before a checkpoint's state takes the weights' layout
+            model.to(memory_format=torch.channels_last)
         run = RunState()
         if value.get("checkpoint"):
             run = restore_checkpoint(value["checkpoint"], parts, precision.scaler, generator)
             self.best_weights = value.get("best_weights")
-        parts.channels_last = use_channels_last(model, device)
-        if parts.channels_last:
-            model.to(memory_format=torch.channels_last)
         expected = steps * max(0, settings.epochs - run.epoch)
         parts.runner, compiled = make_runner(
             model,

@@ -157,6 +157,28 @@ CREATE TABLE logs (id INTEGER PRIMARY KEY, time REAL NOT NULL, source TEXT NOT N
 """
 
 
+def test_new_files_take_large_pages_and_old_ones_keep_theirs(tmp_path):
+    def pages(project):
+        db = project._db
+        return [
+            db.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("page_size", "wal_autocheckpoint")
+        ]
+
+    new = Project.create(tmp_path / "new.tsproj")
+    assert pages(new) == [65536, 64]  # the log copied every 4 MiB, as at 4 KiB pages
+    new.close()
+    assert pages(Project.open(tmp_path / "new.tsproj")) == [65536, 64]
+    old = tmp_path / "old.tsproj"
+    db = sqlite3.connect(old)
+    db.executescript(V1_SCHEMA)
+    db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    assert pages(Project.open(old)) == [4096, 1024]
+
+
 def test_migration_from_version_2_makes_run_1(tmp_path):
     path = tmp_path / "v2.tsproj"
     db = sqlite3.connect(path)

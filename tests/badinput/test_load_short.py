@@ -33,7 +33,7 @@ def test_two_trainings_and_two_pages_leave_nothing_behind(tmp_path):
         models=soak(2, 4),
         pages=soak(2, 5),
         folder=tmp_path,
-        idle_seconds=5,
+        idle_seconds=soak(0, 20),  # the idle CPU share is the benchmark's, not asserted here
     )
     text = "\n".join(report.lines())
     print(text)

@@ -142,6 +142,25 @@ def schedule_state(fresh: dict[str, Any], saved: dict[str, Any]) -> dict[str, An
     return state
 
 
+def match_weight_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give each restored state tensor its weight's memory layout.
+
+    A checkpoint stores tensors contiguous, and a channels-last model's weights are not.
+    torch's fused optimizer kernels walk a weight and its state as flat memory, so a state
+    tensor with other strides is silently paired with the wrong elements.
+    """
+    for group in optimizer.param_groups:
+        for weight in group["params"]:
+            state = optimizer.state.get(weight, {})
+            for key, value in state.items():
+                if (
+                    isinstance(value, torch.Tensor)
+                    and value.shape == weight.shape
+                    and value.stride() != weight.stride()
+                ):
+                    state[key] = torch.empty_like(weight, dtype=value.dtype).copy_(value)
+
+
 def restore_checkpoint(
     data: bytes, parts: TrainingParts, scaler: Any, generator: torch.Generator
 ) -> RunState:
@@ -149,6 +168,7 @@ def restore_checkpoint(
         saved = checkpoints.unpack(data)
         unwrap(parts.model).load_state_dict(saved["model"])
         parts.optimizer.load_state_dict(saved["optimizer"])
+        match_weight_layouts(parts.optimizer)
         if parts.scheduler is not None and saved["scheduler"] is not None:
             parts.scheduler.load_state_dict(
                 schedule_state(parts.scheduler.state_dict(), saved["scheduler"])

@@ -30,6 +30,9 @@ SUFFIX = ".tsproj"
 # SQLite's largest page: a checkpoint is written in a sixteenth of the pages (and WAL frames)
 # of the default 4 KiB, which halves the time a resnet18's 135 MB take to store.
 PAGE_SIZE = 65536
+# SQLite copies the write-ahead log into the file once it holds this much (SQLite counts
+# pages, 4 MiB at its default page size): the log stays as small with any page size.
+WAL_CHECKPOINT_BYTES = 4 * 2**20
 _MAGIC = b"SQLite format 3\x00"
 
 
@@ -103,6 +106,8 @@ class Project:
         if new:  # fixed once the file has a header (in WAL mode for good)
             db.execute(f"PRAGMA page_size={PAGE_SIZE}")
         db.execute("PRAGMA journal_mode=WAL")
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        db.execute(f"PRAGMA wal_autocheckpoint={max(1, WAL_CHECKPOINT_BYTES // page_size)}")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
         # Whatever a file's schema holds, it may not call functions with side effects.
