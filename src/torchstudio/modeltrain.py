@@ -287,11 +287,10 @@ class ModelTrainWorker:
 
 
 # Imported on a thread when a trainer starts, while the app loads the dataset and builds the
-# model: an optimizer's constructor imports torch._dynamo (a second or more), on the way to
-# the first batch. (torchmetrics, which the studio's metrics import at their first update,
-# is left there: warming it too made the first batch later on 2 busy cores, 2-3.6 s after
-# the training's start against 0.6-1.5 s.)
-WARM_IMPORTS = ("torch._dynamo",)
+# model (a training waits for them): an optimizer's constructor imports torch._dynamo, and
+# the studio's metrics import torchmetrics at their first update, which took 1.1 s of the
+# first epoch (the fork server cannot preload it: it starts a thread).
+WARM_IMPORTS = ("torch._dynamo", "torchmetrics")
 
 
 def warm_imports() -> threading.Thread:
