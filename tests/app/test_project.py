@@ -176,7 +176,11 @@ def test_new_files_take_large_pages_and_old_ones_keep_theirs(tmp_path):
     db.execute("PRAGMA user_version=1")
     db.commit()
     db.close()
-    assert pages(Project.open(old)) == [4096, 1024]
+    opened = Project.open(old)
+    assert pages(opened) == [4096, 1024]
+    opened.add_model("kept", {"code": "model = 1\n", "settings": {}})
+    copy = opened.save_as(tmp_path / "copy.tsproj")  # WAL mode: the copy keeps 4 KiB pages
+    assert pages(copy) == [4096, 1024] and copy.model_names() == ["kept"]
 
 
 def test_migration_from_version_2_makes_run_1(tmp_path):

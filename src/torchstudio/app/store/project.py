@@ -101,10 +101,11 @@ class Project:
     # ------------------------------------------------------------------ opening and closing
 
     @staticmethod
-    def _connect(path: Path, new: bool = False) -> sqlite3.Connection:
+    def _connect(path: Path, page_size: int | None = None) -> sqlite3.Connection:
+        """`page_size`: a new file's (fixed once it has a header, in WAL mode for good)."""
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
-        if new:  # fixed once the file has a header (in WAL mode for good)
-            db.execute(f"PRAGMA page_size={PAGE_SIZE}")
+        if page_size is not None:
+            db.execute(f"PRAGMA page_size={page_size}")
         db.execute("PRAGMA journal_mode=WAL")
         page_size = db.execute("PRAGMA page_size").fetchone()[0]
         db.execute(f"PRAGMA wal_autocheckpoint={max(1, WAL_CHECKPOINT_BYTES // page_size)}")
@@ -115,7 +116,9 @@ class Project:
         return db
 
     @classmethod
-    def create(cls, path: str | os.PathLike[str], overwrite: bool = False) -> Project:
+    def create(
+        cls, path: str | os.PathLike[str], overwrite: bool = False, page_size: int = PAGE_SIZE
+    ) -> Project:
         """A new, empty project file at `path`."""
         target = resolved(path)
         if target.exists():
@@ -126,7 +129,7 @@ class Project:
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         if not target.parent.is_dir():
             raise ProjectError(f"the folder {target.parent} does not exist")
-        db = cls._connect(target, new=True)
+        db = cls._connect(target, page_size)
         project = cls(target, db)
         db.executescript(
             "BEGIN IMMEDIATE;"
@@ -264,7 +267,10 @@ class Project:
         target = resolved(path)
         if target == self.path:
             return self
-        copy = Project.create(target, overwrite=True)
+        # A copy in WAL mode takes its source's page size: SQLite cannot change it there.
+        with self._lock:
+            page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        copy = Project.create(target, overwrite=True, page_size=page_size)
         with self._lock, copy._lock:
             self._db.backup(copy._db)
         copy.mark_seen()
