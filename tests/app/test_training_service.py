@@ -5,6 +5,8 @@ import asyncio
 import pytest
 from tests.helpers.waiting import eventually
 
+from torchstudio.app.runtime.manager import WorkerEvent
+
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 
@@ -112,6 +114,21 @@ async def test_a_training_cut_off_with_the_app_reads_as_stopped(studio):
     studio.project.update_model(name, status="training")
     await studio.open(studio.project.path)
     assert studio.project.model(name)["status"] == "stopped"
+
+
+async def test_progress_from_a_trainer_reported_not_responding_shows_it_training_again(studio):
+    # What the manager emits, in the order a slow start gives: silence, then progress.
+    name = studio.project.model_names()[0]
+    worker = f"modeltrain {name}"
+    run = studio.training.run(name)
+    run.status = "training"
+    stalled = {"text": "not responding: busy in train for 4 s without progress", "busy": []}
+    studio.manager._emit(WorkerEvent(worker, "unresponsive", stalled))
+    assert (run.status, run.message) == ("not responding", stalled["text"])
+    studio.manager._emit(WorkerEvent(worker, "progress", {"fraction": 0.1, "text": "caching"}))
+    assert (run.status, run.message) == ("training", "caching")
+    studio.manager._emit(WorkerEvent(worker, "responding", {"text": "responding again"}))
+    assert (run.status, run.message) == ("training", "caching")
 
 
 async def test_training_after_a_code_change_trains_the_new_code(studio):

@@ -77,6 +77,9 @@ def test_the_theme_follows_the_system_then_the_toggle_and_is_remembered(server, 
     assert "Theme: light" in toggle.get_attribute("aria-label")
     toggle.click()  # light -> dark, though the system is light
     page.wait_for_function(DARK)
+    # The choice is remembered once its cookie is written (a script the server sends after
+    # the page turns dark): reloading before that would test nothing.
+    page.wait_for_function("() => document.cookie.includes('torchstudio_theme=dark')")
     page.reload()
     page.locator("[data-ts=theme-toggle]").wait_for()
     assert page.evaluate(DARK), "the chosen dark theme was not remembered over a reload"
