@@ -5,7 +5,8 @@ import asyncio
 import pytest
 from tests.helpers.waiting import eventually
 
-from torchstudio.app.runtime.manager import WorkerEvent
+from torchstudio.app.runtime.manager import WorkerHandle
+from torchstudio.worker import PROGRESS
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
@@ -117,18 +118,18 @@ async def test_a_training_cut_off_with_the_app_reads_as_stopped(studio):
 
 
 async def test_progress_from_a_trainer_reported_not_responding_shows_it_training_again(studio):
-    # What the manager emits, in the order a slow start gives: silence, then progress.
+    # A slow start, as the manager sees it: the trainer is judged stuck, then its progress comes.
     name = studio.project.model_names()[0]
-    worker = f"modeltrain {name}"
+    manager = studio.manager
+    handle = WorkerHandle(f"modeltrain {name}", "modeltrain", None, "", manager)
+    handle.heartbeats = 1
     run = studio.training.run(name)
     run.status = "training"
-    stalled = {"text": "not responding: busy in train for 4 s without progress", "busy": []}
-    studio.manager._emit(WorkerEvent(worker, "unresponsive", stalled))
-    assert (run.status, run.message) == ("not responding", stalled["text"])
-    studio.manager._emit(WorkerEvent(worker, "progress", {"fraction": 0.1, "text": "caching"}))
-    assert (run.status, run.message) == ("training", "caching")
-    studio.manager._emit(WorkerEvent(worker, "responding", {"text": "responding again"}))
-    assert (run.status, run.message) == ("training", "caching")
+    stalled = "not responding: busy in train for 4 s without progress"
+    manager._judge_responding(handle, stalled)
+    assert (run.status, run.message) == ("not responding", stalled)
+    manager._route(handle, PROGRESS, {"fraction": 0.1, "text": "caching"})
+    assert handle.responding and (run.status, run.message) == ("training", "caching")
 
 
 async def test_training_after_a_code_change_trains_the_new_code(studio):

@@ -85,8 +85,6 @@ class TrainingService:
             return
         run.fraction = float(event.data.get("fraction") or 0.0)
         run.message = str(event.data.get("text") or "")
-        if run.status == NOT_RESPONDING:  # progress is a sign of life: never a stale status
-            run.status = "training"
         self._changed(name)
 
     def _on_epoch(self, name: str, record: dict[str, Any]) -> None:

@@ -328,14 +328,17 @@ class WorkerManager:
             await asyncio.sleep(WATCH_SECONDS)
             now = time.monotonic()
             for handle in list(self.workers.values()):
-                reason = handle.stall(self.stall_timeout, now)
-                if (reason is None) == handle.responding:
-                    continue
-                handle.responding = reason is None
-                text = reason or "responding again"
-                handle.log.append(f"[torchstudio] {text}")
-                kind = "responding" if reason is None else "unresponsive"
-                self._emit(WorkerEvent(handle.name, kind, {"text": text, "busy": handle.busy}))
+                self._judge_responding(handle, handle.stall(self.stall_timeout, now))
+
+    def _judge_responding(self, handle: WorkerHandle, reason: str | None) -> None:
+        """Emit `unresponsive` (reason given) or `responding` (None) when that changes."""
+        if (reason is None) == handle.responding:
+            return
+        handle.responding = reason is None
+        text = reason or "responding again"
+        handle.log.append(f"[torchstudio] {text}")
+        kind = "responding" if reason is None else "unresponsive"
+        self._emit(WorkerEvent(handle.name, kind, {"text": text, "busy": handle.busy}))
 
     async def _accept_loop(self) -> None:
         """Accept workers' connections for as long as the manager runs, whatever fails.
@@ -415,6 +418,10 @@ class WorkerManager:
             handle.busy = [str(b) for b in beat.get("busy") or []]
             handle.idle = float(beat.get("idle") or 0.0)
         elif msg_type == PROGRESS:
+            # Progress is a sign of life: a worker judged stuck responds again at once, not
+            # at the next heartbeat or watch tick.
+            handle.idle = 0.0
+            self._judge_responding(handle, None)
             self._emit(WorkerEvent(handle.name, "progress", value))
         elif msg_type == LOG:
             handle.log.append(str(value))
