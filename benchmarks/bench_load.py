@@ -391,10 +391,13 @@ def wait_for_an_epoch_each(page: Any, models: int) -> None:
     )
 
 
-def show_models_tab(pages: list[Any]) -> None:
+def open_pages(browser: Any, server: Server, measures: Measures, count: int) -> list[Any]:
+    """`count` pages, each on the Models tab with its curves shown."""
+    pages = [open_page(browser, server, measures) for _ in range(count)]
     for page in pages:
         page.get_by_role("tab", name="Models").click()
         page.locator(".ts-curves").first.wait_for()
+    return pages
 
 
 # Installed in a page on the Models tab: every time the first curves chart gains points
@@ -629,13 +632,14 @@ def run_load(
             first.context.close()
             before = steady(server.process.pid)
 
-            alone = cpu_share(server.process.pid, idle_seconds) if idle_seconds else None
-            opened = [open_page(browser, server, measures) for _ in range(pages)]
-            show_models_tab(opened)
-            idle = None
-            if idle_seconds:
+            idle_cpu = None
+            if idle_seconds:  # the idle server's CPU share, first alone, then with pages open
+                alone = cpu_share(server.process.pid, idle_seconds)
+                opened = open_pages(browser, server, measures, pages)
                 time.sleep(3)  # the pages' first drawings are done
-                idle = cpu_share(server.process.pid, idle_seconds)
+                idle_cpu = (alone, cpu_share(server.process.pid, idle_seconds))
+            else:
+                opened = open_pages(browser, server, measures, pages)
 
             # One page stays on the Models tab and times the curves; the others are exercised.
             follower, exercised = opened[-1], opened[:-1] or opened
@@ -661,7 +665,7 @@ def run_load(
             measures.console_errors,
             elapsed,
             models,
-            None if alone is None or idle is None else (alone, idle),
+            idle_cpu,
             pages,
             charted,
         )

@@ -107,8 +107,8 @@ class Project:
         if page_size is not None:
             db.execute(f"PRAGMA page_size={page_size}")
         db.execute("PRAGMA journal_mode=WAL")
-        page_size = db.execute("PRAGMA page_size").fetchone()[0]
-        db.execute(f"PRAGMA wal_autocheckpoint={max(1, WAL_CHECKPOINT_BYTES // page_size)}")
+        pages = max(1, WAL_CHECKPOINT_BYTES // db.execute("PRAGMA page_size").fetchone()[0])
+        db.execute(f"PRAGMA wal_autocheckpoint={pages}")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
         # Whatever a file's schema holds, it may not call functions with side effects.
