@@ -4,6 +4,7 @@ import asyncio
 import os
 import signal
 import socket
+import time
 
 import numpy as np
 import pytest
@@ -129,6 +130,20 @@ async def test_stop_escalates_to_terminate_then_kill(worker_env):
         assert await stubborn.request("ignore_sigterm") is True
         await sleeping(manager, stubborn, 60)
         assert (await stubborn.stop(timeout=1))["signal"] == "SIGKILL"
+
+
+async def test_a_worker_stopped_before_it_connects_is_ended_at_once(worker_env):
+    async with RecordingManager() as manager:
+        env = {**worker_env, "CRASHWORKER_SLOW_START": "60"}
+        starting = asyncio.ensure_future(start(manager, env))
+        await waiting.eventually(lambda: manager.workers, what="the worker launched")
+        (handle,) = manager.workers.values()
+        asked = time.monotonic()
+        # Nothing can ask it to stop yet: waiting out `timeout` first would only delay a close.
+        assert (await handle.stop(timeout=30))["signal"] == "SIGTERM"
+        assert time.monotonic() - asked < 30
+        with pytest.raises(WorkerDied):
+            await starting
 
 
 async def test_a_connection_without_the_secret_is_rejected(worker_env):

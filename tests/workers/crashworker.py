@@ -6,6 +6,9 @@ import time
 
 from torchstudio.worker import Handlers, run_worker
 
+if os.environ.get("CRASHWORKER_SLOW_START"):
+    time.sleep(float(os.environ["CRASHWORKER_SLOW_START"]))  # a start that is still importing
+
 if os.environ.get("CRASHWORKER_FAIL_AT_START"):
     raise RuntimeError("boom at start")
 

@@ -159,11 +159,17 @@ class WorkerHandle:
         return None
 
     async def stop(self, timeout: float = 5.0) -> dict[str, Any]:
-        """Ask the worker to stop; terminate it, then kill it, if it does not."""
+        """Ask the worker to stop; terminate it, then kill it, if it does not.
+
+        A worker that has not connected yet cannot be asked, and has nothing to save: it is
+        terminated at once (waiting `timeout` for it would only delay the app's close).
+        """
+        steps: list[Callable[[], None] | None] = [self.process.terminate, self.process.kill]
         if self.alive and self.conn is not None:
             with contextlib.suppress(Exception):
                 await self.conn.send(STOP)
-        for escalate in (None, self.process.terminate, self.process.kill):
+            steps.insert(0, None)
+        for escalate in steps:
             if escalate is not None:
                 escalate()
             try:
