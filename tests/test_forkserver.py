@@ -14,6 +14,7 @@ from tests.helpers.waiting import eventually
 from torchstudio.app.runtime import forking
 from torchstudio.app.runtime.forking import ForkServer, forking_enabled
 from torchstudio.app.runtime.manager import WorkerManager
+from torchstudio.forkserver import PRELOAD
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -35,6 +36,8 @@ async def test_a_forked_worker_gets_its_environment_folder_and_path(
         with open(f"/proc/{where['pid']}/stat") as stat:
             parent = int(stat.read().rsplit(")", 1)[1].split()[1])
         assert parent != os.getpid() and parent == forking.fork_server()._process.pid
+        # What the server imported once, this worker (which imports none of it) holds already.
+        assert set(PRELOAD) <= set(where["modules"])
         await worker.request("print", "a line on stdout")
         assert await worker.request("echo", [1, "two"]) == [1, "two"]
 

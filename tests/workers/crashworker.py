@@ -66,10 +66,16 @@ def print_line(value, ctx):
 
 @handlers.on("where")
 def where(value, ctx):
-    """The worker's folder, an environment variable and its import path."""
+    """The worker's folder, an environment variable, its import path and imported modules."""
     import sys
 
-    return {"cwd": os.getcwd(), "env": os.environ.get(value), "path": sys.path, "pid": os.getpid()}
+    return {
+        "cwd": os.getcwd(),
+        "env": os.environ.get(value),
+        "path": sys.path,
+        "pid": os.getpid(),
+        "modules": sorted(sys.modules),
+    }
 
 
 if __name__ == "__main__":
