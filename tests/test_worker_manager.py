@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 from tests.helpers import waiting
+from tests.helpers.processes import process_gone
 from tests.helpers.recording import RecordingManager
 
 from torchstudio import tcpcodec
+from torchstudio.app.runtime.launchers import LocalLauncher
 from torchstudio.app.runtime.manager import WorkerDied, WorkerError, WorkerManager, describe_exit
 
 pytestmark = pytest.mark.timeout(120)
@@ -144,6 +146,39 @@ async def test_a_worker_stopped_before_it_connects_is_ended_at_once(worker_env):
         assert time.monotonic() - asked < 30
         with pytest.raises(WorkerDied):
             await starting
+
+
+class GatedLauncher(LocalLauncher):
+    """The local launcher, holding each launch until `go` is set: a start in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked, self.go = asyncio.Event(), asyncio.Event()
+        self.pids: list[int] = []
+
+    async def launch(self, *args, **kwargs):
+        self.asked.set()
+        await self.go.wait()
+        process = await super().launch(*args, **kwargs)
+        self.pids.append(process.pid)
+        return process
+
+
+async def test_close_while_a_worker_is_being_started_leaves_no_process(worker_env):
+    launcher = GatedLauncher()
+    manager = RecordingManager(launcher=launcher)
+    await manager.start()
+    starting = asyncio.ensure_future(start(manager, worker_env))
+    await launcher.asked.wait()
+    closing = asyncio.ensure_future(manager.close())
+    launcher.go.set()  # the process starts while the manager closes
+    await closing
+    with pytest.raises(WorkerDied):
+        await starting
+    (pid,) = launcher.pids
+    await waiting.eventually(lambda: process_gone(pid), what=f"worker {pid} ended")
+    with pytest.raises(WorkerDied, match="the app is closing"):
+        await start(manager, worker_env)
 
 
 async def test_a_connection_without_the_secret_is_rejected(worker_env):

@@ -219,6 +219,8 @@ class WorkerManager:
         self._subscribers: list[Callable[[WorkerEvent], None]] = []
         self._listener: socket.socket | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._launches: set[asyncio.Future[WorkerHandle]] = set()  # processes being started
+        self._closing = False
         self._names = itertools.count(1)
 
     async def __aenter__(self) -> WorkerManager:
@@ -243,6 +245,10 @@ class WorkerManager:
             self._spawn(warm_up())
 
     async def close(self) -> None:
+        # A worker whose process is being started now (a page's plot worker, a trainer warmed
+        # up in the background) is stopped with the others, never left running.
+        self._closing = True
+        await asyncio.gather(*self._launches, return_exceptions=True)
         await asyncio.gather(*(w.stop() for w in self.workers.values() if w.alive))
         for task in list(self._tasks):
             task.cancel()
@@ -276,21 +282,17 @@ class WorkerManager:
         name = name or f"{script}-{next(self._names)}"
         if name in self.workers and self.workers[name].alive:
             raise ValueError(f"a worker named {name!r} is already running")
-        secret = secrets.token_hex(32)
-        try:
-            process = await (launcher or self.launcher).launch(
-                module or f"torchstudio.{script}",
-                address or self.host,
-                port or self.port,
-                secret,
-                dict(env or {}),
-            )
-        except OSError as exc:  # no process started: out of file descriptors, of memory...
-            raise WorkerDied(f"cannot start worker {name}: {exc}") from exc
-        handle = WorkerHandle(name, module or f"torchstudio.{script}", process, secret, self)
-        self.workers[name] = handle
-        stderr_task = asyncio.ensure_future(self._watch_stderr(handle))
-        self._spawn(self._watch_exit(handle, stderr_task))
+        if self._closing:
+            raise WorkerDied(f"cannot start worker {name}: the app is closing")
+        module = module or f"torchstudio.{script}"
+        launch = asyncio.ensure_future(
+            self._launch(name, module, launcher or self.launcher, address, port, dict(env or {}))
+        )
+        self._launches.add(launch)
+        launch.add_done_callback(self._launches.discard)
+        handle = await asyncio.shield(launch)  # cancelled or not, close() will see it
+        if self._closing:
+            raise WorkerDied(f"worker {name} was started as the app closed")
         connected = asyncio.ensure_future(handle.connected.wait())
         ended = asyncio.ensure_future(handle.ended.wait())
         done, pending = await asyncio.wait(
@@ -309,7 +311,30 @@ class WorkerManager:
                 )
             ended = handle.exit["text"] if handle.exit else "ended"
             raise WorkerDied(f"worker {name} {ended}{cause}")
-        self._emit(WorkerEvent(name, "started", {"pid": process.pid}))
+        self._emit(WorkerEvent(name, "started", {"pid": handle.process.pid}))
+        return handle
+
+    async def _launch(
+        self,
+        name: str,
+        module: str,
+        launcher: Launcher,
+        address: str | None,
+        port: int | None,
+        env: dict[str, str],
+    ) -> WorkerHandle:
+        """Start the worker's process and register it (its exit and stderr watched)."""
+        secret = secrets.token_hex(32)
+        try:
+            process = await launcher.launch(
+                module, address or self.host, port or self.port, secret, env
+            )
+        except OSError as exc:  # no process started: out of file descriptors, of memory...
+            raise WorkerDied(f"cannot start worker {name}: {exc}") from exc
+        handle = WorkerHandle(name, module, process, secret, self)
+        self.workers[name] = handle
+        stderr_task = asyncio.ensure_future(self._watch_stderr(handle))
+        self._spawn(self._watch_exit(handle, stderr_task))
         return handle
 
     def _spawn(self, coro: Any) -> None:
