@@ -55,6 +55,17 @@ def test_other_errors_get_no_connection_sentence():
     )
 
 
+def test_torchvisions_own_words_for_a_failed_download_read_as_offline():
+    # torchvision's MNIST wraps each mirror's failure in a RuntimeError of its own wording.
+    wrapped = RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+    assert is_network_failure(wrapped)
+    try:
+        raise RuntimeError("all mirrors failed") from RuntimeError("<urlopen error [Errno 111]>")
+    except RuntimeError as chained:
+        assert is_network_failure(chained)
+    assert not is_network_failure(RuntimeError("downloading is not needed"))
+
+
 def test_torchvision_pretrained_weights_offline_in_the_users_model_code(tmp_path, monkeypatch):
     # A fresh opener reads the proxy below; every request then meets the closed port.
     monkeypatch.setattr(urllib.request, "_opener", None)

@@ -49,11 +49,15 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def is_network_failure(exc: BaseException) -> bool:
-    """Whether `exc`, or an error it came from, says the network could not be reached."""
+    """Whether `exc`, or an error it came from, says the network could not be reached
+    (by its type, or in torchvision's own words for a failed download)."""
     for error in _chain(exc):
         if isinstance(error, urllib.error.URLError | ConnectionError | TimeoutError):
             return True
         if any(cls.__name__ in _NETWORK_ERROR_NAMES for cls in type(error).__mro__):
+            return True
+        text = str(error).lower()
+        if "error downloading" in text or "urlopen error" in text:
             return True
     return False
 

@@ -31,20 +31,6 @@ def _vision_dataset(exc: BaseException) -> Any | None:
     return found
 
 
-def _offline(exc: BaseException) -> bool:
-    if is_network_failure(exc):
-        return True
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:  # torchvision's own wording
-        seen.add(id(current))
-        text = str(current).lower()
-        if "error downloading" in text or "urlopen error" in text:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
 def expected_files(dataset: Any) -> tuple[str, list[str]]:
     """(folder, file names) torchvision looks for, as far as the dataset class says."""
     root = str(getattr(dataset, "root", "") or ".")
@@ -70,7 +56,7 @@ def download_help(exc: BaseException | None) -> str | None:
     dataset = _vision_dataset(exc)
     if dataset is None:
         return None
-    offline = _offline(exc)
+    offline = is_network_failure(exc)
     if not offline and "not found" not in str(exc).lower():
         return None
     name = type(dataset).__name__
