@@ -37,18 +37,10 @@ from typing import Any
 
 # What workers import first, each without side effects on the machine and without starting
 # threads (a fork copies only the forking thread): torch._dynamo is what an optimizer's
-# constructor imports (a second or more), torchvision what models and datasets use, and
-# matplotlib's figures what the plot workers and the sample renderers draw with (half a
-# second each). torchmetrics is left out: its import starts a native thread pool.
-PRELOAD = (
-    "numpy",
-    "torch",
-    "torch._dynamo",
-    "torchvision",
-    "PIL.Image",
-    "matplotlib.figure",
-    "matplotlib.backends.backend_agg",
-)
+# constructor imports (a second or more), torchvision what models and datasets use.
+# torchmetrics is left out: its import starts a native thread pool. matplotlib is left out
+# too: the first worker waits for these imports, and `torchstudio run` draws no plot.
+PRELOAD = ("numpy", "torch", "torch._dynamo", "torchvision", "PIL.Image")
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 PR_SET_NAME = 15
 MAX_MESSAGE = 1 << 20
