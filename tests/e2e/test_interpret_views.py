@@ -115,24 +115,17 @@ def served(folder, data, model_name, model):
 
 
 @pytest.fixture
-def regression_server(tmp_path):
-    server = served(tmp_path, REGRESSION_DATA.replace("FAULTS", repr(FAULTS)), "doubling", DOUBLING)
-    yield server
-    server.stop()
+def serve(tmp_path):
+    """`serve(data, model_name, model)`: a server on a new project of both, stopped after."""
+    started = []
 
+    def start(data, model_name, model):
+        started.append(served(tmp_path, data, model_name, model))
+        return started[-1]
 
-@pytest.fixture
-def multilabel_server(tmp_path):
-    server = served(tmp_path, MULTILABEL_DATA, "labels", LABEL_TWO_ALWAYS)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def segmentation_server(tmp_path):
-    server = served(tmp_path, SEGMENTATION_DATA, "masks", TWO_AS_ONE)
-    yield server
-    server.stop()
+    yield start
+    for server in started:
+        server.stop()
 
 
 def visible(page, marker):
@@ -188,9 +181,10 @@ def worst_lines(page, name):
     return [(int(m[1]), float(m[2])) for m in (re.match(r"#(\d+) · loss (\S+)", t) for t in texts)]
 
 
-def test_regression_view_scatter_residuals_and_worst_samples(regression_server, page, shot):
+def test_regression_view_scatter_residuals_and_worst_samples(serve, page, shot):
+    server = serve(REGRESSION_DATA.replace("FAULTS", repr(FAULTS)), "doubling", DOUBLING)
     name = "doubling"
-    summary = train_and_interpret(page, regression_server, name)
+    summary = train_and_interpret(page, server, name)
     # Three errors of 1, 2 and 3 among 20 samples; R² against the targets' own spread.
     targets = [2 * (-1 + 2 * i / 19) + FAULTS.get(i, 0.0) for i in range(20)]
     mean = sum(targets) / 20
@@ -236,9 +230,10 @@ def test_regression_view_scatter_residuals_and_worst_samples(regression_server, 
     assert [index for index, _ in worst_lines(page, name)[:3]] == [11, 7, 3]
 
 
-def test_multilabel_view_per_label_figures_and_worst_samples(multilabel_server, page, shot):
+def test_multilabel_view_per_label_figures_and_worst_samples(serve, page, shot):
+    server = serve(MULTILABEL_DATA, "labels", LABEL_TWO_ALWAYS)
     name = "labels"
-    summary = train_and_interpret(page, multilabel_server, name)
+    summary = train_and_interpret(page, server, name)
     # Label 2 is said present for all 16 samples and is in 8: exactly half are right.
     assert summary.inner_text() == "multilabel: exact match 50.0% on 16 valid samples"
     rows = page.locator(f"[data-ts=per-class-{name}] tbody tr").all_inner_texts()
@@ -269,9 +264,10 @@ def test_multilabel_view_per_label_figures_and_worst_samples(multilabel_server, 
     )
 
 
-def test_segmentation_view_iou_and_worst_samples_with_their_masks(segmentation_server, page, shot):
+def test_segmentation_view_iou_and_worst_samples_with_their_masks(serve, page, shot):
+    server = serve(SEGMENTATION_DATA, "masks", TWO_AS_ONE)
     name = "masks"
-    summary = train_and_interpret(page, segmentation_server, name)
+    summary = train_and_interpret(page, server, name)
     # Class 2 (2, 4 ... 12 pixels in samples 0..5: 42) is always called class 1 (96 pixels).
     iou_one = 96 / (96 + 42)
     mean_iou = (1 + iou_one + 0) / 3
