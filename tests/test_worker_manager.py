@@ -15,7 +15,13 @@ from tests.helpers.recording import RecordingManager
 
 from torchstudio import tcpcodec
 from torchstudio.app.runtime.launchers import LocalLauncher
-from torchstudio.app.runtime.manager import WorkerDied, WorkerError, WorkerManager, describe_exit
+from torchstudio.app.runtime.manager import (
+    WorkerDied,
+    WorkerError,
+    WorkerHandle,
+    WorkerManager,
+    describe_exit,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -208,3 +214,22 @@ def test_describe_exit_texts():
     assert describe_exit(-9, [])["text"] == "killed by SIGKILL"
     assert describe_exit(4, ["x"])["text"] == "exited with code 4"
     assert describe_exit(1, ["Traceback", "KeyError: 'a'", ""])["text"] == "crashed: KeyError: 'a'"
+
+
+async def test_a_request_never_formats_its_result():
+    # A training's result holds its best weights: formatting it (a future's repr in an error
+    # message) took 0.1 s a resnet18, for nothing.
+    formatted = []
+
+    class Result:
+        def __repr__(self) -> str:
+            formatted.append(True)
+            return "Result()"
+
+    class AnsweringConnection:  # the reply comes while the request is being sent
+        async def send(self, msg_type: str, value: object) -> None:
+            handle._resolve(msg_type, None, Result())
+
+    handle = WorkerHandle("answers", "echo", None, "", None, conn=AnsweringConnection())
+    assert isinstance(await handle.request("echo", 1), Result)
+    assert formatted == []
