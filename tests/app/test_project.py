@@ -217,7 +217,7 @@ def test_migration_from_version_2_makes_run_1(tmp_path):
     project.delete_model("trained")  # runs, epochs and weights cascade after the rebuild
     project.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     counts = [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("runs", "epochs")]
     assert counts == [0, 0]
     db.close()

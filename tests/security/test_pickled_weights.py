@@ -102,8 +102,11 @@ def test_pickled_weights_in_a_received_project_are_refused(tmp_path, marker, pay
     sent.add_run("net", {}, dataset="", code="")  # run id 1
     sent.close()
     with sqlite3.connect(path) as db:  # as the sender's tool would write them, unchecked
-        db.execute("INSERT INTO weights VALUES (1, 'checkpoint', 3, ?)", (payloads["pickle"],))
-        db.execute("INSERT INTO weights VALUES (1, 'best', 3, ?)", (payloads["torch.save"],))
+        for kind, payload in (("checkpoint", "pickle"), ("best", "torch.save")):
+            db.execute(
+                "INSERT INTO weights (run_id, kind, epoch, data, size) VALUES (1, ?, 3, ?, ?)",
+                (kind, payloads[payload], len(payloads[payload])),
+            )
     received = Project.open(path)
     try:
         checkpoint, best = received.weights("net", "checkpoint"), received.weights("net", "best")

@@ -10,6 +10,7 @@ a clear `ProjectError`. The store only keeps code as text: opening never runs an
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from torchstudio.app.events import ChangeBus, Topic
+from torchstudio.app.store import weightfiles
 from torchstudio.app.store.contents import ContentError, check_contents
 from torchstudio.app.store.names import name_problem, safe_name
 from torchstudio.app.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA, SCHEMA_VERSION
@@ -125,6 +127,7 @@ class Project:
             if not overwrite:
                 raise ProjectError(f"{target} already exists")
             target.unlink()
+            weightfiles.sweep(weightfiles.folder_of(target), set(), now=float("inf"))
         for suffix in ("-wal", "-shm", "-journal"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         if not target.parent.is_dir():
@@ -178,6 +181,7 @@ class Project:
             project.close()
             raise ProjectError(f"the project {target}: {exc}; nothing was loaded") from None
         project._fix_model_names()
+        project._sweep_weight_files()
         return project
 
     def _drop_schema_code(self) -> None:
@@ -273,8 +277,31 @@ class Project:
         copy = Project.create(target, overwrite=True, page_size=page_size)
         with self._lock, copy._lock:
             self._db.backup(copy._db)
+            weightfiles.copy(self.weights_folder, copy.weights_folder, self._weight_files())
         copy.mark_seen()
         return copy
+
+    @property
+    def weights_folder(self) -> Path:
+        """Where this project's large weights are files (store/weightfiles.py)."""
+        return weightfiles.folder_of(self.path)
+
+    def _weight_files(self, where: str = "", args: tuple[Any, ...] = ()) -> list[str]:
+        """The weight files named by the rows of `weights` that `where` selects."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT file FROM weights WHERE file IS NOT NULL {where}", args
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def _sweep_weight_files(self) -> None:
+        weightfiles.sweep(self.weights_folder, set(self._weight_files()))
+
+    def _drop_weight_files(self, names: list[str]) -> None:
+        """Remove these files once no row names them (after the commit that dropped them)."""
+        if names:
+            named = set(self._weight_files())
+            weightfiles.remove(self.weights_folder, [n for n in names if n not in named])
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Cursor]:
@@ -315,6 +342,18 @@ class Project:
         """Announce `topic` once the current transaction commits."""
         if (topic, model) not in self._pending:
             self._pending.append((topic, model))
+
+    def _file_error(self, exc: OSError, path: Path) -> ProjectError:
+        """A full disk or a failed write of a weights file, said as `_write_error` says it."""
+        if exc.errno == errno.ENOSPC:
+            return ProjectError(
+                f"the disk is full: cannot save to the project {self.path} ({path}); "
+                "the change was not saved and the project keeps its previous state"
+            )
+        return ProjectError(
+            f"cannot write the project {self.path} ({path}: {exc.strerror or exc}); "
+            "the change was not saved and the project keeps its previous state"
+        )
 
     def _write_error(self, exc: sqlite3.OperationalError) -> ProjectError | None:
         """A clear ProjectError for a full disk or a failed write; None for other errors."""
@@ -437,7 +476,12 @@ class Project:
     def delete_model(self, name: str) -> None:
         with self.transaction() as cursor:
             self._notify("models")
-            cursor.execute("DELETE FROM models WHERE id = ?", (self._model_id(name),))
+            model_id = self._model_id(name)
+            files = self._weight_files(
+                "AND run_id IN (SELECT id FROM runs WHERE model_id = ?)", (model_id,)
+            )
+            cursor.execute("DELETE FROM models WHERE id = ?", (model_id,))
+        self._drop_weight_files(files)
 
     # ------------------------------------------------------------------ runs
 
@@ -544,10 +588,11 @@ class Project:
         with self.transaction() as cursor:
             self._notify("epochs", model)
             marks = ", ".join("?" * len(kept))
-            cursor.execute(
-                f"DELETE FROM runs WHERE model_id = ? AND number NOT IN ({marks})",
-                (self._model_id(model), *kept),
-            )
+            chosen = f"model_id = ? AND number NOT IN ({marks})"
+            args = (self._model_id(model), *kept)
+            files = self._weight_files(f"AND run_id IN (SELECT id FROM runs WHERE {chosen})", args)
+            cursor.execute(f"DELETE FROM runs WHERE {chosen}", args)
+        self._drop_weight_files(files)
 
     def add_epoch(self, model: str, run: int, epoch: int, metrics: dict[str, Any]) -> None:
         with self.transaction() as cursor:
@@ -575,31 +620,61 @@ class Project:
                 (self._existing_run_id(model, run), after),
             )
 
-    def set_weights(self, model: str, run: int, kind: str, epoch: int, data: bytes) -> None:
+    def set_weights(
+        self, model: str, run: int, kind: str, epoch: int, data: bytes | memoryview
+    ) -> None:
         """Keep a run's `best` weights (safetensors, checked) or its last `checkpoint` (the
-        trainer's bytes).
+        trainer's bytes); from FILE_THRESHOLD bytes on, as a file beside the project.
 
         A checkpoint is only ever read back by `train.state.unpack`, which refuses anything
         but safetensors: a pickle stored there is never unpickled.
         """
         if kind == "best":
             check_safetensors(data, f"the best weights of {model!r}")
-        with self.transaction() as cursor:
-            self._notify("weights", model)
-            cursor.execute(
-                "INSERT OR REPLACE INTO weights VALUES (?, ?, ?, ?)",
-                (self._existing_run_id(model, run), kind, int(epoch), bytes(data)),
-            )
+        run_id = self._existing_run_id(model, run)
+        size = memoryview(data).nbytes
+        file = None
+        if size >= weightfiles.FILE_THRESHOLD:
+            file = weightfiles.new_name(run_id, kind, epoch)
+            try:
+                weightfiles.write(self.weights_folder, file, data)
+            except OSError as exc:
+                raise self._file_error(exc, self.weights_folder / file) from exc
+        try:
+            with self.transaction() as cursor:
+                self._notify("weights", model)
+                replaced = self._weight_files("AND run_id = ? AND kind = ?", (run_id, kind))
+                cursor.execute(
+                    "INSERT OR REPLACE INTO weights VALUES (?, ?, ?, ?, ?, ?)",
+                    (run_id, kind, int(epoch), None if file else bytes(data), file, size),
+                )
+        except BaseException:
+            if file is not None:  # no row names it
+                weightfiles.remove(self.weights_folder, [file])
+            raise
+        self._drop_weight_files(replaced)
 
     def weights(self, model: str, kind: str, run: int | None = None) -> tuple[int, bytes] | None:
         """(epoch, bytes) of a run's `best` or `checkpoint` (None: the latest run's); None if
-        that run has none."""
+        that run has none, ProjectError if its file is missing."""
         run_id = self._run_id(model, run)
         with self._lock:
             row = self._db.execute(
-                "SELECT epoch, data FROM weights WHERE run_id = ? AND kind = ?", (run_id, kind)
+                "SELECT epoch, data, file, size FROM weights WHERE run_id = ? AND kind = ?",
+                (run_id, kind),
             ).fetchone()
-        return None if row is None else (int(row[0]), bytes(row[1]))
+        if row is None:
+            return None
+        epoch, data, file, size = row
+        if file is None:
+            return int(epoch), bytes(data)
+        try:
+            return int(epoch), weightfiles.read(self.weights_folder, file, int(size))
+        except OSError as exc:
+            raise ProjectError(
+                f"cannot read the {kind} weights of {model!r}: {exc}; large weights are files "
+                f"in {self.weights_folder.name}, beside the project file, and travel with it"
+            ) from None
 
     def weights_epoch(self, model: str, kind: str, run: int | None = None) -> int | None:
         """The epoch of a run's `best` or `checkpoint` weights, without reading them."""

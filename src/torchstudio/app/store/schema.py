@@ -8,9 +8,9 @@ version, so a file is either fully migrated or untouched.
 from __future__ import annotations
 
 APPLICATION_ID = 0x54537470  # "TStp": tells a project apart from any other SQLite file
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
-# Version 3. JSON documents are stored as text: nothing in a project is ever unpickled.
+# Version 4. JSON documents are stored as text: nothing in a project is ever unpickled.
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE documents (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -43,8 +43,11 @@ CREATE TABLE weights (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     kind TEXT NOT NULL,
     epoch INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (run_id, kind)
+    data BLOB,
+    file TEXT,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (run_id, kind),
+    CHECK ((data IS NULL) <> (file IS NULL))
 );
 CREATE TABLE logs (
     id INTEGER PRIMARY KEY,
@@ -126,5 +129,23 @@ MIGRATIONS: dict[int, str] = {
         SELECT model_id, kind, epoch, data FROM weights;
     DROP TABLE weights;
     ALTER TABLE weights_v3 RENAME TO weights;
+    """,
+    # Version 4 keeps large weights as files beside the project (store/weightfiles.py): a
+    # row holds either the bytes or the file's name, and the size either way.
+    3: """
+    CREATE TABLE weights_v4 (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        data BLOB,
+        file TEXT,
+        size INTEGER NOT NULL,
+        PRIMARY KEY (run_id, kind),
+        CHECK ((data IS NULL) <> (file IS NULL))
+    );
+    INSERT INTO weights_v4 (run_id, kind, epoch, data, file, size)
+        SELECT run_id, kind, epoch, data, NULL, length(data) FROM weights;
+    DROP TABLE weights;
+    ALTER TABLE weights_v4 RENAME TO weights;
     """,
 }
