@@ -9,8 +9,10 @@ labels it can learn, batch 64, Adam at 1e-3, the machine's threads:
 `torchstudio run` on a project made by `torchstudio new`.
 Each gives its first and its second (warm) epoch, training and validation passes, and the
 ratio to (a). Then: a torchvision resnet18's per-epoch cost outside its passes (best
-weights and checkpoints travelling to the project), and the time from `torchstudio run`
-to the first batch on a warm cache.
+weights and checkpoints travelling to the project) and inside them (its warm epochs with a
+checkpoint every epoch against one after the last: saving on a thread takes CPU from the
+training on the same cores), and the time from `torchstudio run` to the first batch on a
+warm cache.
 
 Run: python benchmarks/bench_training.py [--scale 0.1] [--rounds 3]  (--scale shrinks the
 dataset; --rounds repeats every measurement and prints each ratio's spread)
@@ -222,12 +224,20 @@ def one_round(code: str, folder: Path) -> dict:
     if not resnet.exists():
         resnet = make_project(folder, "resnet", data_code(256, 64, (3, 32, 32)), RESNET)
     resnet_run = studio_run(resnet, "epochs=4", "compile=off")
+    # The same with one checkpoint, after the last epoch: what saving costs inside the passes.
+    resnet_once = studio_run(resnet, "epochs=4", "compile=off", "checkpoint_every=100")
     return {
         "rows": rows,
         "notes": auto["notes"],
         "outside": outside_cost(resnet_run["epochs"]),
+        "inside": (warm_mean(resnet_run["epochs"]), warm_mean(resnet_once["epochs"])),
         "first_batch": start["first_batch"],
     }
+
+
+def warm_mean(epochs: list[dict]) -> float:
+    """Mean seconds of the passes of every epoch after the first."""
+    return sum(e["seconds"] for e in epochs[1:]) / len(epochs[1:])
 
 
 def print_round(result: dict) -> None:
@@ -256,6 +266,11 @@ def print_round(result: dict) -> None:
         f"resnet18, 256 + 64 samples 3x32x32: {cost:.3f} s an epoch outside the passes, "
         f"{share * 100:.1f}% of an epoch (goal < 2%: {'met' if share < 0.02 else 'NOT met'})"
     )
+    every, once = result["inside"]
+    print(
+        f"  and inside them: warm epochs {every:.3f} s with a checkpoint every epoch, "
+        f"{once:.3f} s with one after the last (+{(every / once - 1) * 100:.0f}%)"
+    )
     first_batch = result["first_batch"]
     print(
         f"torchstudio run to the first batch (warm cache): {first_batch:.2f} s "
@@ -272,6 +287,8 @@ def print_spread(results: list[dict]) -> None:
     shares = [r["outside"][1] * 100 for r in results]
     firsts = [r["first_batch"] for r in results if r["first_batch"] is not None]
     print(f"  resnet18 outside the passes {min(shares):.1f}-{max(shares):.1f}% of an epoch")
+    inside = [(r["inside"][0] / r["inside"][1] - 1) * 100 for r in results]
+    print(f"  resnet18 checkpoint every epoch: passes +{min(inside):.0f}-{max(inside):.0f}%")
     if firsts:
         print(f"  first batch {min(firsts):.2f}-{max(firsts):.2f} s after torchstudio run")
 

@@ -40,6 +40,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from torchstudio.model.safetensors_bytes import safetensors_bytes
 from torchstudio.modules import format_user_error, safe_exec
 from torchstudio.worker import UserError
 
@@ -106,7 +107,7 @@ def state_bytes(model: nn.Module) -> bytes:
     return state_dict_bytes(model.state_dict())
 
 
-def state_dict_bytes(state: dict[str, Any]) -> bytes:
+def state_dict_bytes(state: dict[str, Any]) -> bytearray:
     """A state_dict as safetensors bytes.
 
     safetensors refuses tensors that share memory (tied weights, views): those get a copy,
@@ -124,7 +125,7 @@ def state_dict_bytes(state: dict[str, Any]) -> bytes:
         if tensor.numel():
             storages.add(storage)
         tensors[name] = tensor
-    return safetensors.torch.save(tensors)
+    return safetensors_bytes(tensors)
 
 
 def load_state_bytes(model: nn.Module, data: bytes) -> None:

@@ -16,6 +16,8 @@ import numpy as np
 import safetensors.torch
 import torch
 
+from torchstudio.model.safetensors_bytes import safetensors_bytes
+
 SKELETON_KEY = "torchstudio.checkpoint"
 
 
@@ -23,7 +25,7 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be written or read back."""
 
 
-def pack(state: Any) -> bytes:
+def pack(state: Any) -> bytearray:
     """Serialise nested state (dicts, lists, tuples, numbers, strings, tensors, arrays)."""
     tensors: dict[str, torch.Tensor] = {}
     seen: set[int] = set()
@@ -59,7 +61,7 @@ def pack(state: Any) -> bytes:
         raise CheckpointError(f"{path}: cannot store a {type(value).__name__} in a checkpoint")
 
     skeleton = visit(state, "state")
-    return safetensors.torch.save(tensors, metadata={SKELETON_KEY: json.dumps(skeleton)})
+    return safetensors_bytes(tensors, metadata={SKELETON_KEY: json.dumps(skeleton)})
 
 
 def unpack(data: bytes) -> Any:
