@@ -1,11 +1,13 @@
 """Safetensors bytes made with one copy of the tensors (model/safetensors_bytes.py)."""
 
+import numpy as np
 import pytest
 import safetensors.torch
 import torch
 
 from torchstudio.app.store.weights import check_safetensors
-from torchstudio.model.safetensors_bytes import safetensors_bytes
+from torchstudio.model.safetensors_bytes import safetensors_bytes, safetensors_pieces
+from torchstudio.train.state import pack, pack_pieces, unpack
 
 
 def test_every_dtype_and_shape_reads_back_with_safetensors():
@@ -28,3 +30,16 @@ def test_every_dtype_and_shape_reads_back_with_safetensors():
     assert safetensors.torch.load(bytes(safetensors_bytes({}))) == {}
     with pytest.raises(TypeError, match="'z'.*complex"):
         safetensors_bytes({"z": torch.zeros(2, dtype=torch.complex64)})
+
+
+def test_pieces_are_the_same_file_without_a_copy():
+    state = {"model": {"w": torch.rand(64, 64), "b": torch.zeros(0)}, "epoch": 3}
+    pieces = pack_pieces(state)
+    assert bytes(pieces) == bytes(pack(state))
+    weight = state["model"]["w"].numpy()
+    assert any(np.shares_memory(np.asarray(piece), weight) for piece in pieces.pieces)
+    assert unpack(pieces)["epoch"] == 3 and torch.equal(
+        unpack(pieces)["model"]["w"], state["model"]["w"]
+    )
+    tensors = {"a": torch.arange(6, dtype=torch.int32)}
+    assert bytes(safetensors_pieces(tensors)) == bytes(safetensors_bytes(tensors))

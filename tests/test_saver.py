@@ -10,6 +10,7 @@ import safetensors.torch
 import torch
 from tests.helpers.passes import CPU, LOSS, SGD, Small, Source
 
+from torchstudio import tcpcodec
 from torchstudio.train.device import setup_precision
 from torchstudio.train.epochs import EpochJob, RunState, run_epochs
 from torchstudio.train.loop import build_parts
@@ -57,9 +58,16 @@ def train(epochs: int, background: bool, **settings_given) -> tuple[list, dict]:
     job = EpochJob(parts, Source(), Source(48, seed=1), settings, CPU, precision, generator)
     sent: list = []
     summary, best = run_epochs(
-        job, RunState(), lambda k, v: sent.append((k, v)), lambda: False, background=background
-    )
+        job, RunState(), lambda k, v: sent.append((k, wire(v))), lambda: False,
+        background=background,
+    )  # fmt: skip
     return sent, {"summary": summary, "best": best, "model": model}
+
+
+def wire(value: Any) -> Any:
+    """`value` as the app receives it: sent is sent (a checkpoint's pieces point into a
+    snapshot that the next epoch's copies into, once sent)."""
+    return tcpcodec.decode_value(b"".join(bytes(p) for p in tcpcodec.encode_value(value)))
 
 
 def saves(sent: list) -> list[tuple[str, int, Any]]:

@@ -326,6 +326,17 @@ def test_request_dict_with_a_tensor_is_zero_copy_and_aligned():
     assert (data.ctypes.data - start) % 16 == 0
 
 
+def test_bytes_in_pieces_go_out_from_their_own_memory_and_arrive_as_bytes():
+    weights = np.arange(1000, dtype=np.float32)
+    pieces = tc.BytesPieces([b"header", weights, memoryview(b"tail")])
+    assert pieces.nbytes == 6 + 4000 + 4
+    buffers = tc.encode_value({"epoch": 3, "data": pieces})
+    assert any(np.shares_memory(np.asarray(b), weights) for b in buffers)  # not copied
+    out = tc.decode_value(joined(buffers))
+    assert out == {"epoch": 3, "data": b"header" + weights.tobytes() + b"tail"}
+    assert type(out["data"]) is bytes and bytes(pieces) == out["data"]
+
+
 def test_nesting_is_limited():
     deep: object = np.zeros(1)
     for _ in range(40):

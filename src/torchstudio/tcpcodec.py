@@ -530,6 +530,24 @@ def _is_image(obj: Any) -> bool:
 
 # ---------------------------------------------------------------------------- tagged values
 
+
+class BytesPieces:
+    """One bytes value given as pieces (any buffers), sent without joining them: each piece
+    goes to the socket from its own memory. The peer receives plain ``bytes``."""
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, pieces: Sequence[Any]) -> None:
+        self.pieces = [_byte_view(piece) for piece in pieces]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(piece) for piece in self.pieces)
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.pieces)
+
+
 (
     _T_NONE,
     _T_BOOL,
@@ -581,6 +599,8 @@ def _encode_value(obj: Any, depth: int) -> list:
         return [_TAG[_T_STR], obj.encode("utf-8")]
     if isinstance(obj, (bytes, bytearray, memoryview)):
         return [_TAG[_T_BYTES], obj]
+    if isinstance(obj, BytesPieces):
+        return [_TAG[_T_BYTES], *obj.pieces]
     if _is_image(obj):
         return [_TAG[_T_IMAGE], *encode_image(obj)]
     try:

@@ -17,6 +17,8 @@ import struct
 import numpy as np
 import torch
 
+from torchstudio.tcpcodec import BytesPieces
+
 # safetensors' names for torch's dtypes.
 DTYPES = {
     torch.float64: "F64",
@@ -37,10 +39,8 @@ DTYPES = {
 }
 
 
-def safetensors_bytes(
-    tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
-) -> bytearray:
-    """The safetensors file of `tensors` (contiguous CPU tensors with distinct memory)."""
+def _header(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None) -> bytes:
+    """The file's first bytes: the header's length, then the header (padded to 8 bytes)."""
     header: dict[str, object] = {"__metadata__": metadata} if metadata else {}
     offset = 0
     for name, tensor in tensors.items():
@@ -55,16 +55,37 @@ def safetensors_bytes(
         offset += size
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)
-    start = 8 + len(text)
-    out = bytearray(start + offset)
-    out[:start] = struct.pack("<Q", len(text)) + text
-    body = np.frombuffer(out, dtype=np.uint8, offset=start) if offset else None
-    position = 0
-    for tensor in tensors.values():
-        raw = tensor.detach().reshape(-1).view(torch.uint8).numpy()
+    return struct.pack("<Q", len(text)) + text
+
+
+def _raw(tensor: torch.Tensor) -> np.ndarray:
+    """The tensor's bytes, as a numpy view of its memory."""
+    return tensor.detach().reshape(-1).view(torch.uint8).numpy()
+
+
+def safetensors_bytes(
+    tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
+) -> bytearray:
+    """The safetensors file of `tensors` (contiguous CPU tensors with distinct memory)."""
+    head = _header(tensors, metadata)
+    raws = [_raw(tensor) for tensor in tensors.values()]
+    out = bytearray(len(head) + sum(raw.size for raw in raws))
+    out[: len(head)] = head
+    body = np.frombuffer(out, dtype=np.uint8)
+    position = len(head)
+    for raw in raws:
         # numpy copies on this thread alone; torch's copy_ would start its own thread team
         # beside the training's, on the cores the training already uses.
-        if raw.size:
-            np.copyto(body[position : position + raw.size], raw)  # type: ignore[index]
+        np.copyto(body[position : position + raw.size], raw)
         position += raw.size
     return out
+
+
+def safetensors_pieces(
+    tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
+) -> BytesPieces:
+    """The same file as pieces: its header, then each tensor's own memory (no copy). The
+    tensors must not change until the pieces are sent."""
+    return BytesPieces(
+        [_header(tensors, metadata), *(_raw(t) for t in tensors.values() if t.numel())]
+    )

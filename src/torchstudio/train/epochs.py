@@ -272,7 +272,7 @@ def run_epochs(
                 if state is not None:  # after the best weights, which it may share
                     saver.put(
                         "checkpoint",
-                        lambda st=state, e=epoch: {"epoch": e, "data": checkpoints.pack(st)},
+                        lambda st=state, e=epoch: {"epoch": e, "data": checkpoints.pack_pieces(st)},
                         state,
                     )
             if stopping:

@@ -1,7 +1,8 @@
 """Best weights and checkpoints packed and sent on a thread, while the next epoch trains.
 
 At an epoch's end the trainer copies the state (a memory copy: tens of milliseconds for a
-resnet18) and hands the copy over; a thread packs it (safetensors) and sends it. Messages
+resnet18) and hands the copy over; a thread packs it (safetensors: a checkpoint's pieces
+point into the copy, so nothing more is copied) and sends it. Messages
 go out complete and in order, so the app keeps the last complete checkpoint whatever
 moment the trainer is killed at. A save not yet started when a newer one of the same kind
 comes is dropped: only the newest best weights and checkpoint matter, and the memory held
@@ -51,7 +52,7 @@ def snapshot(value: Any, reuse: Any = None) -> Any:
 class BackgroundSaver:
     """Runs `pack` then `send` for each save on one thread, oldest first.
 
-    A save's `copied` state, once packed (or dropped for a newer one), is kept as the spare
+    A save's `copied` state, once sent (or dropped for a newer one), is kept as the spare
     of its kind: the next snapshot of that kind copies into it (`snapshot`'s `reuse`).
     """
 
@@ -67,20 +68,23 @@ class BackgroundSaver:
         self.thread.start()
 
     def spare(self, kind: str) -> Any:
-        """A packed save's copied state, for the next snapshot of `kind` to copy into (the
+        """A sent save's copied state, for the next snapshot of `kind` to copy into (the
         caller owns it now); None when there is none."""
         with self.condition:
             return self.spares.pop(kind, None)
 
     def put(self, kind: str, pack: Pack, copied: Any = None) -> None:
         """Queue a save of `kind` (replacing a queued one of the same kind); `copied` is the
-        state `pack` reads, kept as a spare once packed."""
+        state `pack` reads, kept as a spare once sent."""
         self._raise_failure()
         with self.condition:
+            others = [queued for queued in self.pending if queued[0] != kind]
             for queued in self.pending:
-                if queued[0] == kind:
+                # A queued save of another kind may read the dropped one's copy (best
+                # weights taken from a checkpoint's): it stays nobody's spare then.
+                if queued[0] == kind and not others:
                     self.spares[kind] = queued[2]
-            self.pending = [queued for queued in self.pending if queued[0] != kind]
+            self.pending = others
             self.pending.append((kind, pack, copied))
             self.condition.notify_all()
 
@@ -114,10 +118,11 @@ class BackgroundSaver:
                 kind, pack, copied = self.pending.pop(0)
                 self.busy = True
             try:
-                payload = pack()
-                with self.condition:  # packed: the copy may take the next snapshot
+                # Sent, not just packed, before the copy may take the next snapshot: a
+                # payload may point into the copy (a checkpoint's pieces) until it is sent.
+                self.send(kind, pack())
+                with self.condition:
                     self.spares[kind] = copied
-                self.send(kind, payload)
             except BaseException as exc:  # handed to the training thread, which raises it
                 self.failure = exc
             finally:

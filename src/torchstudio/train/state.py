@@ -16,7 +16,8 @@ import numpy as np
 import safetensors.torch
 import torch
 
-from torchstudio.model.safetensors_bytes import safetensors_bytes
+from torchstudio.model.safetensors_bytes import safetensors_bytes, safetensors_pieces
+from torchstudio.tcpcodec import BytesPieces
 
 SKELETON_KEY = "torchstudio.checkpoint"
 
@@ -27,6 +28,19 @@ class CheckpointError(ValueError):
 
 def pack(state: Any) -> bytearray:
     """Serialise nested state (dicts, lists, tuples, numbers, strings, tensors, arrays)."""
+    tensors, metadata = _flatten(state)
+    return safetensors_bytes(tensors, metadata)
+
+
+def pack_pieces(state: Any) -> BytesPieces:
+    """`pack`'s bytes as pieces that point into `state`'s tensors: nothing is copied, and
+    the tensors must not change until the pieces are sent (a snapshot's)."""
+    tensors, metadata = _flatten(state)
+    return safetensors_pieces(tensors, metadata)
+
+
+def _flatten(state: Any) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The state's tensors by key, and the metadata holding the JSON skeleton around them."""
     tensors: dict[str, torch.Tensor] = {}
     seen: set[int] = set()
 
@@ -61,11 +75,13 @@ def pack(state: Any) -> bytearray:
         raise CheckpointError(f"{path}: cannot store a {type(value).__name__} in a checkpoint")
 
     skeleton = visit(state, "state")
-    return safetensors_bytes(tensors, metadata={SKELETON_KEY: json.dumps(skeleton)})
+    return tensors, {SKELETON_KEY: json.dumps(skeleton)}
 
 
-def unpack(data: bytes) -> Any:
+def unpack(data: bytes | bytearray | memoryview | BytesPieces) -> Any:
     """Inverse of `pack`."""
+    if isinstance(data, BytesPieces):
+        data = bytes(data)
     try:
         tensors = safetensors.torch.load(bytes(data))
         header_len = int.from_bytes(bytes(data[:8]), "little")
