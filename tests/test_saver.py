@@ -1,4 +1,4 @@
-"""Best weights and checkpoints saved on a thread (train/saver.py, train/epochs.py)."""
+"""Best weights and checkpoints saved on a thread (savequeue.py, train/saver.py, train/epochs.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import torch
 from tests.helpers.passes import CPU, LOSS, SGD, Small, Source
 
 from torchstudio import tcpcodec
+from torchstudio.savequeue import BackgroundSaver
 from torchstudio.train.device import setup_precision
 from torchstudio.train.epochs import EpochJob, RunState, run_epochs
 from torchstudio.train.loop import build_parts
-from torchstudio.train.saver import BackgroundSaver, snapshot
+from torchstudio.train.saver import snapshot
 from torchstudio.train.settings import TrainSettings
 from torchstudio.train.state import unpack
 

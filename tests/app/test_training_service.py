@@ -1,6 +1,7 @@
 """Trainings in the app against real workers: start, stop, resume, start all, errors."""
 
 import asyncio
+import threading
 
 import pytest
 from tests.helpers.waiting import eventually
@@ -42,6 +43,37 @@ async def test_train_stop_and_resume_keep_every_epoch(studio):
     assert epochs[-1]["valid_metric"] > 0.5  # ten classes: chance is 0.1
     assert project.model(name)["status"] == "finished"
     assert run.samples_per_s and run.samples_per_s > 0
+
+
+async def test_weights_are_stored_beside_the_loop_while_epochs_go_on(studio):
+    # A slow disk: every store of weights waits until the second epoch has been recorded,
+    # which the app can only do if the stores leave its event loop free.
+    project, training = studio.project, studio.training
+    name = project.model_names()[0]
+    project.update_model(name, settings={**project.model(name)["settings"], "epochs": 2})
+    second_epoch = threading.Event()
+    stored: list[tuple[str, int]] = []
+    set_weights = project.set_weights
+
+    def slow_set_weights(model, run, kind, epoch, data):
+        assert second_epoch.wait(timeout=30), "the loop waited for a store of weights"
+        set_weights(model, run, kind, epoch, data)
+        stored.append((kind, epoch))
+
+    project.set_weights = slow_set_weights
+    training.start(name)
+    await eventually(
+        lambda: training.run(name).epoch >= 2,
+        timeout=60,
+        what="the second epoch, recorded while the first's weights wait",
+        changes=studio.changes,
+        topics=["training"],
+    )
+    assert stored == []
+    second_epoch.set()
+    run = await training.wait(name)
+    assert run.status == "finished", run.message
+    assert ("checkpoint", 2) in stored and project.weights(name, "checkpoint")[0] == 2
 
 
 async def test_start_all_trains_models_in_parallel_and_errors_are_kept(studio):

@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from torchstudio.model.package import state_dict_bytes
+from torchstudio.savequeue import BackgroundSaver, InlineSaver
 from torchstudio.train import state as checkpoints
 from torchstudio.train.batches import BatchSource
 from torchstudio.train.device import Precision
@@ -28,7 +29,7 @@ from torchstudio.train.loop import (
     TrainingParts,
     run_pass,
 )
-from torchstudio.train.saver import BackgroundSaver, InlineSaver, snapshot
+from torchstudio.train.saver import snapshot
 from torchstudio.train.settings import TrainSettings
 
 Send = Callable[[str, Any], None]
