@@ -10,8 +10,21 @@ from __future__ import annotations
 APPLICATION_ID = 0x54537470  # "TStp": tells a project apart from any other SQLite file
 SCHEMA_VERSION = 4
 
+# A row holds a run's best weights or checkpoint: their bytes, or the name of their file
+# beside the project (store/weightfiles.py), and their size either way.
+WEIGHTS_COLUMNS = """    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    data BLOB,
+    file TEXT,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (run_id, kind),
+    CHECK ((data IS NULL) <> (file IS NULL))
+"""
+
 # Version 4. JSON documents are stored as text: nothing in a project is ever unpickled.
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE documents (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE blobs (name TEXT PRIMARY KEY, data BLOB NOT NULL);
@@ -40,15 +53,9 @@ CREATE TABLE epochs (
     PRIMARY KEY (run_id, epoch)
 );
 CREATE TABLE weights (
-    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    kind TEXT NOT NULL,
-    epoch INTEGER NOT NULL,
-    data BLOB,
-    file TEXT,
-    size INTEGER NOT NULL,
-    PRIMARY KEY (run_id, kind),
-    CHECK ((data IS NULL) <> (file IS NULL))
-);
+"""
+    + WEIGHTS_COLUMNS
+    + """);
 CREATE TABLE logs (
     id INTEGER PRIMARY KEY,
     time REAL NOT NULL,
@@ -56,6 +63,7 @@ CREATE TABLE logs (
     line TEXT NOT NULL
 );
 """
+)
 
 # MIGRATIONS[v] turns a version-v file into a version v+1 file.
 MIGRATIONS: dict[int, str] = {
@@ -134,14 +142,9 @@ MIGRATIONS: dict[int, str] = {
     # row holds either the bytes or the file's name, and the size either way.
     3: """
     CREATE TABLE weights_v4 (
-        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-        kind TEXT NOT NULL,
-        epoch INTEGER NOT NULL,
-        data BLOB,
-        file TEXT,
-        size INTEGER NOT NULL,
-        PRIMARY KEY (run_id, kind),
-        CHECK ((data IS NULL) <> (file IS NULL))
+    """
+    + WEIGHTS_COLUMNS
+    + """
     );
     INSERT INTO weights_v4 (run_id, kind, epoch, data, file, size)
         SELECT run_id, kind, epoch, data, NULL, length(data) FROM weights;
