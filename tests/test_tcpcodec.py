@@ -337,6 +337,16 @@ def test_bytes_in_pieces_go_out_from_their_own_memory_and_arrive_as_bytes():
     assert type(out["data"]) is bytes and bytes(pieces) == out["data"]
 
 
+def test_large_bytes_can_come_back_as_views_of_the_frame():
+    big, small = bytes(range(256)) * 8, b"small"
+    payload = joined(tc.encode_value({"data": big, "name": small}))
+    out = tc.decode_value(payload, bytes_views_from=len(big))
+    assert type(out["data"]) is memoryview and out["data"].readonly and out["data"] == big
+    assert np.shares_memory(np.frombuffer(out["data"], np.uint8), np.frombuffer(payload, np.uint8))
+    assert type(out["name"]) is bytes  # under the size: a copy, as without the option
+    assert type(tc.decode_value(payload)["data"]) is bytes
+
+
 def test_nesting_is_limited():
     deep: object = np.zeros(1)
     for _ in range(40):
