@@ -19,13 +19,14 @@ from tests.helpers.waiting import wait_until
 pytestmark = pytest.mark.timeout(60)
 
 # A worker stand-in: writes the secret it got and its process group, then waits for a signal.
+# A stubborn one ignores SIGTERM before it writes: the file is what the test waits on.
 WORKER = """
 import os, signal, sys
+if {stubborn}:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 secret = sys.stdin.readline().strip()
 with open({out!r}, "w") as out:
     out.write(f"{{secret}} {{os.getpgid(0)}}")
-if {stubborn}:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 while True:
     signal.pause()
 """
